@@ -23,8 +23,18 @@ from arrears.kit.models import metadata
 PG_BASE_URL = os.environ.get("ARREARS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+def _schema() -> str:
+    # One schema per test process: parallel workers and concurrent runs never share tables.
+    return f"arrears_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+
+
+def _drop_stale_schemas(conn) -> None:  # type: ignore[no-untyped-def]
+    """Schemas left by test processes that were killed before their clean-up ran."""
+    names = conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'arrears_test_%'")).scalars()
+    for name in list(names):
+        pid = name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +50,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    schema = f"arrears_test_{_worker()}"
+    schema = _schema()
     admin = make_engine(PG_BASE_URL)
     with admin.begin() as conn:
+        _drop_stale_schemas(conn)
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in PG_BASE_URL else "?"

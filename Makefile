@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test bench postgres clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/arrears demo
+
+postgres:
+	@scripts/ensure-postgres
+
+test: $(STAMP) postgres
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_cycle.py --accounts 1000000 --record
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,212 @@
+"""The ``arrears`` command line."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from arrears.accounts.commands import ingest as ingest_command
+from arrears.config import get_settings
+from arrears.kit.db import make_engine
+from arrears.kit.errors import ArrearsError
+from arrears.kit.migrate import upgrade
+from arrears.kit.money import format_yuan
+
+app = typer.Typer(help="arrears — collections for credit-card arrears.", no_args_is_help=True)
+sim_app = typer.Typer(help="Synthetic portfolios.", no_args_is_help=True)
+export_app = typer.Typer(help="Export results as files.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+app.add_typer(export_app, name="export")
+app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
+    ingest_command
+)
+
+console = Console()
+
+DateOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Business date, YYYY-MM-DD.")]
+
+
+def _today() -> date:
+    return datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def _engine(url: str | None = None):  # type: ignore[no-untyped-def]
+    engine = make_engine(url or get_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+def _rules():  # type: ignore[no-untyped-def]
+    from arrears.delinquency.config import load_rules
+    from arrears.delinquency.model import DelinquencyRules
+
+    path = get_settings().rules_file
+    return load_rules(path) if path else DelinquencyRules()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the operational store (runs the migrations)."""
+    engine = _engine()
+    console.print(f"Store ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+def _run_cycle(engine, business_date: date):  # type: ignore[no-untyped-def]
+    from arrears.batch.cycle import STEPS, run_cycle
+
+    with _progress() as progress:
+        tasks = {s: progress.add_task(f"cycle: {s}", total=1) for s in STEPS}
+
+        def tick(step: str, done: int, total: int) -> None:
+            progress.update(tasks[step], completed=done, total=total)
+
+        settings = get_settings()
+        return run_cycle(engine, business_date=business_date, rules=_rules(), progress=tick,
+                         threads=settings.batch_threads, memory_limit=settings.batch_memory_limit)
+
+
+def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"Buckets on {result.business_date.isoformat()} (run {result.run_id})")
+    for col in ("bucket", "accounts", "share", "amount past due (CNY)", "balance (CNY)"):
+        table.add_column(col, justify="left" if col == "bucket" else "right")
+    total = sum(line.accounts for line in result.summary) or 1
+    for line in result.summary:
+        table.add_row(line.bucket, f"{line.accounts:,}", f"{100 * line.accounts / total:.1f}%",
+                      format_yuan(line.amount_past_due), format_yuan(line.balance))
+    table.add_row("total", f"{sum(x.accounts for x in result.summary):,}", "100.0%",
+                  format_yuan(sum(x.amount_past_due for x in result.summary)),
+                  format_yuan(sum(x.balance for x in result.summary)), style="bold")
+    console.print(table)
+    restated = (f", restated {result.restated_accounts:,} accounts from {result.restated_from}"
+                if result.restated_from else "")
+    console.print(
+        f"{result.delinquent_accounts:,} delinquent of {result.accounts:,} accounts; "
+        f"{result.snapshots_written:,} snapshots written, {result.snapshots_superseded:,} superseded, "
+        f"{result.bucket_changes_written:,} bucket changes; cases opened {result.cases_opened:,}, "
+        f"closed {result.cases_closed:,}{restated}. ({result.timings['total']:.1f} s)"
+    )
+
+
+@app.command()
+def cycle(business_date: DateOpt) -> None:
+    """Run the daily delinquency cycle for a business date and print the bucket summary."""
+    try:
+        result = _run_cycle(_engine(), business_date.date())
+    except ArrearsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _print_summary(result)
+
+
+@export_app.command("delinquency")
+def export_delinquency(
+    business_date: DateOpt,
+    out: Annotated[Path | None, typer.Option(help="CSV file to write (default: stdout).")] = None,
+) -> None:
+    """Account id, DPD, bucket, cycles delinquent, amount past due and charge-off flag, as CSV."""
+    from arrears.delinquency.export import export_delinquency as export
+
+    engine = _engine()
+    try:
+        if out is None:
+            import sys
+
+            n = export(engine, business_date=business_date.date(), rules=_rules(), stream=sys.stdout)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = export(engine, business_date=business_date.date(), rules=_rules(), stream=fh)
+            console.print(f"{n:,} accounts written to {out}")
+    except ArrearsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@sim_app.command("portfolio")
+def sim_portfolio(
+    accounts: Annotated[int, typer.Option(min=1, help="Number of accounts.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder to write the files to.")] = Path("var/portfolio"),
+    as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Files end before this date.")] = None,
+    months: Annotated[int, typer.Option(min=1, max=36, help="Statement cycles of history.")] = 6,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Write a synthetic portfolio in the bank's file formats."""
+    _generate(out, accounts=accounts, seed=seed, as_of=as_of.date() if as_of else _today(), months=months, fmt=fmt)
+
+
+def _generate(out: Path, *, accounts: int, seed: int, as_of: date, months: int, fmt: str) -> None:
+    from arrears.sim.portfolio import generate_portfolio
+
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def tick(kind: str, done: int, total: int) -> None:
+            if kind not in tasks:
+                tasks[kind] = progress.add_task(f"generate: {kind}", total=total)
+            progress.update(tasks[kind], completed=done, total=total)
+
+        summary = generate_portfolio(out, accounts=accounts, seed=seed, as_of=as_of, months=months, fmt=fmt,
+                                     progress=tick)
+    console.print(f"Portfolio written to {out}: {summary}")
+
+
+@app.command()
+def demo(
+    accounts: Annotated[int, typer.Option(min=1, help="Accounts in the sample portfolio.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    business_date: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"],
+                                                           help="Business date (default: today).")] = None,
+    folder: Annotated[Path, typer.Option(help="Where the demo keeps its files and store.")] = Path("var/demo"),
+) -> None:
+    """Generate a sample portfolio, ingest it, run the daily cycle and print the bucket summary."""
+    from arrears.accounts.ingest import ingest_paths
+
+    day = business_date.date() if business_date else _today()
+    if folder.exists():
+        shutil.rmtree(folder)
+    files = folder / "files"
+    _generate(files, accounts=accounts, seed=seed, as_of=day, months=6, fmt="csv")
+    engine = _engine(f"sqlite:///{folder / 'arrears.sqlite'}")
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def tick(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"ingest: {name}", total=total)
+            progress.update(tasks[name], completed=done, total=total)
+
+        reports = ingest_paths(engine, [files], quarantine_dir=folder / "quarantine", progress=tick)
+    for report in reports:
+        console.print(f"  {report}")
+    try:
+        result = _run_cycle(engine, day)
+    except ArrearsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _print_summary(result)
+    export_path = folder / f"delinquency-{day.isoformat()}.csv"
+    from arrears.delinquency.export import export_delinquency as export
+
+    with export_path.open("w", encoding="utf-8", newline="") as fh:
+        export(engine, business_date=day, rules=_rules(), stream=fh)
+    console.print(f"Store: {folder / 'arrears.sqlite'}; per-account results: {export_path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

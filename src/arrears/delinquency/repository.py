@@ -1,0 +1,131 @@
+"""All SQL the daily cycle runs against the store: ledger extraction, stored state, writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+from sqlalchemy import Connection, func, select
+
+from arrears.accounts.tables import Account, IngestRun
+from arrears.cases.tables import Case
+from arrears.delinquency.tables import BucketChange, CycleRun, DelinquencySnapshot
+from arrears.kit.arrowdb import ArrowReader, epoch_days
+
+STATEMENTS_SCHEMA = pa.schema([
+    ("account_key", pa.int64()), ("statement_date", pa.date32()), ("due_date", pa.date32()),
+    ("minimum_due", pa.int64()), ("past_due_included", pa.int64()), ("new_balance", pa.int64()),
+    ("ingest_run_id", pa.int64()),
+])
+PAYMENTS_SCHEMA = pa.schema([
+    ("account_key", pa.int64()), ("value_date", pa.date32()), ("amount", pa.int64()), ("ingest_run_id", pa.int64()),
+])
+HOLDS_SCHEMA = pa.schema([
+    ("account_key", pa.int64()), ("start_date", pa.date32()), ("end_date", pa.date32()),
+    ("pauses_ageing", pa.bool_()), ("ingest_run_id", pa.int64()),
+])
+FIGURES = (
+    "dpd", "delinquent", "bucket", "cycles_delinquent", "amount_past_due",
+    "past_due_c1", "past_due_c2", "past_due_c3", "past_due_c4", "past_due_c5", "past_due_c6", "past_due_c7p",
+    "charge_off", "oldest_unpaid_due_date",
+)
+SNAPSHOTS_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("account_key", pa.int64()), ("as_of", pa.date32()),
+    ("dpd", pa.int32()), ("delinquent", pa.bool_()), ("bucket", pa.string()), ("cycles_delinquent", pa.int32()),
+    ("amount_past_due", pa.int64()), ("past_due_c1", pa.int64()), ("past_due_c2", pa.int64()),
+    ("past_due_c3", pa.int64()), ("past_due_c4", pa.int64()), ("past_due_c5", pa.int64()),
+    ("past_due_c6", pa.int64()), ("past_due_c7p", pa.int64()), ("charge_off", pa.bool_()),
+    ("oldest_unpaid_due_date", pa.date32()),
+])
+BUCKET_CHANGES_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("account_key", pa.int64()), ("as_of", pa.date32()),
+    ("from_bucket", pa.string()), ("to_bucket", pa.string()), ("dpd", pa.int32()),
+])
+OPEN_CASES_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("account_key", pa.int64()), ("bucket", pa.string()), ("dpd", pa.int32()),
+])
+
+
+@dataclass(frozen=True)
+class CycleContext:
+    """What the store says before a run: which dates are done and how far ingestion had got."""
+
+    completed_dates: tuple[date, ...]
+    previous_watermark: int
+    current_watermark: int
+    account_count: int
+
+
+def cycle_context(conn: Connection) -> CycleContext:
+    dates = conn.execute(
+        select(CycleRun.business_date).where(CycleRun.status == "completed").distinct().order_by(CycleRun.business_date)
+    ).scalars().all()
+    prev = conn.execute(select(func.coalesce(func.max(CycleRun.ingest_watermark), 0))
+                        .where(CycleRun.status == "completed")).scalar_one()
+    # A rejected file writes no ledger rows, so every ingest run id can serve as the watermark.
+    now = conn.execute(select(func.coalesce(func.max(IngestRun.id), 0))).scalar_one()
+    accounts = conn.execute(select(func.count()).select_from(Account)).scalar_one()
+    return CycleContext(tuple(dates), int(prev), int(now), int(accounts))
+
+
+def read_ledger(reader: ArrowReader, *, watermark: int) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Statements, payments and holds known up to ingest run ``watermark``, keyed by account id."""
+    d = reader.dialect
+    seen = f"(ingest_run_id IS NULL OR ingest_run_id <= {int(watermark)})"
+    statements = reader.read((
+        f"SELECT account_id, {epoch_days('statement_date', d)}, {epoch_days('due_date', d)}, minimum_due, "
+        f"past_due_included, new_balance, COALESCE(ingest_run_id, 0) FROM statements WHERE {seen}"
+    ), STATEMENTS_SCHEMA)
+    payments = reader.read((
+        f"SELECT account_id, {epoch_days('value_date', d)}, amount, COALESCE(ingest_run_id, 0) "
+        f"FROM payments WHERE {seen}"
+    ), PAYMENTS_SCHEMA)
+    holds = reader.read((
+        f"SELECT account_id, {epoch_days('start_date', d)}, {epoch_days('end_date', d)}, "
+        f"CASE WHEN pauses_ageing THEN 1 ELSE 0 END, COALESCE(ingest_run_id, 0) FROM holds WHERE {seen}"
+    ), HOLDS_SCHEMA)
+    return statements, payments, holds
+
+
+def _date_list(dates: Sequence[date]) -> str:
+    return ", ".join(f"'{d.isoformat()}'" for d in dates)
+
+
+def read_snapshots(reader: ArrowReader, dates: Sequence[date]) -> pa.Table:
+    """Current (not superseded) snapshots on the given business dates."""
+    if not dates:
+        return SNAPSHOTS_SCHEMA.empty_table()
+    d = reader.dialect
+    cols = ", ".join(
+        epoch_days(c, d) if c == "oldest_unpaid_due_date"
+        else (f"CASE WHEN {c} THEN 1 ELSE 0 END" if c in ("delinquent", "charge_off") else c)
+        for c in FIGURES
+    )
+    return reader.read((
+        f"SELECT id, account_id, {epoch_days('business_date', d)}, {cols} FROM delinquency_snapshots "
+        f"WHERE superseded_by_run_id IS NULL AND business_date IN ({_date_list(dates)})"
+    ), SNAPSHOTS_SCHEMA)
+
+
+def read_bucket_changes(reader: ArrowReader, dates: Sequence[date]) -> pa.Table:
+    if not dates:
+        return BUCKET_CHANGES_SCHEMA.empty_table()
+    d = reader.dialect
+    return reader.read((
+        f"SELECT id, account_id, {epoch_days('business_date', d)}, from_bucket, to_bucket, dpd "
+        f"FROM bucket_changes WHERE superseded_by_run_id IS NULL AND business_date IN ({_date_list(dates)})"
+    ), BUCKET_CHANGES_SCHEMA)
+
+
+def read_open_cases(reader: ArrowReader) -> pa.Table:
+    return reader.read("SELECT id, account_id, bucket, dpd FROM cases WHERE status = 'open'", OPEN_CASES_SCHEMA)
+
+
+TABLES = {
+    "snapshots": DelinquencySnapshot.__table__,
+    "bucket_changes": BucketChange.__table__,
+    "cases": Case.__table__,
+    "cycle_runs": CycleRun.__table__,
+}
