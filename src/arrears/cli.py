@@ -186,14 +186,18 @@ def demo(
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
-        def tick(name: str, done: int, total: int) -> None:
+        def tick(update) -> None:  # type: ignore[no-untyped-def]
+            name = update.path.name
             if name not in tasks:
-                tasks[name] = progress.add_task(f"ingest: {name}", total=total)
-            progress.update(tasks[name], completed=done, total=total)
+                tasks[name] = progress.add_task(f"ingest: {name}", total=update.total)
+            progress.update(tasks[name], completed=update.done, total=update.total)
 
         reports = ingest_paths(engine, [files], quarantine_dir=folder / "quarantine", progress=tick)
-    for report in reports:
-        console.print(f"  {report}")
+        for task in tasks.values():
+            progress.update(task, completed=progress.tasks[task].total)
+    for r in reports:
+        console.print(f"  {r.path.name}: {r.rows_read:,} rows read, {r.loaded:,} loaded, "
+                      f"{r.quarantined:,} quarantined, {r.conflicting:,} conflicts")
     try:
         result = _run_cycle(engine, day)
     except ArrearsError as exc:

@@ -59,3 +59,13 @@ def test_a_failed_unit_of_work_leaves_nothing(engine):
             raise RuntimeError("boom")
     with transaction(engine) as s:
         assert s.scalars(select(Customer)).all() == []
+
+
+def test_migrations_match_the_models(engine):
+    """The schema the migrations build is the one the ORM models describe, on every backend."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
