@@ -326,6 +326,16 @@ def test_past_due_included_is_the_unpaid_minimum_carried_over(generated: dict) -
     assert carried_seen > 0
 
 
+def test_some_customers_pay_more_than_they_owe(generated: dict) -> None:
+    overpaid = 0
+    for stmts, pays in _ledger(generated["data"]).values():
+        for p in pays:
+            before = [s for s in stmts if s["statement_date"] < p["value_date"]]
+            if before and 0 < before[-1]["new_balance_fen"] < p["amount_fen"]:
+                overpaid += 1
+    assert overpaid > 0
+
+
 def _bucket(dpd: int) -> str:
     if dpd <= 3:
         return "M0"

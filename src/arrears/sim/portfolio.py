@@ -34,6 +34,7 @@ files are the bank's extract at the end of the previous day.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
@@ -346,7 +347,11 @@ def _chunk(
         pc.take(t.given, pa.array(g2)), "",
     )
 
-    age_days = (np.clip(rng.normal(37.0, 10.0, nc), 20.5, 72.0) * 365.2425).astype(np.int64)
+    age_years = rng.normal(37.0, 10.0, nc)
+    # out-of-range ages drawn again (uniformly), not clipped: a clip would pile thousands of
+    # customers onto one birth date
+    age_years = np.where((age_years < 20.5) | (age_years > 72.0), rng.uniform(20.5, 72.0, nc), age_years)
+    age_days = (age_years * 365.2425).astype(np.int64)
     birth = as_of_days - age_days
     birth_dt = birth.astype("datetime64[D]")
     by = birth_dt.astype("datetime64[Y]").astype(np.int64) + 1970
@@ -359,10 +364,11 @@ def _chunk(
     id_area = np.where(born_elsewhere, _weighted(rng, t.district_w, nc), home)
     seq = np.where(male, 2 * rng.integers(1, 501, nc) - 1, 2 * rng.integers(1, 500, nc))
     # the 17-digit body as a number: area, birth date, sequence; drawn again until unique
-    area_num = (t.district_code_digits[id_area].astype(np.int64) - 48) @ (10 ** np.arange(5, -1, -1))
-    head = area_num * 10**11 + (by * 10_000 + bmon * 100 + bday) * 1_000
+    area_num = (t.district_code_digits.astype(np.int64) - 48) @ (10 ** np.arange(5, -1, -1))
+    born_num = (by * 10_000 + bmon * 100 + bday) * 1_000
+    head = area_num[id_area] * 10**11 + born_num
     body = head + seq
-    while True:
+    for attempt in itertools.count():
         _, first_seen = np.unique(body, return_index=True)
         clash = np.ones(nc, dtype=bool)
         clash[first_seen] = False
@@ -373,6 +379,9 @@ def _chunk(
         if not clash.any():
             break
         redo = np.nonzero(clash)[0]
+        if attempt >= 8:  # that birth date is crowded in that area: registered somewhere else
+            id_area[redo] = _weighted(rng, t.district_w, len(redo))
+            head[redo] = area_num[id_area[redo]] * 10**11 + born_num[redo]
         body[redo] = head[redo] + 2 * rng.integers(1, 500, len(redo)) - male[redo]
     counters.id_bodies = np.sort(np.concatenate([counters.id_bodies, body]))
     id_codes = np.empty((nc, 18), dtype=np.uint8)
@@ -459,7 +468,7 @@ def _chunk(
             above_min = mj + (np.maximum(nbj - mj, 0) * frac // 1000) // 100 * 100
             above_min = np.maximum(np.minimum(above_min, np.maximum(nbj, 0)), mj)
             full = np.maximum(nbj, 0)
-            extra = rng.integers(1, 501, n) * 100
+            extra = rng.integers(1, 31, n) * 10_000  # 100 to 3,000 yuan more than owed
             partial = np.maximum((mj * rng.integers(300, 900, n) // 1000) // 100 * 100, 0)
             partial = np.where(partial > 0, partial, mj)
             token = np.minimum(rng.integers(1, 11, n) * 10_000, mj // 2)
