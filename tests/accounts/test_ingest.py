@@ -424,7 +424,8 @@ def test_master_data_changes_are_updated_with_the_new_run_id(engine, tmp_path):
     assert (c1.name, c1.language, c1.ingest_run_id) == ("张三丰", "en", cust.run_id)
     assert c2.ingest_run_id == first["customers"].run_id  # unchanged rows keep their run
     assert (a1.customer_id, a1.credit_limit, a1.status, a1.ingest_run_id) == (c2.id, 6_000_000, "frozen", acc.run_id)
-    assert run.rows_read == run.rows_loaded + run.rows_unchanged + run.rows_conflicting + run.rows_quarantined
+    assert (run.rows_loaded, run.rows_updated, run.rows_unchanged) == (0, 1, 1)
+    assert run.rows_read == run.rows_loaded + run.rows_updated + run.rows_unchanged + run.rows_conflicting + run.rows_quarantined
 
 
 def test_hold_end_date_change_updates_and_bumps_run_id_other_changes_conflict(engine, tmp_path):
@@ -522,3 +523,70 @@ def test_holds_and_statements_reference_accounts(engine, tmp_path):
     (r,) = load(engine, write_kind(tmp_path / "x", "holds", holds), quarantine=tmp_path / "q")
     assert (r.loaded, r.quarantined) == (1, 1)
     assert "unknown account_id 'A404'" in read_report(r.quarantine_path)[0]["reason"]
+
+
+# -- larger files: whole-chunk checks, chunk boundaries, the careful reader ---------------------------
+
+
+def test_bad_rows_in_the_middle_of_a_larger_file_keep_their_row_numbers(engine, tmp_path):
+    base(engine, tmp_path, "customers", "accounts")
+    rows = [[f"P{i}", "A1" if i % 3 else "A2", str(100 + i), "2026-01-20", "wechat"] for i in range(1, 2501)]
+    rows[999] = ["P1000", "A1", "12.5", "2026-01-20", "wechat"]  # row 1001: fractional
+    rows[1000] = ["P1001", "A1", "100", "2026-02-29", "wechat"]  # row 1002: impossible date
+    rows[1499] = [" P1500 ", "A1", " 7 ", " 2026-01-21 ", " alipay "]  # row 1501: spaces are trimmed, loads
+    rows[1999] = ["P2000", "A404", "100", "2026-01-20", "wechat"]  # row 2001: unknown account
+    rows[2499] = ["P10", "A1", "110", "2026-01-20", "wechat"]  # row 2501: duplicate of row 11, other chunk
+    f = write_csv(tmp_path / "payments.csv", HEADERS["payments"], rows)
+    (r,) = load(engine, f, quarantine=tmp_path / "q", chunk_rows=1000)
+    assert (r.rows_read, r.loaded, r.quarantined) == (2500, 2496, 4)
+    got = {int(x["row"]): (x["field"], x["reason"]) for x in read_report(r.quarantine_path)}
+    assert set(got) == {1001, 1002, 2001, 2501}
+    assert got[1001][0] == "amount_fen" and "fractional amount" in got[1001][1]
+    assert got[1002][0] == "value_date" and "impossible date" in got[1002][1]
+    assert got[2001][0] == "account_id" and "unknown account_id 'A404'" in got[2001][1]
+    assert got[2501] == ("payment_id", "duplicate key 'P10' inside the file (first at row 11)")
+    with engine.connect() as conn:
+        p1500 = conn.execute(select(Payment.__table__).where(Payment.payment_ref == "P1500")).one()
+        refs = conn.execute(select(Payment.payment_ref).order_by(Payment.id)).scalars().all()
+    assert (p1500.amount, p1500.value_date, p1500.channel) == (7, date(2026, 1, 21), "alipay")
+    assert refs[:3] == ["P1", "P2", "P3"] and len(refs) == 2496  # stored in file order
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
+def test_duplicate_statement_keys_across_chunk_boundaries(engine, tmp_path, chunk_rows):
+    base(engine, tmp_path, "customers", "accounts")
+    statements = [
+        ["A1", "2026-01-05", "2026-01-25", "100", "10", "0"],
+        ["A2", "2026-01-05", "2026-01-25", "100", "10", "0"],
+        ["A1", "2026-01-05", "2026-01-26", "100", "10", "0"],  # same key as row 2
+        ["A1", "2026-1-5", "2026-01-26", "100", "10", "0"],  # bad date: takes no part in duplicates
+        ["A1", "2026-02-05", "2026-02-25", "100", "10", "0"],
+        ["A1", "2026-02-05", "2026-02-25", "100", "10", "0"],  # same key as row 6
+    ]
+    (r,) = load(engine, write_kind(tmp_path / "x", "statements", statements), quarantine=tmp_path / "q",
+                chunk_rows=chunk_rows)
+    assert (r.rows_read, r.loaded, r.quarantined) == (6, 3, 3)
+    got = {int(x["row"]): x for x in read_report(r.quarantine_path)}
+    assert got[4]["reason"] == "duplicate key 'A1|2026-01-05' inside the file (first at row 2)"
+    assert got[7]["reason"] == "duplicate key 'A1|2026-02-05' inside the file (first at row 6)"
+    assert got[5]["field"] == "statement_date"
+
+
+def test_blank_lines_and_short_records_are_numbered_like_the_csv_module(engine, tmp_path):
+    base(engine, tmp_path, "customers", "accounts")
+    data = ("payment_id,account_id,amount_fen,value_date,channel\r\n"
+            "P1,A1,100,2026-01-20,wechat\r\n"
+            "\r\n"
+            "P2,A1,-1,2026-01-20,wechat\r\n"
+            "P3,A1\r\n"
+            "P4,A2,300,2026-01-21,counter\r\n")
+    f = tmp_path / "payments.csv"
+    f.write_text(data, encoding="utf-8")
+    (r,) = load(engine, f, quarantine=tmp_path / "q", chunk_rows=2)
+    assert (r.rows_read, r.loaded, r.quarantined) == (4, 2, 2)
+    got = {int(x["row"]): x for x in read_report(r.quarantine_path)}
+    assert set(got) == {4, 5}  # the blank line 3 counts as a record number, as before
+    assert "negative amount" in got[4]["reason"] and "expected 5 fields, found 2" in got[5]["reason"]
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(Payment.payment_ref)).scalars()) == ["P1", "P4"]
+        assert conn.execute(select(IngestRun.status).where(IngestRun.id == r.run_id)).scalar_one() == "loaded"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -197,3 +198,54 @@ def test_text_length():
 def test_birth_date_helpers_agree():
     born = date(1990, 1, 1) + timedelta(days=1234)
     assert v.national_id_birth_date(make_id("440305", born, "001")) == born
+
+
+# -- whole-column checks agree with the per-cell parsers --------------------------------------------
+
+_TRICKY = st.sampled_from([
+    "", " ", "0", "-0", "007", "+5", "1.5", "12", "-12", "999999999999999999", "9999999999999999999", "28", "29",
+    "2026-02-28", "2026-02-29", "2024-02-29", "2026-13-01", "0999-01-01", "2026-1-1", " 2026-01-01",
+    "true", "TRUE", "Y", "n", "yes", "maybe", "CNY", "cny", "Asia/Shanghai", "Asia/Beijing", "wechat", "WeChat",
+    "张三", " 张三", "张三\u3000", "a\u00a0", "x\x1c", "13800138000", "+8613800138000", "a@b.cn", "a@B.CN",
+])
+
+
+@given(st.lists(st.one_of(_TRICKY, st.text(max_size=12)), min_size=1, max_size=30))
+def test_vector_checks_only_vouch_for_cells_the_parsers_accept_unchanged(cells):
+    arr = pa.array(cells, pa.string())
+    checks = [
+        (lambda a: v.vector_text(a, 5), lambda x: v.parse_text(x, max_length=5)),
+        (lambda a: v.vector_fen(a, minimum=0), lambda x: v.parse_fen(x, minimum=0)),
+        (lambda a: v.vector_fen(a, positive=True), lambda x: v.parse_fen(x, positive=True)),
+        (lambda a: v.vector_int_between(a, 1, 28), lambda x: v.parse_int_between(x, 1, 28)),
+        (v.vector_date, v.parse_date),
+        (v.vector_bool, v.parse_bool),
+        (v.vector_currency, v.parse_currency),
+        (v.vector_time_zone, v.parse_time_zone),
+        (lambda a: v.vector_enum(a, ("wechat", "alipay")), lambda x: v.parse_enum(x, ("wechat", "alipay"))),
+    ]
+    for vector, parse in checks:
+        values, ok = vector(arr)
+        for cell, value, good in zip(cells, values.to_pylist(), ok.to_pylist(), strict=True):
+            if good:
+                assert parse(cell) == value, (cell, value)
+
+
+def test_vector_national_id_agrees_with_the_parser():
+    today = date(2026, 3, 1)
+    good = national_id_for(date(1985, 6, 15))
+    bad_check = good[:-1] + ("0" if good[-1] != "0" else "1")
+    canonical_bad = [bad_check, national_id_for(date(2030, 1, 1)), national_id_for(date(1899, 12, 31)), "x",
+                     "11010520260230123X"]
+    _, ok, born = v.vector_national_id(pa.array([good, " " + good, *canonical_bad]), today=today)
+    assert ok.to_pylist() == [True] + [False] * (1 + len(canonical_bad))
+    assert v.parse_national_id(good, today=today) == good and born[0].as_py() == date(1985, 6, 15)
+    assert v.parse_national_id(" " + good, today=today) == good  # left to the parser, which trims
+    for cell in canonical_bad:
+        with pytest.raises(ValueError):
+            v.parse_national_id(cell, today=today)
+
+
+def national_id_for(born: date) -> str:
+    body = f"110105{born:%Y%m%d}123"
+    return body + v.national_id_check_char(body)

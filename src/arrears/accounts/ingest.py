@@ -18,10 +18,11 @@ PostgreSQL, ``executemany`` elsewhere).
 from __future__ import annotations
 
 import codecs
-import functools
 import csv
+import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import time
@@ -30,10 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import String, Table, and_, any_, bindparam, func, insert, literal_column, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 
 from arrears.accounts import validate as v
@@ -60,7 +70,7 @@ from arrears.kit.errors import FileRejected
 KIND_ORDER = ("customers", "contact_points", "accounts", "statements", "payments", "holds")
 SUFFIXES = (".csv", ".parquet")
 REPORT_SUFFIXES = (".quarantine.csv", ".conflicts.csv")
-DEFAULT_CHUNK_ROWS = 10_000
+DEFAULT_CHUNK_ROWS = 100_000
 
 _MISSING = "missing required value"
 
@@ -85,6 +95,8 @@ class Column:
     required: bool = True
     default: Any = None
     db: str | None = None  # target column (None: same name); "" = not stored directly
+    #: whole-column check (see ``validate.vector_*``): cells it accepts skip ``parse``
+    vector: Callable[[pa.Array], tuple[pa.Array, pa.Array]] | None = None
 
 
 def _text(max_length: int) -> Callable[[Any], str]:
@@ -108,6 +120,30 @@ def _national_id(x: Any) -> str:
 
 
 _REF = _text(64)
+
+
+def _vtext(max_length: int) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
+    return lambda a: v.vector_text(a, max_length)
+
+
+def _venum(allowed: tuple[str, ...]) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
+    return lambda a: v.vector_enum(a, allowed)
+
+
+def _vfen(**kw: Any) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
+    return lambda a: v.vector_fen(a, **kw)
+
+
+def _vday(a: pa.Array) -> tuple[pa.Array, pa.Array]:
+    return v.vector_int_between(a, 1, 28)
+
+
+def _vnational_id(a: pa.Array) -> tuple[pa.Array, pa.Array]:
+    values, ok, _born = v.vector_national_id(a, today=utc_now().date())
+    return values, ok
+
+
+_VREF = _vtext(64)
 
 
 @dataclass(frozen=True)
@@ -142,12 +178,12 @@ SPECS: dict[str, FileSpec] = {
         kind="customers",
         table=Customer.__table__,  # type: ignore[arg-type]
         columns=(
-            Column("customer_id", "str", _REF, db="customer_ref"),
-            Column("name", "str", _text(200)),
-            Column("national_id", "str", _national_id),
-            Column("birth_date", "date", v.parse_date),
-            Column("time_zone", "str", v.parse_time_zone, required=False, default="Asia/Shanghai"),
-            Column("language", "str", _enum(("zh_CN", "en")), required=False, default="zh_CN"),
+            Column("customer_id", "str", _REF, db="customer_ref", vector=_VREF),
+            Column("name", "str", _text(200), vector=_vtext(200)),
+            Column("national_id", "str", _national_id, vector=_vnational_id),
+            Column("birth_date", "date", v.parse_date, vector=v.vector_date),
+            Column("time_zone", "str", v.parse_time_zone, required=False, default="Asia/Shanghai", vector=v.vector_time_zone),
+            Column("language", "str", _enum(("zh_CN", "en")), required=False, default="zh_CN", vector=_venum(("zh_CN", "en"))),
         ),
         key=("customer_id",),
         policy="master",
@@ -156,14 +192,14 @@ SPECS: dict[str, FileSpec] = {
         kind="contact_points",
         table=ContactPoint.__table__,  # type: ignore[arg-type]
         columns=(
-            Column("contact_id", "str", _REF, db="contact_ref"),
-            Column("customer_id", "str", _REF),
-            Column("kind", "str", _enum(CONTACT_KINDS)),
-            Column("value", "str", _text(500)),
-            Column("owner", "str", _enum(CONTACT_OWNERS)),
-            Column("relation", "str", _text(64), required=False),
-            Column("verified", "bool", v.parse_bool),
-            Column("opted_out", "bool", v.parse_bool),
+            Column("contact_id", "str", _REF, db="contact_ref", vector=_VREF),
+            Column("customer_id", "str", _REF, vector=_VREF),
+            Column("kind", "str", _enum(CONTACT_KINDS), vector=_venum(CONTACT_KINDS)),
+            Column("value", "str", _text(500), vector=_vtext(500)),
+            Column("owner", "str", _enum(CONTACT_OWNERS), vector=_venum(CONTACT_OWNERS)),
+            Column("relation", "str", _text(64), required=False, vector=_vtext(64)),
+            Column("verified", "bool", v.parse_bool, vector=v.vector_bool),
+            Column("opted_out", "bool", v.parse_bool, vector=v.vector_bool),
         ),
         key=("contact_id",),
         policy="master",
@@ -173,15 +209,15 @@ SPECS: dict[str, FileSpec] = {
         kind="accounts",
         table=Account.__table__,  # type: ignore[arg-type]
         columns=(
-            Column("account_id", "str", _REF, db="account_ref"),
-            Column("customer_id", "str", _REF),
-            Column("product", "str", _text(64)),
-            Column("credit_limit_fen", "int", _fen(minimum=0), db="credit_limit"),
-            Column("currency", "str", v.parse_currency, required=False, default="CNY"),
-            Column("statement_day", "int", _day),
-            Column("due_day", "int", _day),
-            Column("status", "str", _enum(ACCOUNT_STATUSES)),
-            Column("opened_on", "date", v.parse_date),
+            Column("account_id", "str", _REF, db="account_ref", vector=_VREF),
+            Column("customer_id", "str", _REF, vector=_VREF),
+            Column("product", "str", _text(64), vector=_vtext(64)),
+            Column("credit_limit_fen", "int", _fen(minimum=0), db="credit_limit", vector=_vfen(minimum=0)),
+            Column("currency", "str", v.parse_currency, required=False, default="CNY", vector=v.vector_currency),
+            Column("statement_day", "int", _day, vector=_vday),
+            Column("due_day", "int", _day, vector=_vday),
+            Column("status", "str", _enum(ACCOUNT_STATUSES), vector=_venum(ACCOUNT_STATUSES)),
+            Column("opened_on", "date", v.parse_date, vector=v.vector_date),
         ),
         key=("account_id",),
         policy="master",
@@ -191,12 +227,12 @@ SPECS: dict[str, FileSpec] = {
         kind="statements",
         table=Statement.__table__,  # type: ignore[arg-type]
         columns=(
-            Column("account_id", "str", _REF),
-            Column("statement_date", "date", v.parse_date),
-            Column("due_date", "date", v.parse_date),
-            Column("new_balance_fen", "int", v.parse_fen, db="new_balance"),
-            Column("minimum_due_fen", "int", _fen(minimum=0), db="minimum_due"),
-            Column("past_due_included_fen", "int", _fen(minimum=0), db="past_due_included"),
+            Column("account_id", "str", _REF, vector=_VREF),
+            Column("statement_date", "date", v.parse_date, vector=v.vector_date),
+            Column("due_date", "date", v.parse_date, vector=v.vector_date),
+            Column("new_balance_fen", "int", v.parse_fen, db="new_balance", vector=_vfen()),
+            Column("minimum_due_fen", "int", _fen(minimum=0), db="minimum_due", vector=_vfen(minimum=0)),
+            Column("past_due_included_fen", "int", _fen(minimum=0), db="past_due_included", vector=_vfen(minimum=0)),
         ),
         key=("account_id", "statement_date"),
         policy="ledger",
@@ -206,11 +242,11 @@ SPECS: dict[str, FileSpec] = {
         kind="payments",
         table=Payment.__table__,  # type: ignore[arg-type]
         columns=(
-            Column("payment_id", "str", _REF, db="payment_ref"),
-            Column("account_id", "str", _REF),
-            Column("amount_fen", "int", _fen(positive=True), db="amount"),
-            Column("value_date", "date", v.parse_date),
-            Column("channel", "str", _enum(PAYMENT_CHANNELS)),
+            Column("payment_id", "str", _REF, db="payment_ref", vector=_VREF),
+            Column("account_id", "str", _REF, vector=_VREF),
+            Column("amount_fen", "int", _fen(positive=True), db="amount", vector=_vfen(positive=True)),
+            Column("value_date", "date", v.parse_date, vector=v.vector_date),
+            Column("channel", "str", _enum(PAYMENT_CHANNELS), vector=_venum(PAYMENT_CHANNELS)),
         ),
         key=("payment_id",),
         policy="ledger",
@@ -220,14 +256,14 @@ SPECS: dict[str, FileSpec] = {
         kind="holds",
         table=Hold.__table__,  # type: ignore[arg-type]
         columns=(
-            Column("hold_id", "str", _REF, db="hold_ref"),
-            Column("account_id", "str", _REF),
-            Column("kind", "str", _enum(HOLD_KINDS)),
-            Column("start_date", "date", v.parse_date),
-            Column("end_date", "date", v.parse_date, required=False),
-            Column("pauses_ageing", "bool", v.parse_bool, required=False),
-            Column("reason", "str", _text(10_000), required=False),
-            Column("created_by", "str", _text(64), required=False, default="bank-file"),
+            Column("hold_id", "str", _REF, db="hold_ref", vector=_VREF),
+            Column("account_id", "str", _REF, vector=_VREF),
+            Column("kind", "str", _enum(HOLD_KINDS), vector=_venum(HOLD_KINDS)),
+            Column("start_date", "date", v.parse_date, vector=v.vector_date),
+            Column("end_date", "date", v.parse_date, required=False, vector=v.vector_date),
+            Column("pauses_ageing", "bool", v.parse_bool, required=False, vector=v.vector_bool),
+            Column("reason", "str", _text(10_000), required=False, vector=_vtext(10_000)),
+            Column("created_by", "str", _text(64), required=False, default="bank-file", vector=_vtext(64)),
         ),
         key=("hold_id",),
         policy="hold",
@@ -395,27 +431,42 @@ def ingest_file(
         raise
     report.sha256 = source.sha256
 
-    sinks = _ReportSinks(path, quarantine_dir)
-    try:
-        with engine.begin() as conn:
-            loader = _Loader(conn, spec, report, sinks, source)
-            loader.start()
-            for chunk in source.chunks(chunk_rows):
-                loader.load_chunk(chunk)
-                if progress is not None:
-                    progress(ProgressUpdate(path, kind, report.rows_read, source.done(), source.total))
-            loader.finish()
-    except FileRejected as exc:
-        sinks.abort()
-        report.run_id = None
-        _reset_counts(report)
-        _record_rejection(engine, report, exc)
-        raise
-    except BaseException:
-        sinks.abort()
-        raise
-    finally:
-        source.close()
+    while True:
+        sinks = _ReportSinks(path, quarantine_dir)
+        retry = False
+        try:
+            with engine.begin() as conn:
+                loader = _Loader(conn, spec, report, sinks, source)
+                try:
+                    loader.start()
+                    for chunk in source.chunks(chunk_rows):
+                        loader.load_chunk(chunk)
+                        if progress is not None:
+                            progress(ProgressUpdate(path, kind, report.rows_read, source.done(), source.total))
+                    loader.finish()
+                finally:
+                    loader.close()
+        except _Irregular:
+            # Nothing was written (the transaction rolled back): read it again record by record.
+            sinks.abort()
+            source.close()
+            report.run_id = None
+            _reset_counts(report)
+            retry = True
+        except FileRejected as exc:
+            sinks.abort()
+            report.run_id = None
+            _reset_counts(report)
+            _record_rejection(engine, report, exc)
+            raise
+        except BaseException:
+            sinks.abort()
+            raise
+        finally:
+            source.close()
+        if not retry:
+            break
+        source = _open_source(path, spec, careful=True)
     report.quarantine_path, report.conflicts_path = sinks.commit()
     report.seconds = time.perf_counter() - started
     return report
@@ -427,9 +478,29 @@ def ingest_file(
 
 @dataclass
 class _Chunk:
-    rows: list[list[Any]]  # cells in header order; None / "" = empty
-    numbers: list[int]  # row number of each row (CSV: header = 1; Parquet: record number)
+    """Rows of a file as Arrow string columns (named as in the header; CSV cells as written,
+    Parquet values printed as text), with their row numbers (CSV: header = 1; Parquet: record
+    number). ``cells`` gives rows as the per-cell parsers take them (CSV text, Parquet values)."""
+
+    table: pa.Table
+    numbers: np.ndarray
     malformed: list[tuple[int, str, str]]  # (row number, reason, raw) rows that could not be split
+    typed: pa.RecordBatch | None = None  # Parquet: the records with their own types
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+    def cells(self, positions: Sequence[int]) -> list[list[Any]]:
+        source = self.typed if self.typed is not None else self.table
+        picked = source.take(pa.array(positions, pa.int64()))
+        columns = [picked.column(i).to_pylist() for i in range(picked.num_columns)]
+        return [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in positions]
+
+
+class _Irregular(Exception):
+    """The fast CSV reader met a record it cannot number like the csv module does (a blank line,
+    a record with the wrong number of fields); the file is read again with the csv module."""
 
 
 class _Source:
@@ -450,12 +521,12 @@ class _Source:
         pass
 
 
-def _open_source(path: Path, spec: FileSpec) -> _Source:
+def _open_source(path: Path, spec: FileSpec, *, careful: bool = False) -> _Source:
     if not path.is_file():
         raise FileRejected("no such file", file=str(path))
     if path.suffix.lower() == ".parquet":
         return _ParquetSource(path, spec)
-    return _CsvSource(path, spec)
+    return _CsvSource(path, spec, careful=careful)
 
 
 def _check_header(path: Path, spec: FileSpec, header: list[str], row: int | None) -> None:
@@ -475,13 +546,36 @@ def _check_header(path: Path, spec: FileSpec, header: list[str], row: int | None
             raise FileRejected("missing required column", file=str(path), row=row, column=column.name)
 
 
+def _rechunk(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``size`` rows (the last one shorter) from batches of any length."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, size)
+            rest = table.slice(size)
+            pending = rest.to_batches() if rest.num_rows else []
+            count = rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)
+
+
 class _CsvSource(_Source):
-    def __init__(self, path: Path, spec: FileSpec) -> None:
+    """CSV through Arrow's reader; ``careful`` (or a header Arrow could split differently) reads
+    with the csv module, which numbers blank lines and reports records of the wrong width."""
+
+    def __init__(self, path: Path, spec: FileSpec, *, careful: bool = False) -> None:
         self.path = path
         self.total = path.stat().st_size
         self.sha256 = self._hash_and_check_utf8()
         self._file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed in close()
         self._reader = csv.reader(self._file, strict=False)
+        self._stream: Any = None
         try:
             header = next(self._reader)
         except StopIteration:
@@ -491,6 +585,7 @@ class _CsvSource(_Source):
             self.close()
             raise FileRejected(f"unreadable header: {exc}", file=str(path), row=1) from None
         self.header = [h.strip() for h in header]
+        self.careful = careful or any(ch in h for h in header for ch in "\r\n\"")
         try:
             _check_header(path, spec, self.header, row=1)
         except FileRejected:
@@ -536,12 +631,68 @@ class _CsvSource(_Source):
         raise FileRejected("bytes that are not UTF-8 (files must be UTF-8 encoded)", file=str(self.path))
 
     def chunks(self, size: int) -> Iterator[_Chunk]:
+        return self._careful_chunks(size) if self.careful else self._arrow_chunks(size)
+
+    def _arrow_chunks(self, size: int) -> Iterator[_Chunk]:
+        width = len(self.header)
+        names = [f"c{i}" for i in range(width)]
+        irregular: list[int] = []
+
+        def on_invalid(row: Any) -> str:
+            irregular.append(1)
+            return "skip"
+
+        self._stream = pa.OSFile(str(self.path))
+        try:
+            reader = pacsv.open_csv(
+                self._stream,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=8 << 20),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False,
+                                                 invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+        except pa.ArrowInvalid as exc:
+            raise _Irregular(str(exc)) from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowInvalid as exc:
+                    raise _Irregular(str(exc)) from None
+                if irregular:
+                    raise _Irregular("record of the wrong width")
+                yield batch
+
+        number = 1
+        for table in _rechunk(batches(), size):
+            table = table.rename_columns(self.header)
+            # A blank line reads as a record of empty cells: the csv module would skip it.
+            blank = pc.equal(table.column(0), "")
+            for i in range(1, width):
+                blank = pc.and_(blank, pc.equal(table.column(i), ""))
+            if pc.any(blank).as_py():
+                raise _Irregular("blank line")
+            numbers = np.arange(number + 1, number + 1 + table.num_rows, dtype=np.int64)
+            number += table.num_rows
+            yield _Chunk(table, numbers, [])
+
+    def _careful_chunks(self, size: int) -> Iterator[_Chunk]:
         width = len(self.header)
         number = 1
         rows: list[list[Any]] = []
         numbers: list[int] = []
         malformed: list[tuple[int, str, str]] = []
         reader = self._reader
+
+        def chunk() -> _Chunk:
+            columns = list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+            table = pa.table([pa.array(c, pa.string()) for c in columns], names=self.header)
+            return _Chunk(table, np.array(numbers, dtype=np.int64), malformed)
+
         while True:
             try:
                 cells = next(reader)
@@ -558,15 +709,17 @@ class _CsvSource(_Source):
                 rows.append(cells)
                 numbers.append(number)
             if len(rows) + len(malformed) >= size:
-                yield _Chunk(rows, numbers, malformed)
+                yield chunk()
                 rows, numbers, malformed = [], [], []
         if rows or malformed:
-            yield _Chunk(rows, numbers, malformed)
+            yield chunk()
 
     def done(self) -> int:
         try:
+            if self._stream is not None:
+                return min(self._stream.tell(), self.total)
             return min(self._file.buffer.tell(), self.total)
-        except (OSError, ValueError):  # pragma: no cover - closed file
+        except (OSError, ValueError, pa.ArrowException):  # pragma: no cover - closed file
             return self.total
 
     def raw(self, cells: list[Any]) -> str:
@@ -576,6 +729,8 @@ class _CsvSource(_Source):
 
     def close(self) -> None:
         self._file.close()
+        if self._stream is not None:
+            self._stream.close()
 
 
 _PARQUET_TYPES: dict[str, Callable[[pa.DataType], bool]] = {
@@ -615,12 +770,11 @@ class _ParquetSource(_Source):
     def chunks(self, size: int) -> Iterator[_Chunk]:
         number = 0
         for batch in self._file.iter_batches(batch_size=size):
-            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
-            numbers = list(range(number + 1, number + 1 + batch.num_rows))
+            text = pa.table([_as_text(batch.column(i)) for i in range(batch.num_columns)], names=self.header)
+            numbers = np.arange(number + 1, number + 1 + batch.num_rows, dtype=np.int64)
             number += batch.num_rows
             self._done = number
-            yield _Chunk(rows, numbers, [])
+            yield _Chunk(text, numbers, [], typed=batch)
 
     def done(self) -> int:
         return self._done
@@ -630,6 +784,12 @@ class _ParquetSource(_Source):
 
     def close(self) -> None:
         self._file.close()
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return pc.cast(column, pa.string())
 
 
 # --------------------------------------------------------------------------------------------
@@ -724,6 +884,34 @@ def _record_rejection(engine: Engine, report: FileReport, exc: FileRejected) -> 
 
 
 _CROSS_CHECKED = frozenset({"customers", "contact_points", "statements", "holds"})
+_ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "date": pa.date32(), "bool": pa.bool_()}
+_DUCK_TYPES = {"str": "VARCHAR", "int": "BIGINT", "date": "DATE", "bool": "BOOLEAN"}
+_PG_TYPES = {"str": "text", "int": "bigint", "date": "date", "bool": "boolean"}
+
+
+def _vector_cross_checks(kind: str, values: dict[str, pa.Array]) -> pa.Array | None:
+    """Which rows pass :func:`_cross_checks` unchanged (None: every row). Fills defaults that
+    depend on other columns."""
+    if kind == "customers":
+        _, _, born = v.vector_national_id(values["national_id"], today=utc_now().date())
+        return pc.fill_null(pc.equal(values["birth_date"], born), False)
+    if kind == "contact_points":
+        return v.vector_contact_value(values["kind"], values["value"])
+    if kind == "statements":
+        return pc.fill_null(pc.and_(pc.greater(values["due_date"], values["statement_date"]),
+                                    pc.less_equal(values["past_due_included_fen"], values["minimum_due_fen"])), False)
+    if kind == "holds":
+        pauses = values["pauses_ageing"]
+        values["pauses_ageing"] = pc.if_else(pc.is_null(pauses), pc.equal(values["kind"], "dispute"), pauses)
+        end, start = values["end_date"], values["start_date"]
+        return pc.fill_null(pc.or_(pc.is_null(end), pc.greater_equal(end, start)), False)
+    return None
+
+
+def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Element-wise equality where two nulls are equal."""
+    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+    return np.asarray(pc.or_(both_null, pc.fill_null(pc.equal(a, b), False)).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 class _Loader:
@@ -737,12 +925,15 @@ class _Loader:
         self.sinks = sinks
         self.table = spec.table
         self.pg = not is_sqlite(conn.engine)
-        self.seen: dict[tuple[Any, ...], int] = {}
         self.now = utc_now()
         self.run_id = 0
         self.file_to_db = {c.name: spec.db_name(c.name) for c in spec.columns}
         self.db_to_file = {d: f for f, d in self.file_to_db.items()}
         self.compare = [self.file_to_db[c.name] for c in spec.columns]
+        self.store_empty = False
+        self._duck: Any = None
+        self._temp: set[str] = set()
+        self._cache_size: int | None = None
 
     def start(self) -> None:
         self.run_id = self.conn.execute(
@@ -753,6 +944,28 @@ class _Loader:
             ).returning(IngestRun.__table__.c.id)
         ).scalar_one()
         self.report.run_id = self.run_id
+        # Keys met earlier in this file (for "duplicate key inside the file"), kept off the heap.
+        self._duck = duckdb.connect()
+        by_name = self.spec.by_name
+        cols = ", ".join(f"k{i} {_DUCK_TYPES[by_name[k].type]}" for i, k in enumerate(self.spec.key))
+        self._duck.execute(f"CREATE TABLE seen ({cols}, rn BIGINT)").fetchall()
+        # Rows written earlier in this file never need comparing (duplicates are quarantined), so
+        # a table empty at the start needs no look-ups at all.
+        t = self.table
+        self.store_empty = self.conn.execute(select(t.c.id).limit(1)).first() is None
+        if not self.pg:
+            # Index pages of a large table stay in memory while the file loads (256 MiB at most);
+            # the connection's own setting is restored in close().
+            self._cache_size = self.conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            self.conn.exec_driver_sql("PRAGMA cache_size=-262144")
+
+    def close(self) -> None:
+        if self._cache_size is not None:
+            self.conn.exec_driver_sql(f"PRAGMA cache_size={int(self._cache_size)}")
+            self._cache_size = None
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
 
     def finish(self) -> None:
         r = self.report
@@ -768,12 +981,16 @@ class _Loader:
         t = IngestRun.__table__
         self.conn.execute(update(t).where(t.c.id == self.run_id).values(**values))
         r.status = "loaded"
+        if not self.pg:
+            for name in self._temp:
+                self.conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{name}"')
 
     # -- one chunk -----------------------------------------------------------------------------
 
     def load_chunk(self, chunk: _Chunk) -> None:
         spec = self.spec
-        header = self.source_header
+        kind = spec.kind
+        n = chunk.num_rows
         quarantine: list[tuple[int, str | None, str, str | None]] = []
         issues: list[dict[str, Any]] = []
 
@@ -785,112 +1002,167 @@ class _Loader:
                                    reason=reason, natural_key=key, raw=raw_text))
             self.report.quarantined += 1
 
-        self.report.rows_read += len(chunk.rows) + len(chunk.malformed)
+        self.report.rows_read += n + len(chunk.malformed)
         for number, reason, raw in chunk.malformed:
             bad(number, None, [(None, reason)], None, raw)
+        numbers = chunk.numbers
 
-        # 1. parse every cell, then the rules between cells; duplicate keys inside the file
-        parsed: list[tuple[int, list[Any], dict[str, Any]]] = []
-        plan = [(c.name, header.index(c.name) if c.name in header else -1, c.parse, c.required, c.default)
-                for c in spec.columns]
-        key_cols = spec.key
-        single_key = key_cols[0] if len(key_cols) == 1 else None
-        seen = self.seen
-        kind = spec.kind
-        for number, cells in zip(chunk.numbers, chunk.rows, strict=True):
-            row: dict[str, Any] = {}
-            errs: list[tuple[str | None, str]] = []
-            for name, pos, parse, required, default in plan:
-                cell = cells[pos] if pos >= 0 else None
-                if cell is None or (cell.__class__ is str and not cell.strip()):
-                    if required:
-                        errs.append((name, _MISSING))
-                    row[name] = default
-                    continue
-                try:
-                    row[name] = parse(cell)
-                except ValueError as exc:
-                    errs.append((name, str(exc)))
-                    row[name] = None
-            key: Any = row[single_key] if single_key else tuple(row[k] for k in key_cols)
-            if key is not None and (single_key or None not in key):
-                first = seen.get(key)
-                if first is not None:
-                    errs.append((single_key or ",".join(key_cols),
-                                 f"duplicate key {self._key_str(key)!r} inside the file (first at row {first})"))
-                else:
-                    seen[key] = number
+        # 1. whole-column checks; the rows they do not vouch for go through the per-cell parsers
+        values: dict[str, pa.Array] = {}
+        ok = np.ones(n, dtype=bool)
+        header = chunk.table.column_names
+        for c in spec.columns:
+            typ = _ARROW_TYPES[c.type]
+            if c.name not in header:
+                values[c.name] = pa.array([c.default] * n, typ)
+                continue
+            col = chunk.table.column(c.name).combine_chunks()
+            assert c.vector is not None
+            vals, good = c.vector(col)
+            if not c.required:
+                empty = pc.fill_null(pc.equal(col, ""), True)
+                good = pc.or_(good, empty)
+                vals = pc.if_else(empty, pa.scalar(c.default, typ), vals)
+            values[c.name] = vals
+            ok &= np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool)
+        if kind in _CROSS_CHECKED and n:
+            cross = _vector_cross_checks(kind, values)
+            if cross is not None:
+                ok &= np.asarray(cross.to_numpy(zero_copy_only=False), dtype=bool)
+
+        slow = np.flatnonzero(~ok)
+        parsed: dict[int, tuple[dict[str, Any], list[tuple[str | None, str]], list[Any]]] = {}
+        if len(slow):
+            positions = [header.index(c.name) if c.name in header else -1 for c in spec.columns]
+            for pos, cells in zip(slow.tolist(), chunk.cells(slow.tolist()), strict=True):
+                row: dict[str, Any] = {}
+                errs: list[tuple[str | None, str]] = []
+                for c, at in zip(spec.columns, positions, strict=True):
+                    cell = cells[at] if at >= 0 else None
+                    if cell is None or (cell.__class__ is str and not cell.strip()):
+                        if c.required:
+                            errs.append((c.name, _MISSING))
+                        row[c.name] = c.default
+                        continue
+                    try:
+                        row[c.name] = c.parse(cell)
+                    except ValueError as exc:
+                        errs.append((c.name, str(exc)))
+                        row[c.name] = None
+                parsed[pos] = (row, errs, cells)
+
+        def patch(name: str, rows: dict[int, Any]) -> None:
+            if not rows:
+                return
+            mask = np.zeros(n, dtype=bool)
+            mask[list(rows)] = True
+            order = sorted(rows)
+            typ = _ARROW_TYPES[spec.by_name[name].type]
+            values[name] = pc.replace_with_mask(values[name], pa.array(mask), pa.array([rows[p] for p in order], typ))
+
+        for k in spec.key:
+            patch(k, {p: r[k] for p, (r, _, _) in parsed.items()})
+
+        # 2. duplicate keys inside the file (rows with an unparseable key take no part)
+        dup_first = self._duplicates(values, numbers)
+        single_key = spec.key[0] if len(spec.key) == 1 else None
+
+        def key_of(pos: int) -> Any:
+            if pos in parsed:
+                r = parsed[pos][0]
+            else:
+                r = {k: values[k][pos].as_py() for k in spec.key}
+            return r[single_key] if single_key else tuple(r[k] for k in spec.key)
+
+        rejected = np.zeros(n, dtype=bool)
+        fast_dups = [p for p in dup_first if p not in parsed]
+        fast_cells = dict(zip(fast_dups, chunk.cells(fast_dups), strict=True)) if fast_dups else {}
+        for pos in sorted(set(parsed) | set(dup_first)):
+            if pos in parsed:
+                row, errs, cells = parsed[pos]
+            else:
+                row, errs, cells = {}, [], fast_cells[pos]
+            key = key_of(pos)
+            if pos in dup_first:
+                errs.append((single_key or ",".join(spec.key),
+                             f"duplicate key {self._key_str(key)!r} inside the file (first at row {dup_first[pos]})"))
             if not errs and kind in _CROSS_CHECKED:
                 errs.extend(_cross_checks(kind, row))
             if errs:
-                bad(number, cells, errs, None if key is None else self._key_str(key))
-            else:
-                parsed.append((number, cells, row))
+                rejected[pos] = True
+                bad(int(numbers[pos]), cells, errs, None if key is None else self._key_str(key))
+        for c in spec.columns:
+            if c.name not in spec.key:
+                patch(c.name, {p: r[c.name] for p, (r, _, _) in parsed.items() if not rejected[p]})
 
-        # 2. resolve references to other files' keys: one query per referenced kind
+        keep = ~rejected
+        good = pa.table({c.name: values[c.name] for c in spec.columns}).filter(pa.array(keep))
+        good_pos = np.flatnonzero(keep)
+
+        # 3. resolve references to other files' keys
         for column, ref_kind in spec.refs.items():
-            wanted = {row[column] for _, _, row in parsed}
-            ids = self._lookup_refs(ref_kind, wanted)
-            kept = []
-            for number, cells, row in parsed:
-                ref_id = ids.get(row[column])
-                if ref_id is None:
-                    key_text = self._key_str(tuple(row[k] for k in key_cols))
-                    bad(number, cells, [(column, f"unknown {column} {row[column]!r} (not in the store nor loaded earlier)")], key_text)
-                else:
-                    row[column] = ref_id
-                    kept.append((number, cells, row))
-            parsed = kept
+            if good.num_rows == 0:
+                break
+            refs = good.column(column).combine_chunks()
+            wanted = pc.unique(refs)
+            table, ref_col = _REF_TABLES[ref_kind]
+            found = self._fetch_by_keys(table.name, [ref_col], [wanted], [ref_col, "id"])
+            found_refs = pa.array([r[1] for r in found], pa.string())
+            found_ids = pa.array([r[2] for r in found], pa.int64())
+            self._ref_back = dict(zip(found_ids.to_pylist(), found_refs.to_pylist(), strict=True))
+            ids = pc.take(found_ids, pc.index_in(refs, value_set=found_refs))
+            missing = np.asarray(pc.is_null(ids).to_numpy(zero_copy_only=False), dtype=bool)
+            if missing.any():
+                lost = np.flatnonzero(missing)
+                lost_pos = good_pos[lost].tolist()
+                for pos, cells, i in zip(lost_pos, chunk.cells(lost_pos), lost.tolist(), strict=True):
+                    ref = refs[i].as_py()
+                    key_text = self._key_str(tuple(good.column(k)[i].as_py() for k in spec.key))
+                    bad(int(numbers[pos]), cells,
+                        [(column, f"unknown {column} {ref!r} (not in the store nor loaded earlier)")], key_text)
+                good = good.filter(pa.array(~missing))
+                good_pos = good_pos[~missing]
+                ids = ids.filter(pa.array(~missing))
+            good = good.set_column(good.schema.get_field_index(column), column, ids)
+        good = good.rename_columns([self.file_to_db[name] for name in good.column_names])
 
-        # 3. compare with what the store holds under the same keys
-        renames = [(f, d) for f, d in self.file_to_db.items() if f != d]
-        db_rows = []
-        for number, cells, row in parsed:
-            for f, d in renames:
-                row[d] = row.pop(f)
-            db_rows.append((number, cells, row))
-        existing = self._existing([tuple(r[k] for k in spec.key_db) for _, _, r in db_rows])
-
-        inserts: list[dict[str, Any]] = []
+        # 4. compare with what the store holds under the same keys
+        is_new = np.ones(good.num_rows, dtype=bool)
         updates: list[dict[str, Any]] = []
         conflicts: list[tuple[int, str | None, str, str | None]] = []
-        for number, cells, db_row in db_rows:
-            key = tuple(db_row[k] for k in spec.key_db)
-            old = existing.get(key)
-            if old is None:
-                db_row["ingest_run_id"] = self.run_id
-                db_row["created_at"] = self.now
-                inserts.append(db_row)
-                continue
-            diff = [c for c in self.compare if old[c] != db_row[c]]
-            if not diff:
-                self.report.unchanged += 1
-                continue
-            if spec.policy == "master" or (spec.policy == "hold" and set(diff) <= set(spec.mutable)):
-                changes = {c: db_row[c] for c in diff}
-                changes["ingest_run_id"] = self.run_id
-                changes["_id"] = old["id"]
-                updates.append(changes)
-                continue
-            if spec.policy == "hold":
-                diff = [c for c in diff if c not in spec.mutable]
-            fields = ",".join(self.db_to_file[c] for c in diff)
-            detail = "; ".join(
-                f"{self.db_to_file[c]}: store {self._show(c, old[c])!s}, file {self._show(c, db_row[c])!s}" for c in diff
-            )
-            what = "ledger rows are never overwritten" if spec.policy == "ledger" else "only end_date and reason of a hold may change"
-            reason = f"conflict with the row already loaded ({detail}); {what}"
-            key_text = "|".join(str(row_key) for row_key in self._key_text(db_row))
-            raw = self.raw(cells)
-            conflicts.append((number, fields[:64], reason, raw))
-            issues.append(dict(ingest_run_id=self.run_id, row_number=number, kind="conflict", field=fields[:64],
-                               reason=reason, natural_key=key_text[:200], raw=raw))
-            self.report.conflicting += 1
+        if not self.store_empty and good.num_rows:
+            key_db = spec.key_db
+            names = ["id", *(c for c in self.compare if c != "id")]
+            found = self._fetch_by_keys(self.table.name, list(key_db), [good.column(k) for k in key_db], names)
+            if found:
+                at = np.array([r[0] for r in found], dtype=np.int64)
+                is_new[at] = False
+                old = self._old_values(names, found)
+                mine = good.take(pa.array(at))
+                same = np.ones(len(at), dtype=bool)
+                differs: dict[str, np.ndarray] = {}
+                for c in self.compare:
+                    eq = _same(old[c], mine.column(c))
+                    differs[c] = ~eq
+                    same &= eq
+                self.report.unchanged += int(same.sum())
+                changed = np.flatnonzero(~same)
+                if len(changed):
+                    cells_of = dict(zip(changed.tolist(), chunk.cells(good_pos[at[changed]].tolist()), strict=True))
+                    old_rows = {name: old[name].take(pa.array(changed)).to_pylist() for name in names}
+                    new_rows = {c: mine.column(c).take(pa.array(changed)).to_pylist() for c in self.compare}
+                    for j, i in enumerate(changed.tolist()):
+                        o = {name: old_rows[name][j] for name in names}
+                        db_row = {c: new_rows[c][j] for c in self.compare}
+                        diff = [c for c in self.compare if differs[c][i]]
+                        number = int(numbers[good_pos[at[i]]])
+                        self._classify(number, cells_of[i], o, db_row, diff, updates, conflicts, issues)
 
-        # 4. write
-        if inserts:
+        # 5. write
+        inserts = good.filter(pa.array(is_new)) if not is_new.all() else good
+        if inserts.num_rows:
             self._insert(self.table, inserts)
-            self.report.loaded += len(inserts)
+            self.report.loaded += inserts.num_rows
         if updates:
             self._update(updates)
             self.report.updated += len(updates)
@@ -902,10 +1174,123 @@ class _Loader:
                     issue["field"] = issue["field"][:64]
             self._insert(IngestIssue.__table__, issues)  # type: ignore[arg-type]
         quarantine.sort(key=lambda q: q[0])
+        conflicts.sort(key=lambda q: q[0])
         self.sinks.write("quarantine", quarantine)
         self.sinks.write("conflicts", conflicts)
 
+    def _classify(self, number: int, cells: list[Any], old: dict[str, Any], db_row: dict[str, Any], diff: list[str],
+                  updates: list[dict[str, Any]], conflicts: list[tuple[int, str | None, str, str | None]],
+                  issues: list[dict[str, Any]]) -> None:
+        spec = self.spec
+        if spec.policy == "master" or (spec.policy == "hold" and set(diff) <= set(spec.mutable)):
+            changes = {c: db_row[c] for c in diff}
+            changes["ingest_run_id"] = self.run_id
+            changes["_id"] = old["id"]
+            updates.append(changes)
+            return
+        if spec.policy == "hold":
+            diff = [c for c in diff if c not in spec.mutable]
+        fields = ",".join(self.db_to_file[c] for c in diff)
+        detail = "; ".join(
+            f"{self.db_to_file[c]}: store {self._show(c, old[c])!s}, file {self._show(c, db_row[c])!s}" for c in diff
+        )
+        what = "ledger rows are never overwritten" if spec.policy == "ledger" else "only end_date and reason of a hold may change"
+        reason = f"conflict with the row already loaded ({detail}); {what}"
+        key_text = "|".join(str(row_key) for row_key in self._key_text(db_row))
+        raw = self.raw(cells)
+        conflicts.append((number, fields[:64], reason, raw))
+        issues.append(dict(ingest_run_id=self.run_id, row_number=number, kind="conflict", field=fields[:64],
+                           reason=reason, natural_key=key_text[:200], raw=raw))
+        self.report.conflicting += 1
+
     # -- helpers -------------------------------------------------------------------------------
+
+    def _duplicates(self, values: dict[str, pa.Array], numbers: np.ndarray) -> dict[int, int]:
+        """Rows whose key was met earlier in the file: position -> row number of the first."""
+        keys = [values[k] for k in self.spec.key]
+        if not len(numbers):
+            return {}
+        valid = pc.is_valid(keys[0])
+        for k in keys[1:]:
+            valid = pc.and_(valid, pc.is_valid(k))
+        ck = pa.table({**{f"k{i}": k for i, k in enumerate(keys)},
+                       "rn": pa.array(numbers), "pos": pa.array(np.arange(len(numbers)))}).filter(valid)
+        if ck.num_rows == 0:
+            return {}
+        duck = self._duck
+        on = " AND ".join(f"s.k{i} = ck.k{i}" for i in range(len(keys)))
+        part = ", ".join(f"ck.k{i}" for i in range(len(keys)))
+        duck.register("ck", ck)
+        try:
+            res = duck.sql(
+                f"SELECT ck.pos, ck.rn, coalesce(s.rn, min(ck.rn) OVER (PARTITION BY {part})) AS first "
+                f"FROM ck LEFT JOIN seen s ON {on} ORDER BY ck.pos"
+            ).to_arrow_table()
+            first_new = pc.equal(res.column("first"), res.column("rn"))
+            duck.register("nw", ck.filter(first_new))
+            duck.execute(f"INSERT INTO seen SELECT {', '.join(f'k{i}' for i in range(len(keys)))}, rn FROM nw").fetchall()
+            duck.unregister("nw")
+        finally:
+            duck.unregister("ck")
+        dups = res.filter(pc.invert(first_new))
+        return dict(zip(dups.column("pos").to_pylist(), dups.column("first").to_pylist(), strict=True))
+
+    def _fetch_by_keys(self, table: str, key_cols: list[str], keys: list[Any], columns: list[str]) -> list[tuple[Any, ...]]:
+        """Rows of ``table`` whose ``key_cols`` equal one of the given keys (Arrow arrays, one per
+        key column): ``(position of the key, *columns)``. The keys go into a temporary table
+        joined on the table's unique index, one statement per chunk."""
+        width = len(key_cols)
+        name = f"_ingest_keys_{table}_{width}"
+        n = len(keys[0])
+        if n == 0:
+            return []
+        cols = ", ".join(f't."{c}"' for c in columns)
+        on = " AND ".join(f't."{c}" = k.k{i}' for i, c in enumerate(key_cols))
+        sql = f'SELECT k.rn, {cols} FROM "{name}" k JOIN "{table}" t ON {on}'
+        raw_conn = self.conn.connection.driver_connection
+        if self.pg:
+            types = ", ".join(f"k{i} {_pg_type(k.type)}" for i, k in enumerate(keys))
+            with raw_conn.cursor() as cur:  # type: ignore[union-attr]
+                if name not in self._temp:
+                    cur.execute(f'CREATE TEMP TABLE "{name}" (rn bigint, {types}) ON COMMIT DROP')
+                    self._temp.add(name)
+                else:
+                    cur.execute(f'TRUNCATE "{name}"')
+                data = pa.table({"rn": pa.array(np.arange(n)), **{f"k{i}": k for i, k in enumerate(keys)}})
+                _copy_arrow(cur, name, data)
+                cur.execute(sql)
+                return cur.fetchall()
+        cur = raw_conn.cursor()  # type: ignore[union-attr]
+        try:
+            if name not in self._temp:
+                cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{name}" (rn INTEGER PRIMARY KEY, '
+                            f'{", ".join(f"k{i}" for i in range(width))})')
+                self._temp.add(name)
+            cur.execute(f'DELETE FROM temp."{name}"')
+            cur.executemany(f'INSERT INTO temp."{name}" VALUES (?{", ?" * width})',
+                            zip(range(n), *(_sqlite_values(k) for k in keys)))
+            cur.execute(sql.replace(f'FROM "{name}"', f'FROM temp."{name}"'))
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def _old_values(self, names: list[str], found: list[tuple[Any, ...]]) -> dict[str, pa.Array]:
+        """Stored values as Arrow arrays of the file's types (SQLite hands back text dates, 0/1)."""
+        out: dict[str, pa.Array] = {}
+        for i, name in enumerate(names, start=1):
+            column = [r[i] for r in found]
+            if name == "id":
+                out[name] = pa.array(column, pa.int64())
+                continue
+            file_col = self.db_to_file[name]
+            typ = pa.int64() if file_col in self.spec.refs else _ARROW_TYPES[self.spec.by_name[file_col].type]
+            if pa.types.is_date32(typ) and not self.pg:
+                out[name] = pc.cast(pa.array(column, pa.string()), typ)
+            elif pa.types.is_boolean(typ) and not self.pg:
+                out[name] = pa.array([None if x is None else bool(x) for x in column], typ)
+            else:
+                out[name] = pa.array(column, typ)
+        return out
 
     @staticmethod
     def _key_str(key: Any) -> str:
@@ -926,49 +1311,10 @@ class _Loader:
             return self._ref_back.get(value, f"#{value}")
         return value
 
-    def _in(self, column: Any, values: list[Any]) -> Any:
-        """``column IN values`` as one bound parameter (PostgreSQL array / SQLite JSON), so that
-        thousands of keys cost one statement and no per-value SQL compilation."""
-        if self.pg:
-            return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-        return column.in_(select(literal_column("value")).select_from(func.json_each(
-            bindparam(None, json.dumps(values, default=str, ensure_ascii=False), type_=String))))
-
-    def _lookup_refs(self, ref_kind: str, refs: set[str]) -> dict[str, int]:
-        table, ref_col = _REF_TABLES[ref_kind]
-        found: dict[str, int] = {}
-        if refs:
-            stmt = select(table.c[ref_col], table.c.id).where(self._in(table.c[ref_col], list(refs)))
-            found = dict(self.conn.execute(stmt).all())
-        self._ref_back = {ident: ref for ref, ident in found.items()}
-        return found
-
-    def _existing(self, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
-        if not keys:
-            return {}
-        t = self.table
-        key_db = self.spec.key_db
-        names = ["id", *(c for c in self.compare if c != "id")]
-        cols = [t.c[n] for n in names]
-        if len(key_db) == 1:
-            cond = self._in(t.c[key_db[0]], [k[0] for k in keys])
-        else:
-            # (account_id, statement_date): the chunk's accounts within its date range; exact
-            # pairs are matched below.
-            firsts = sorted({k[0] for k in keys})
-            seconds = [k[1] for k in keys]
-            cond = and_(self._in(t.c[key_db[0]], firsts),
-                        t.c[key_db[1]].between(min(seconds), max(seconds)))
-        out: dict[tuple[Any, ...], dict[str, Any]] = {}
-        wanted = set(keys) if len(key_db) > 1 else None
-        positions = [names.index(c) for c in key_db]
-        for rec in self.conn.execute(select(*cols).where(cond)):
-            key = tuple(rec[i] for i in positions)
-            if wanted is None or key in wanted:
-                out[key] = dict(zip(names, rec, strict=True))
-        return out
-
-    def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, table: Table, rows: list[dict[str, Any]] | pa.Table) -> None:
+        if isinstance(rows, pa.Table):
+            self._insert_arrow(table, rows)
+            return
         columns = list(rows[0])
         if self.pg:
             raw_conn = self.conn.connection.driver_connection
@@ -982,16 +1328,35 @@ class _Loader:
         dialect = self.conn.dialect
         converted = []
         for c in columns:
-            proc = table.c[c].type._cached_bind_processor(dialect)  # noqa: SLF001
+            proc = table.c[c].type._cached_bind_processor(dialect)
             values = [r[c] for r in rows]
             if proc is not None:
-                if c in ("created_at", "ingest_run_id") and len({id(x) for x in values}) == 1:
-                    values = [proc(values[0])] * len(values)
-                else:
-                    values = [None if x is None else proc(x) for x in values]
+                values = [None if x is None else proc(x) for x in values]
             converted.append(values)
         sql = f'INSERT INTO "{table.name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) VALUES ({", ".join("?" * len(columns))})'
         self.conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
+
+    def _insert_arrow(self, table: Table, data: pa.Table) -> None:
+        """New rows of the file's table, stamped with this run, in bulk (COPY / executemany)."""
+        names = [*data.column_names, "ingest_run_id", "created_at"]
+        cols = ", ".join(f'"{c}"' for c in names)
+        raw_conn = self.conn.connection.driver_connection
+        if self.pg:
+            data = data.append_column("ingest_run_id", pa.array(np.full(data.num_rows, self.run_id, dtype=np.int64)))
+            data = data.append_column("created_at", pa.array([self.now.isoformat()] * data.num_rows, pa.string()))
+            with raw_conn.cursor() as cur:  # type: ignore[union-attr]
+                _copy_arrow(cur, table.name, data, columns=cols)
+            return
+        proc = table.c["created_at"].type._cached_bind_processor(self.conn.dialect)
+        created = proc(self.now) if proc is not None else self.now
+        sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({", ".join("?" * len(names))})'
+        cur = raw_conn.cursor()  # type: ignore[union-attr]
+        try:
+            for batch in data.to_batches(50_000):
+                cur.executemany(sql, zip(*(_sqlite_values(c) for c in batch.columns),
+                                         itertools.repeat(self.run_id), itertools.repeat(created)))
+        finally:
+            cur.close()
 
     def _update(self, updates: list[dict[str, Any]]) -> None:
         t = self.table
@@ -1003,3 +1368,29 @@ class _Loader:
         for cols, rows in groups.items():
             stmt = update(t).where(t.c.id == bindparam("_id")).values({c: bindparam(f"v_{c}") for c in cols})
             self.conn.execute(stmt, [{"_id": r["_id"], **{f"v_{c}": r[c] for c in cols}} for r in rows])
+
+
+def _pg_type(t: pa.DataType) -> str:
+    if pa.types.is_date32(t):
+        return "date"
+    if pa.types.is_integer(t):
+        return "bigint"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    return "text"
+
+
+def _sqlite_values(column: Any) -> list[Any]:
+    """A column as SQLite parameters: dates as ISO text (how SQLAlchemy stores them)."""
+    if pa.types.is_date32(column.type):
+        column = pc.cast(column, pa.string())
+    return column.to_pylist()
+
+
+def _copy_arrow(cur: Any, table: str, data: pa.Table, *, columns: str | None = None) -> None:
+    """COPY an Arrow table into PostgreSQL as CSV (strings always quoted, so only NULL is bare)."""
+    cols = columns or ", ".join(f'"{c}"' for c in data.column_names)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(data, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    with cur.copy(f'COPY "{table}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
+        copy.write(sink.getvalue().to_pybytes())

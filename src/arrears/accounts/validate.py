@@ -11,6 +11,11 @@ import re
 import zoneinfo
 from datetime import date
 from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: ISO 7064 MOD 11-2 weights for the 17 body digits of a PRC resident ID (2^(17-i) mod 11).
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -198,3 +203,123 @@ def _text(value: object) -> str:
     if isinstance(value, str):
         return value
     raise ValueError(f"expected text, got {type(value).__name__} {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Whole-column checks
+#
+# Each ``vector_*`` function takes an Arrow string array (a column of a chunk, cells as written)
+# and returns ``(values, ok)``: the parsed values and a mask of the cells that are certainly
+# valid and already in their clean form. The checks are deliberately strict (no surrounding
+# spaces, canonical spelling): a cell that is not ``ok`` is not necessarily bad, it is only handed
+# to the per-cell parsers above, which decide and give the reason. So ``ok`` cells always parse
+# to the same value with the per-cell parsers.
+
+# First and last characters that str.strip() never removes (letters, digits, punctuation, symbols).
+_EDGE = r"[\p{L}\p{N}\p{P}\p{S}]"
+_VEC_TEXT = rf"(?s)^{_EDGE}(?:.*{_EDGE})?$"
+_VEC_INT = r"^-?[0-9]{1,18}$"
+_VEC_DATE = r"^[12][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+_VEC_ID = r"^[0-9]{17}[0-9X]$"
+_VEC_MOBILE = r"^1[3-9][0-9]{9}$"
+_VEC_EMAIL_CHARS = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_VEC_EMAIL_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_VEC_EMAIL = rf"^{_VEC_EMAIL_CHARS}+(?:\.{_VEC_EMAIL_CHARS}+)*@{_VEC_EMAIL_LABEL}(?:\.{_VEC_EMAIL_LABEL})+$"
+_VEC_TRUE = ("true", "True", "TRUE", "1", "Y", "y", "yes", "Yes", "YES")
+_VEC_FALSE = ("false", "False", "FALSE", "0", "N", "n", "no", "No", "NO")
+
+
+def _mask(values: Any) -> Any:
+    return pc.fill_null(values, False)
+
+
+def vector_text(arr: pa.Array, max_length: int) -> tuple[pa.Array, pa.Array]:
+    ok = pc.and_(_mask(pc.match_substring_regex(arr, _VEC_TEXT)), _mask(pc.less_equal(pc.utf8_length(arr), max_length)))
+    return arr, ok
+
+
+def vector_enum(arr: pa.Array, allowed: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
+    return arr, _mask(pc.is_in(arr, value_set=pa.array(allowed, pa.string())))
+
+
+def vector_int(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    ok = _mask(pc.match_substring_regex(arr, _VEC_INT))
+    values = pc.cast(pc.if_else(ok, arr, "0"), pa.int64())
+    return values, ok
+
+
+def vector_fen(arr: pa.Array, *, minimum: int | None = None, positive: bool = False) -> tuple[pa.Array, pa.Array]:
+    values, ok = vector_int(arr)
+    if positive:
+        ok = pc.and_(ok, pc.greater(values, 0))
+    if minimum is not None:
+        ok = pc.and_(ok, pc.greater_equal(values, minimum))
+    return values, ok
+
+
+def vector_int_between(arr: pa.Array, low: int, high: int) -> tuple[pa.Array, pa.Array]:
+    values, ok = vector_int(arr)
+    return values, pc.and_(ok, pc.and_(pc.greater_equal(values, low), pc.less_equal(values, high)))
+
+
+def vector_date(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    ok = _mask(pc.match_substring_regex(arr, _VEC_DATE))
+    text = pc.if_else(ok, arr, "2000-01-01")
+    days = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+    # strptime rolls 2026-02-30 over to 2026-03-02: only dates that print back as written pass.
+    ok = pc.and_(ok, _mask(pc.equal(pc.cast(days, pa.string()), text)))
+    return days, ok
+
+
+def vector_bool(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    ok = _mask(pc.is_in(arr, value_set=pa.array(_VEC_TRUE + _VEC_FALSE)))
+    return _mask(pc.is_in(arr, value_set=pa.array(_VEC_TRUE))), ok
+
+
+def vector_currency(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    return arr, _mask(pc.match_substring_regex(arr, r"^[A-Z]{3}$"))
+
+
+def vector_time_zone(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    return arr, _mask(pc.is_in(arr, value_set=pa.array(sorted(_zones()))))
+
+
+def vector_national_id(arr: pa.Array, *, today: date) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Like :func:`parse_national_id`; also returns the embedded birth dates (date32)."""
+    n = len(arr)
+    ok = _mask(pc.match_substring_regex(arr, _VEC_ID))
+    filled = pc.if_else(ok, arr, "11010519000101001X")
+    if isinstance(filled, pa.ChunkedArray):
+        filled = filled.combine_chunks()
+    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int32)[filled.offset:filled.offset + n + 1]
+    data = np.frombuffer(filled.buffers()[2], dtype=np.uint8)
+    digits = data[offsets[0]:offsets[0] + 18 * n].reshape(n, 18).astype(np.int64) - 48
+    total = digits[:, :17] @ np.array(_ID_WEIGHTS, dtype=np.int64)
+    expected = np.frombuffer(_ID_CHECK.encode(), dtype=np.uint8)[total % 11]
+    good = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool) & (expected == digits[:, 17] + 48)
+    year = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
+    month = digits[:, 10] * 10 + digits[:, 11]
+    day = digits[:, 12] * 10 + digits[:, 13]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    good &= (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    safe_y = np.where(good, year, 1970)
+    safe_m = np.where(good, month, 1)
+    safe_d = np.where(good, day, 1)
+    born = ((safe_y - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (safe_m - 1).astype("timedelta64[M]")
+            ).astype("datetime64[D]") + (safe_d - 1).astype("timedelta64[D]")
+    good &= born <= np.datetime64(today, "D")
+    return arr, pa.array(good), pa.array(born.astype("datetime64[D]"), pa.date32())
+
+
+def vector_contact_value(kind: pa.Array, value: pa.Array) -> pa.Array:
+    """Cells of ``value`` already in their stored form for their ``kind`` (phone: 11-digit
+    mobile; e-mail: valid with a lower-case domain; address: any text)."""
+    mobile = _mask(pc.match_substring_regex(value, _VEC_MOBILE))
+    email = pc.and_(
+        _mask(pc.match_substring_regex(value, _VEC_EMAIL)),
+        pc.and_(_mask(pc.less_equal(pc.utf8_length(value), 254)), _mask(pc.match_substring_regex(value, r"^[^@]{1,64}@"))),
+    )
+    is_phone = _mask(pc.equal(kind, "phone"))
+    is_email = _mask(pc.equal(kind, "email"))
+    return pc.if_else(is_phone, mobile, pc.if_else(is_email, email, True))
