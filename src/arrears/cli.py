@@ -108,7 +108,7 @@ def cycle(business_date: DateOpt) -> None:
     try:
         result = _run_cycle(_engine(), business_date.date())
     except ArrearsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     _print_summary(result)
 
@@ -133,7 +133,7 @@ def export_delinquency(
                 n = export(engine, business_date=business_date.date(), rules=_rules(), stream=fh)
             console.print(f"{n:,} accounts written to {out}")
     except ArrearsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
@@ -201,7 +201,7 @@ def demo(
     try:
         result = _run_cycle(engine, day)
     except ArrearsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     _print_summary(result)
     export_path = folder / f"delinquency-{day.isoformat()}.csv"

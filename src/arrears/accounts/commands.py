@@ -36,7 +36,7 @@ def ingest(
     try:
         planned = plan_paths(paths)
     except FileRejected as exc:
-        console.print(f"[bold red]Rejected:[/] {exc}")
+        console.print(f"[bold red]Rejected:[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     if not planned:
         console.print("[yellow]No bank files found[/] (names must start with customers, contact_points, "
@@ -68,7 +68,7 @@ def ingest(
                 reports = ingest_paths(engine, [p for p, _ in planned], quarantine_dir=folder, progress=on_progress)
             except FileRejected as exc:
                 bar.stop()
-                console.print(f"[bold red]Rejected whole, nothing from it was written:[/] {exc}")
+                console.print(f"[bold red]Rejected whole, nothing from it was written:[/] {exc}", soft_wrap=True)
                 raise typer.Exit(1) from None
             for r in reports:
                 if r.path in tasks:
