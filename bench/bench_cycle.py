@@ -2,9 +2,11 @@
 
 Measures, in one run on one machine:
 - the whole cycle (`arrears cycle`, in a child process): wall time and peak memory;
-- the delinquency step (the DuckDB engine on the ledger already in Arrow) against
+- the delinquency step (the cycle's engine on the ledger already in Arrow, as the cycle calls it)
+  against
   - the floor: a bare DuckDB query that reads the same inputs and groups them by account;
-  - the baseline: the pure reference model applied account by account, timed on a sample, scaled.
+  - the baseline: the pure reference model applied account by account, timed on a sample, scaled;
+- for comparison, the same step with the SQL formulation of the engine (ARREARS_BATCH_ENGINE=sql).
 
     python bench/bench_cycle.py --accounts 1000000 --record
 
@@ -52,7 +54,8 @@ def main() -> int:
 
     from arrears.accounts.ingest import ingest_paths
     from arrears.delinquency import repository as repo
-    from arrears.delinquency.engine import assess_portfolio, floor_query
+    from arrears.delinquency.engine import assess_arrays, floor_query
+    from arrears.delinquency.sql_engine import assess_portfolio_sql
     from arrears.delinquency.model import DelinquencyRules, Hold, Payment, Statement, assess
     from arrears.kit.db import make_engine
     from arrears.kit.migrate import upgrade
@@ -100,11 +103,14 @@ def main() -> int:
         ctx = repo.cycle_context(conn)
         statements, payments, holds = repo.read_ledger(conn, watermark=ctx.current_watermark)
     con = duckdb.connect()
+    con.execute("SET memory_limit = '6GB'")
     con.register("statements", statements)
     con.register("payments", payments)
     con.register("holds", holds)
-    step = best_of(args.repeat, lambda: assess_portfolio(con, as_of_dates=[args.date], rules=rules))
+    step = best_of(args.repeat, lambda: assess_arrays(statements, payments, holds, as_of_dates=[args.date],
+                                                      rules=rules))
     floor = best_of(args.repeat, lambda: floor_query(con, statements="statements", payments="payments"))
+    sql_step = best_of(1, lambda: assess_portfolio_sql(con, as_of_dates=[args.date], rules=rules))
 
     by_account: dict[int, tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
     keys = statements.column("account_key").unique().to_pylist()
@@ -127,9 +133,10 @@ def main() -> int:
     ref_sample = best_of(1, reference)
     baseline = ref_sample / len(by_account) * len(keys)
     figures["statements / payments / holds"] = f"{statements.num_rows:,} / {payments.num_rows:,} / {holds.num_rows:,}"
-    figures["delinquency step (DuckDB engine)"] = f"{step:.2f} s"
-    figures["floor (read + group by account)"] = f"{floor:.2f} s"
+    figures["delinquency step (array engine, the cycle's default)"] = f"{step:.2f} s"
+    figures["floor (DuckDB: read the same inputs + group by account)"] = f"{floor:.2f} s"
     figures["step / floor"] = f"{step / floor:.2f}x (goal: 3x or less)"
+    figures["SQL formulation on DuckDB / floor"] = f"{sql_step / floor:.1f}x ({sql_step:.2f} s, one run)"
     figures["baseline (pure reference, scaled from sample)"] = (
         f"{baseline:.1f} s ({len(by_account):,} accounts took {ref_sample:.2f} s)")
     figures["baseline / step"] = f"{baseline / step:.1f}x (goal: 20x or more)"

@@ -77,7 +77,8 @@ def _run_cycle(engine, business_date: date):  # type: ignore[no-untyped-def]
 
         settings = get_settings()
         return run_cycle(engine, business_date=business_date, rules=_rules(), progress=tick,
-                         threads=settings.batch_threads, memory_limit=settings.batch_memory_limit)
+                         threads=settings.batch_threads, memory_limit=settings.batch_memory_limit,
+                         engine_name=settings.batch_engine)
 
 
 def _print_summary(result) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,7 +21,10 @@ class Settings(BaseSettings):
     locale: str = "zh_CN"
     #: Delinquency rules (tolerance, grace, charge-off, buckets). Empty = the packaged defaults.
     rules_file: Path | None = None
-    #: DuckDB threads for the batch engine (0 = DuckDB's default, all cores).
+    #: Delinquency engine of the cycle: "arrays" (sorted-array scan, the fast default) or "sql"
+    #: (the same closed form as DuckDB SQL, the portable formulation).
+    batch_engine: Literal["arrays", "sql"] = "arrays"
+    #: Threads for the batch engine (0 = all cores).
     batch_threads: int = 0
     #: DuckDB memory limit for the batch engine, e.g. "3GB".
     batch_memory_limit: str = "3GB"

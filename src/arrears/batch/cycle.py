@@ -1,8 +1,9 @@
 """The daily delinquency cycle: ledger → delinquency for every account → snapshots, bucket-change
 history and cases in the store.
 
-Compute, then apply. The ledger is read once into Arrow and assessed by the vectorised DuckDB engine;
-the result is compared with what the store already holds and only the differences are written, in
+Compute, then apply. The ledger is read once into Arrow and assessed by the vectorised engine
+(sorted arrays by default, or the same closed form in DuckDB SQL); DuckDB then compares the result
+with what the store already holds, and only the differences are written, in
 ONE transaction together with the run record. So re-running a date changes nothing, and a run killed
 part-way leaves the store as it was — the next run does the whole job.
 
@@ -26,7 +27,8 @@ import pyarrow as pa
 from sqlalchemy import Engine, bindparam, insert, update
 
 from arrears.delinquency import repository as repo
-from arrears.delinquency.engine import assess_portfolio
+from arrears.delinquency.engine import assess_arrays
+from arrears.delinquency.sql_engine import assess_portfolio_sql
 from arrears.delinquency.model import DelinquencyRules
 from arrears.kit.arrowdb import ArrowReader, insert_arrow, update_column_by_id
 from arrears.kit.clock import utc_now
@@ -77,6 +79,7 @@ def run_cycle(
     progress: Progress | None = None,
     threads: int = 0,
     memory_limit: str = "3GB",
+    engine_name: str = "arrays",
 ) -> CycleResult:
     """Run the cycle for ``business_date``; see the module docstring for what it guarantees."""
     tick = progress or (lambda _step, _done, _total: None)
@@ -87,7 +90,8 @@ def run_cycle(
     with engine.connect() as conn:
         ctx = repo.cycle_context(conn)
     with ArrowReader(engine) as reader, closing(_duck(threads, memory_limit)) as con:
-        plan = _compute(reader, con, ctx, business_date=business_date, rules=rules, tick=tick, timings=timings)
+        plan = _compute(reader, con, ctx, business_date=business_date, rules=rules, tick=tick, timings=timings,
+                        engine_name=engine_name, threads=threads)
     run_id = _write(engine, plan, business_date=business_date, started_at=started_at, tick=tick, timings=timings)
     timings["total"] = time.perf_counter() - t0
 
@@ -107,6 +111,25 @@ def run_cycle(
         snapshots_superseded=len(plan.superseded_ids), bucket_changes_written=plan.new_changes.num_rows,
         cases_opened=len(plan.to_open), cases_closed=len(plan.to_close), summary=summary, timings=timings,
     )
+
+
+def _assess(
+    con: duckdb.DuckDBPyConnection,
+    ledger: tuple[pa.Table, pa.Table, pa.Table],
+    dates: list[date],
+    *,
+    rules: DelinquencyRules,
+    engine_name: str,
+    threads: int,
+    only_changed: bool = False,
+) -> pa.Table:
+    """Assess on ``dates`` — every account, or only those in the ``changed`` relation."""
+    if engine_name == "sql":
+        return assess_portfolio_sql(con, as_of_dates=dates, rules=rules, accounts="changed" if only_changed else None)
+    if engine_name != "arrays":
+        raise ValueError(f"unknown batch engine {engine_name!r}: use 'arrays' or 'sql'")
+    accounts = con.sql("SELECT account_key FROM changed").to_arrow_table().column(0) if only_changed else None
+    return assess_arrays(*ledger, as_of_dates=dates, rules=rules, accounts=accounts, threads=threads)
 
 
 @dataclass
@@ -137,6 +160,8 @@ def _compute(
     rules: DelinquencyRules,
     tick: Progress,
     timings: dict[str, float],
+    engine_name: str,
+    threads: int,
 ) -> _Plan:
     t = time.perf_counter()
     tick("read ledger", 0, 1)
@@ -169,11 +194,13 @@ def _compute(
     restated_accounts = 0
 
     # -- assess --------------------------------------------------------------------------
-    main = assess_portfolio(con, as_of_dates=[business_date], rules=rules)
+    ledger = (statements, payments, holds)
+    main = _assess(con, ledger, [business_date], rules=rules, engine_name=engine_name, threads=threads)
     con.register("main_result", main)
     parts = ["SELECT * FROM main_result"]
     if restate_dates:
-        past = assess_portfolio(con, as_of_dates=restate_dates, rules=rules, accounts="changed")
+        past = _assess(con, ledger, restate_dates, rules=rules, engine_name=engine_name, threads=threads,
+                       only_changed=True)
         con.register("past_result", past)
         parts.append(
             "SELECT p.* FROM past_result p JOIN changed c USING (account_key) WHERE p.as_of >= c.restate_from"
