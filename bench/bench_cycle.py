@@ -57,6 +57,7 @@ def main() -> int:
     from arrears.delinquency.engine import assess_arrays, floor_query
     from arrears.delinquency.sql_engine import assess_portfolio_sql
     from arrears.delinquency.model import DelinquencyRules, Hold, Payment, Statement, assess
+    from arrears.kit.arrowdb import ArrowReader
     from arrears.kit.db import make_engine
     from arrears.kit.migrate import upgrade
     from arrears.sim.portfolio import generate_portfolio
@@ -76,11 +77,7 @@ def main() -> int:
             p.unlink()
         engine = make_engine(f"sqlite:///{store}")
         upgrade(engine)
-        t = time.perf_counter()
-        reports = ingest_paths(engine, [files], quarantine_dir=work / "quarantine")
-        secs = time.perf_counter() - t
-        rows = sum(r.rows_read for r in reports)
-        figures["ingest (SQLite)"] = f"{rows:,} rows in {secs:.1f} s ({rows / secs:,.0f} rows/s)"
+        ingest_paths(engine, [files], quarantine_dir=work / "quarantine")
         (work / ".ingested").touch()
         engine.dispose()
 
@@ -101,7 +98,13 @@ def main() -> int:
     # -- the delinquency step against the floor and the baseline ------------------------------------
     with engine.connect() as conn:
         ctx = repo.cycle_context(conn)
-        statements, payments, holds = repo.read_ledger(conn, watermark=ctx.current_watermark)
+        for kind, rows, secs in conn.exec_driver_sql(
+            "SELECT kind, rows_read, (julianday(finished_at) - julianday(started_at)) * 86400 FROM ingest_runs "
+            "ORDER BY id"
+        ):
+            figures[f"ingest {kind} (SQLite)"] = f"{rows:,} rows in {secs:.1f} s ({rows / max(secs, 1e-9):,.0f} rows/s)"
+    with ArrowReader(engine) as reader:
+        statements, payments, holds = repo.read_ledger(reader, watermark=ctx.current_watermark)
     con = duckdb.connect()
     con.execute("SET memory_limit = '6GB'")
     con.register("statements", statements)
