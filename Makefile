@@ -20,6 +20,7 @@ postgres:
 	@scripts/ensure-postgres
 
 test: $(STAMP) postgres
+	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
 bench: $(STAMP)

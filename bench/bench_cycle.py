@@ -55,8 +55,8 @@ def main() -> int:
     from arrears.accounts.ingest import ingest_paths
     from arrears.delinquency import repository as repo
     from arrears.delinquency.engine import assess_arrays, floor_query
-    from arrears.delinquency.sql_engine import assess_portfolio_sql
     from arrears.delinquency.model import DelinquencyRules, Hold, Payment, Statement, assess
+    from arrears.delinquency.sql_engine import assess_portfolio_sql
     from arrears.kit.arrowdb import ArrowReader
     from arrears.kit.db import make_engine
     from arrears.kit.migrate import upgrade

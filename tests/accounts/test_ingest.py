@@ -166,7 +166,7 @@ def test_wrong_header_rejects_the_file(engine, tmp_path, header, column, message
 def test_bytes_that_are_not_utf8_reject_the_file(engine, tmp_path):
     base(engine, tmp_path, "customers", "accounts")
     good = csv_bytes(HEADERS["payments"], [PAYMENTS[0]])
-    bad = good + "P7,A1,100,2026-01-02,".encode() + "微信".encode("gbk") + b"\r\n"
+    bad = good + b"P7,A1,100,2026-01-02," + "微信".encode("gbk") + b"\r\n"
     f = tmp_path / "payments.csv"
     f.write_bytes(bad)
     with pytest.raises(FileRejected, match="not UTF-8") as info:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import pairwise
 
 import duckdb
 import pyarrow as pa
@@ -28,8 +29,8 @@ from sqlalchemy import Engine, bindparam, insert, update
 
 from arrears.delinquency import repository as repo
 from arrears.delinquency.engine import assess_arrays
-from arrears.delinquency.sql_engine import assess_portfolio_sql
 from arrears.delinquency.model import DelinquencyRules
+from arrears.delinquency.sql_engine import assess_portfolio_sql
 from arrears.kit.arrowdb import ArrowReader, insert_arrow, update_column_by_id
 from arrears.kit.clock import utc_now
 
@@ -185,12 +186,9 @@ def _compute(
             UNION ALL SELECT account_key, start_date FROM holds WHERE ingest_run_id > {ctx.previous_watermark}
         ) GROUP BY account_key
     """)
-    restate_from: date | None = None
-    restate_dates: list[date] = []
-    if done_dates:
-        restate_from = con.execute("SELECT min(restate_from) FROM changed").fetchall()[0][0]
-        if restate_from is not None:
-            restate_dates = [d for d in done_dates if d >= restate_from]
+    first_changed = con.execute("SELECT min(restate_from) FROM changed").fetchall()[0][0]
+    restate_dates = [d for d in done_dates if first_changed is not None and d >= first_changed]
+    restate_from = first_changed if restate_dates else None
     restated_accounts = 0
 
     # -- assess --------------------------------------------------------------------------
@@ -208,8 +206,6 @@ def _compute(
         restated_accounts = con.execute(
             f"SELECT count(*) FROM changed WHERE restate_from <= DATE '{restate_dates[-1].isoformat()}'"
         ).fetchall()[0][0]
-    else:
-        restate_from = None
     tick("assess", 1, 2)
     # Every (account, date) pair this run is responsible for.
     con.execute(f"""
@@ -233,7 +229,7 @@ def _compute(
     t = time.perf_counter()
     tick("compare", 0, 1)
     all_dates = sorted(set(done_dates) | {business_date})
-    previous = {d: p for p, d in zip(all_dates, all_dates[1:])}
+    previous = {d: p for p, d in pairwise(all_dates)}
     scope_dates = sorted(set(restate_dates) | {business_date})
     wanted_dates = sorted(set(scope_dates) | {previous[d] for d in scope_dates if d in previous})
     con.register("stored", repo.read_snapshots(reader, wanted_dates))
