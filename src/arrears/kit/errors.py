@@ -17,10 +17,6 @@ class NotFound(ArrearsError):
     status = 404
 
 
-class Conflict(ArrearsError):
-    status = 409
-
-
 class ConfigError(ArrearsError):
     """A rules file (YAML) is wrong: names the file, the line and the field."""
 
