@@ -178,14 +178,10 @@ def _compute(
     t = time.perf_counter()
     tick("assess", 0, 2)
     done_dates = [d for d in ctx.completed_dates if d != business_date]
-    con.execute(f"""
-        CREATE TEMP TABLE changed AS
-        SELECT account_key, min(d) AS restate_from FROM (
-            SELECT account_key, statement_date AS d FROM statements WHERE ingest_run_id > {ctx.previous_watermark}
-            UNION ALL SELECT account_key, value_date FROM payments WHERE ingest_run_id > {ctx.previous_watermark}
-            UNION ALL SELECT account_key, start_date FROM holds WHERE ingest_run_id > {ctx.previous_watermark}
-        ) GROUP BY account_key
-    """)
+    # Only a past already run can need restating; a first run has none.
+    changed = (repo.read_changed(reader, after=ctx.previous_watermark, upto=ctx.current_watermark)
+               if done_dates else repo.CHANGED_SCHEMA.empty_table())
+    con.register("changed", changed)
     first_changed = con.execute("SELECT min(restate_from) FROM changed").fetchall()[0][0]
     restate_dates = [d for d in done_dates if first_changed is not None and d >= first_changed]
     restate_from = first_changed if restate_dates else None

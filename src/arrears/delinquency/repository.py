@@ -12,20 +12,17 @@ from sqlalchemy import Connection, func, select
 from arrears.accounts.tables import Account, IngestRun
 from arrears.cases.tables import Case
 from arrears.delinquency.tables import BucketChange, CycleRun, DelinquencySnapshot
-from arrears.kit.arrowdb import ArrowReader, epoch_days
+from arrears.kit.arrowdb import ArrowReader, epoch_days, packed_key_day, unpack_key_day
 
 STATEMENTS_SCHEMA = pa.schema([
     ("account_key", pa.int64()), ("statement_date", pa.date32()), ("due_date", pa.date32()),
     ("minimum_due", pa.int64()), ("past_due_included", pa.int64()), ("new_balance", pa.int64()),
-    ("ingest_run_id", pa.int64()),
 ])
-PAYMENTS_SCHEMA = pa.schema([
-    ("account_key", pa.int64()), ("value_date", pa.date32()), ("amount", pa.int64()), ("ingest_run_id", pa.int64()),
-])
+PAYMENTS_SCHEMA = pa.schema([("account_key", pa.int64()), ("value_date", pa.date32()), ("amount", pa.int64())])
 HOLDS_SCHEMA = pa.schema([
-    ("account_key", pa.int64()), ("start_date", pa.date32()), ("end_date", pa.date32()),
-    ("pauses_ageing", pa.bool_()), ("ingest_run_id", pa.int64()),
+    ("account_key", pa.int64()), ("start_date", pa.date32()), ("end_date", pa.date32()), ("pauses_ageing", pa.bool_()),
 ])
+CHANGED_SCHEMA = pa.schema([("account_key", pa.int64()), ("restate_from", pa.date32())])
 FIGURES = (
     "dpd", "delinquent", "bucket", "cycles_delinquent", "amount_past_due",
     "past_due_c1", "past_due_c2", "past_due_c3", "past_due_c4", "past_due_c5", "past_due_c6", "past_due_c7p",
@@ -78,20 +75,47 @@ def read_ledger(reader: ArrowReader, *, watermark: int) -> tuple[pa.Table, pa.Ta
     """
     d = reader.dialect
     seen = f"(ingest_run_id IS NULL OR ingest_run_id <= {int(watermark)})"
-    statements = reader.read((
-        f"SELECT account_id, {epoch_days('statement_date', d)}, {epoch_days('due_date', d)}, minimum_due, "
-        f"past_due_included, new_balance, COALESCE(ingest_run_id, 0) FROM statements WHERE {seen} "
-        "ORDER BY account_id, statement_date"
-    ), STATEMENTS_SCHEMA)
-    payments = reader.read((
-        f"SELECT account_id, {epoch_days('value_date', d)}, amount, COALESCE(ingest_run_id, 0) "
-        f"FROM payments WHERE {seen} ORDER BY account_id, value_date"
-    ), PAYMENTS_SCHEMA)
+    statements = _read_keyed(
+        reader, "statements", "statement_date",
+        f"{epoch_days('due_date', d)}, minimum_due, past_due_included, new_balance", seen, STATEMENTS_SCHEMA,
+    )
+    payments = _read_keyed(reader, "payments", "value_date", "amount", seen, PAYMENTS_SCHEMA)
     holds = reader.read((
         f"SELECT account_id, {epoch_days('start_date', d)}, {epoch_days('end_date', d)}, "
-        f"CASE WHEN pauses_ageing THEN 1 ELSE 0 END, COALESCE(ingest_run_id, 0) FROM holds WHERE {seen}"
+        f"CASE WHEN pauses_ageing THEN 1 ELSE 0 END FROM holds WHERE {seen}"
     ), HOLDS_SCHEMA)
     return statements, payments, holds
+
+
+def _read_keyed(reader: ArrowReader, table: str, date_column: str, rest: str, where: str,
+                schema: pa.Schema) -> pa.Table:
+    """Read ``table`` ordered by (account, date); account and date travel packed in one integer."""
+    order = f"ORDER BY account_id, {date_column}"
+    packed_schema = pa.schema([("packed", pa.int64()), *list(schema)[2:]])
+    packed = reader.read(
+        f"SELECT {packed_key_day('account_id', date_column, reader.dialect)}, {rest} FROM {table} "
+        f"WHERE {where} {order}", packed_schema,
+    )
+    unpacked = unpack_key_day(packed.column(0))
+    if unpacked is None:  # a date outside what packs: read the plain columns instead
+        return reader.read(
+            f"SELECT account_id, {epoch_days(date_column, reader.dialect)}, {rest} FROM {table} WHERE {where} {order}",
+            schema,
+        )
+    return pa.Table.from_arrays([*unpacked, *packed.columns[1:]], schema=schema)
+
+
+def read_changed(reader: ArrowReader, *, after: int, upto: int) -> pa.Table:
+    """Accounts with ledger rows from ingest runs in (after, upto], and the earliest date each touches
+    (a statement's date, a payment's value date, a hold's start)."""
+    runs = f"ingest_run_id > {int(after)} AND ingest_run_id <= {int(upto)}"
+    return reader.read((
+        f"SELECT account_id, {epoch_days('min(d)', reader.dialect)} FROM ("
+        f"SELECT account_id, statement_date AS d FROM statements WHERE {runs} "
+        f"UNION ALL SELECT account_id, value_date FROM payments WHERE {runs} "
+        f"UNION ALL SELECT account_id, start_date FROM holds WHERE {runs}"
+        ") AS changed GROUP BY account_id"
+    ), CHANGED_SCHEMA)
 
 
 def _date_list(dates: Sequence[date]) -> str:
