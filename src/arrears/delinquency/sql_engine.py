@@ -62,7 +62,7 @@ def portfolio_sql(
     holds: str = "holds",
     accounts: str | None = None,
 ) -> str:
-    """The SQL text of :func:`assess_portfolio` (exposed for EXPLAIN and for other engines)."""
+    """The SQL text of :func:`assess_portfolio_sql` (exposed for EXPLAIN and for other engines)."""
     if not as_of_dates:
         raise ValueError("at least one as_of date is needed")
     dates = sorted(set(as_of_dates))
