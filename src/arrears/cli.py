@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from arrears.accounts.commands import ingest as ingest_command
+from arrears.auth.commands import audit_app, users_app
 from arrears.config import get_settings
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
@@ -25,6 +26,8 @@ sim_app = typer.Typer(help="Synthetic portfolios.", no_args_is_help=True)
 export_app = typer.Typer(help="Export results as files.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
 app.add_typer(export_app, name="export")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
     ingest_command
 )

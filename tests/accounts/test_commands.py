@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 import typer
-from ingest_files import HEADERS, counts, write_csv, write_portfolio
 from typer.testing import CliRunner
 
 from arrears.accounts.commands import ingest
 from arrears.config import get_settings
+from tests.accounts.ingest_files import HEADERS, counts, write_csv, write_portfolio
 
 
 @pytest.fixture

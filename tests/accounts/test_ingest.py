@@ -7,22 +7,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ingest_files import (
-    ACCOUNTS,
-    CUSTOMERS,
-    HEADERS,
-    HOLDS,
-    ID1,
-    PAYMENTS,
-    STATEMENTS,
-    counts,
-    csv_bytes,
-    national_id,
-    snapshot,
-    write_csv,
-    write_kind,
-    write_portfolio,
-)
 from sqlalchemy import select
 
 from arrears.accounts import ingest as ingest_module
@@ -38,6 +22,22 @@ from arrears.accounts.tables import (
     Statement,
 )
 from arrears.kit.errors import FileRejected
+from tests.accounts.ingest_files import (
+    ACCOUNTS,
+    CUSTOMERS,
+    HEADERS,
+    HOLDS,
+    ID1,
+    PAYMENTS,
+    STATEMENTS,
+    counts,
+    csv_bytes,
+    national_id,
+    snapshot,
+    write_csv,
+    write_kind,
+    write_portfolio,
+)
 
 
 def load(engine, *paths: Path, quarantine: Path | None = None, **kw) -> list[FileReport]:

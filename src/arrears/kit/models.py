@@ -1,6 +1,7 @@
 """Imports every ORM module so that ``Base.metadata`` knows the whole schema (migrations, tests)."""
 
 from arrears.accounts import tables as accounts_tables  # noqa: F401
+from arrears.auth import tables as auth_tables  # noqa: F401
 from arrears.cases import tables as cases_tables  # noqa: F401
 from arrears.delinquency import tables as delinquency_tables  # noqa: F401
 from arrears.kit.db import Base
