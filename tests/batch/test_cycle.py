@@ -86,7 +86,7 @@ def test_a_missed_payment_opens_a_case_and_is_exported(engine: Engine) -> None:
     a1 = snapshots(engine)[("A1", date(2026, 3, 10))]
     assert a1[:6] == (44, True, "M2", 2, 100_000, False)
     assert ("A2", date(2026, 3, 10)) not in snapshots(engine)  # current accounts have no snapshot row
-    assert cases(engine) == [("A1", "open", date(2026, 3, 10), None, "M2")]
+    assert cases(engine) == [("A1", "new", date(2026, 3, 10), None, "M2")]
     assert result.delinquent_accounts == 1 and result.cases_opened == 1
     assert {line.bucket: line.accounts for line in result.summary}["M2"] == 1
     out = io.StringIO()
@@ -118,11 +118,11 @@ def test_cure_closes_the_case_and_records_the_bucket_change(engine: Engine) -> N
     ledger = LedgerLoad(accounts=["A1"], statements=months("A1", 2))
     load(engine, ledger)
     run_cycle(engine, business_date=date(2026, 2, 10), rules=RULES)
-    assert cases(engine) == [("A1", "open", date(2026, 2, 10), None, "M1")]
+    assert cases(engine) == [("A1", "new", date(2026, 2, 10), None, "M1")]
     load(engine, LedgerLoad(payments=[("P9", "A1", date(2026, 2, 11), 100_000)]))
     result = run_cycle(engine, business_date=date(2026, 2, 11), rules=RULES)
     assert result.cases_closed == 1
-    assert cases(engine) == [("A1", "closed", date(2026, 2, 10), date(2026, 2, 11), "M1")]
+    assert cases(engine) == [("A1", "cured", date(2026, 2, 10), date(2026, 2, 11), "M1")]
     assert changes(engine) == {("A1", date(2026, 2, 10)): ("M0", "M1", 16), ("A1", date(2026, 2, 11)): ("M1", "M0", 0)}
 
 
@@ -192,7 +192,7 @@ def test_a_late_dispute_hold_pauses_ageing_from_its_start(engine: Engine) -> Non
     snaps = snapshots(engine)
     # Ageing stopped on 2026-01-30: DPD 4 on the 29th, frozen at 4 from then on.
     assert [snaps[("A1", d)][0] for d in days(date(2026, 1, 28), date(2026, 2, 6))] == [3, 4] + [4] * 8
-    assert cases(engine) == [("A1", "open", date(2026, 1, 29), None, "M1")]
+    assert cases(engine) == [("A1", "new", date(2026, 1, 29), None, "M1")]
 
 
 def test_a_run_killed_while_writing_leaves_the_store_unchanged(engine: Engine, monkeypatch) -> None:

@@ -25,8 +25,9 @@ from itertools import pairwise
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Connection, Engine, bindparam, insert, literal, null, select, update
 
+from arrears.cases.model import INITIAL_STATE
 from arrears.delinquency import repository as repo
 from arrears.delinquency.engine import assess_arrays
 from arrears.delinquency.model import DelinquencyRules
@@ -36,6 +37,7 @@ from arrears.kit.clock import utc_now
 
 Progress = Callable[[str, int, int], None]
 STEPS = ("read ledger", "assess", "compare", "write")
+_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,12 @@ class CycleResult:
     snapshots_written: int
     snapshots_superseded: int
     bucket_changes_written: int
+    #: cases opened, including cured cases reopened in place
     cases_opened: int
+    #: cases moved to ``cured``
     cases_closed: int
     summary: list[BucketLine]
+    cases_reopened: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -110,7 +115,8 @@ def run_cycle(
         delinquent_accounts=plan.delinquent, restated_from=plan.restate_from,
         restated_accounts=plan.restated_accounts, snapshots_written=plan.new_snapshots.num_rows,
         snapshots_superseded=len(plan.superseded_ids), bucket_changes_written=plan.new_changes.num_rows,
-        cases_opened=len(plan.to_open), cases_closed=len(plan.to_close), summary=summary, timings=timings,
+        cases_opened=len(plan.to_open) + len(plan.to_reopen), cases_closed=len(plan.to_close), summary=summary,
+        cases_reopened=len(plan.to_reopen), timings=timings,
     )
 
 
@@ -147,6 +153,7 @@ class _Plan:
     superseded_change_ids: list[int]
     new_changes: pa.Table
     to_open: list[tuple[int, str, int]]
+    to_reopen: list[tuple[int, str, int]]
     to_close: list[int]
     to_update: list[tuple[int, str, int]]
     summary_rows: list[tuple[str, int, int, int]]
@@ -232,6 +239,7 @@ def _compute(
     con.register("stored_changes", repo.read_bucket_changes(reader, scope_dates))
     is_latest = not ctx.completed_dates or business_date >= max(ctx.completed_dates)
     con.register("open_cases", repo.read_open_cases(reader) if is_latest else repo.OPEN_CASES_SCHEMA.empty_table())
+    con.register("ended_cases", repo.read_ended_cases(reader) if is_latest else repo.ENDED_CASES_SCHEMA.empty_table())
 
     same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM n.{c}" for c in repo.FIGURES)
     con.execute("""
@@ -293,11 +301,17 @@ def _compute(
         WHERE s.account_key IS NULL OR NOT ({same_change})
     """).to_arrow_table()
 
-    # Cases follow the newest business date only.
+    # Cases follow the newest business date only. A delinquent account without an open case gets a
+    # new case, or its cured case back (cured -> new, same row); a case closed by decision stays closed.
     if is_latest:
         to_open = con.execute("""
             SELECT m.account_key, m.bucket, m.dpd FROM main_result m ANTI JOIN open_cases o USING (account_key)
+            ANTI JOIN ended_cases e USING (account_key)
             WHERE m.delinquent ORDER BY m.account_key
+        """).fetchall()
+        to_reopen = con.execute("""
+            SELECT e.id, m.bucket, m.dpd FROM main_result m JOIN ended_cases e USING (account_key)
+            WHERE m.delinquent AND e.status = 'cured' ORDER BY e.id
         """).fetchall()
         to_close = [r[0] for r in con.execute("""
             SELECT o.id FROM open_cases o LEFT JOIN main_result m USING (account_key)
@@ -308,7 +322,7 @@ def _compute(
             WHERE m.delinquent AND (o.bucket <> m.bucket OR o.dpd <> m.dpd)
         """).fetchall()
     else:
-        to_open, to_close, to_update = [], [], []
+        to_open, to_reopen, to_close, to_update = [], [], [], []
 
     summary_rows = con.execute("""
         WITH latest AS (
@@ -326,7 +340,7 @@ def _compute(
         ctx=ctx, assessed=assessed, delinquent=delinquent, restate_from=restate_from,
         restated_accounts=restated_accounts, superseded_ids=superseded_ids, new_snapshots=new_snapshots,
         superseded_change_ids=superseded_change_ids, new_changes=new_changes, to_open=to_open,
-        to_close=to_close, to_update=to_update, summary_rows=summary_rows,
+        to_reopen=to_reopen, to_close=to_close, to_update=to_update, summary_rows=summary_rows,
     )
 
 
@@ -335,7 +349,7 @@ def _write(engine: Engine, plan: _Plan, *, business_date: date, started_at: date
     """Apply a plan in ONE transaction, together with the run record."""
     t = time.perf_counter()
     ctx, new_snapshots, new_changes = plan.ctx, plan.new_snapshots, plan.new_changes
-    to_open, to_close, to_update = plan.to_open, plan.to_close, plan.to_update
+    to_open, to_reopen, to_close = plan.to_open, plan.to_reopen, plan.to_close
     tick("write", 0, 1)
     with engine.begin() as conn:
         run_id = conn.execute(
@@ -343,8 +357,8 @@ def _write(engine: Engine, plan: _Plan, *, business_date: date, started_at: date
                 business_date=business_date, status="completed", ingest_watermark=ctx.current_watermark,
                 accounts_assessed=plan.assessed, delinquent_accounts=plan.delinquent,
                 restated_from=plan.restate_from, restated_accounts=plan.restated_accounts, snapshots_written=new_snapshots.num_rows,
-                bucket_changes=new_changes.num_rows, cases_opened=len(to_open), cases_closed=len(to_close),
-                started_at=started_at, finished_at=utc_now(),
+                bucket_changes=new_changes.num_rows, cases_opened=len(to_open) + len(to_reopen),
+                cases_closed=len(to_close), started_at=started_at, finished_at=utc_now(),
             ).returning(repo.TABLES["cycle_runs"].c.id)
         ).scalar_one()
         update_column_by_id(conn, repo.TABLES["snapshots"], plan.superseded_ids, "superseded_by_run_id", run_id)
@@ -354,24 +368,51 @@ def _write(engine: Engine, plan: _Plan, *, business_date: date, started_at: date
         insert_arrow(conn, repo.TABLES["snapshots"], new_snapshots.append_column("cycle_run_id", run_col))
         run_col = pa.array([run_id] * new_changes.num_rows, pa.int64())
         insert_arrow(conn, repo.TABLES["bucket_changes"], new_changes.append_column("cycle_run_id", run_col))
-        cases = repo.TABLES["cases"]
-        now = utc_now()
-        if to_open:
-            conn.execute(insert(cases), [
-                {"account_id": a, "status": "open", "opened_on": business_date, "open_bucket": b, "bucket": b,
-                 "dpd": d, "opened_by_run_id": run_id, "created_at": now, "updated_at": now}
-                for a, b, d in to_open
-            ])
-        for start in range(0, len(to_close), 5_000):
-            conn.execute(update(cases).where(cases.c.id.in_(to_close[start:start + 5_000])).values(
-                status="closed", closed_on=business_date, close_reason="cured", closed_by_run_id=run_id,
-                updated_at=now))
-        if to_update:
-            conn.execute(
-                update(cases).where(cases.c.id == bindparam("case_id")).values(
-                    bucket=bindparam("new_bucket"), dpd=bindparam("new_dpd"), updated_at=now),
-                [{"case_id": i, "new_bucket": b, "new_dpd": d} for i, b, d in to_update],
-            )
+        _write_cases(conn, plan, business_date=business_date, run_id=run_id)
     tick("write", 1, 1)
     timings["write"] = time.perf_counter() - t
     return int(run_id)
+
+
+def _write_cases(conn: Connection, plan: _Plan, *, business_date: date, run_id: int) -> None:
+    """Open, reopen, cure and refresh cases; every lifecycle move is recorded as a transition by
+    actor ``cycle``, its ``from_state`` read in this same transaction."""
+    cases, moves = repo.TABLES["cases"], repo.TABLES["case_transitions"]
+    now = utc_now()
+    move_cols = ["case_id", "from_state", "to_state", "actor", "reason", "at", "cycle_run_id"]
+
+    def record(where, from_state, to_state: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+        conn.execute(insert(moves).from_select(move_cols, select(
+            cases.c.id, from_state, literal(to_state), literal("cycle"), literal(reason),
+            literal(now, moves.c.at.type), literal(run_id, moves.c.cycle_run_id.type),
+        ).where(where)))
+
+    if plan.to_open:
+        conn.execute(insert(cases), [
+            {"account_id": a, "status": INITIAL_STATE, "opened_on": business_date, "open_bucket": b, "bucket": b,
+             "dpd": d, "opened_by_run_id": run_id, "reopen_count": 0, "created_at": now, "updated_at": now}
+            for a, b, d in plan.to_open
+        ])
+        record(cases.c.opened_by_run_id == run_id, null(), INITIAL_STATE, "account became delinquent")
+    for start in range(0, len(plan.to_close), _CHUNK):
+        ids = plan.to_close[start:start + _CHUNK]
+        record(cases.c.id.in_(ids), cases.c.status, "cured", "account no longer delinquent")
+        conn.execute(update(cases).where(cases.c.id.in_(ids)).values(
+            status="cured", closed_on=business_date, close_reason="cured", closed_by_run_id=run_id, updated_at=now))
+    for start in range(0, len(plan.to_reopen), _CHUNK):
+        chunk = plan.to_reopen[start:start + _CHUNK]
+        record(cases.c.id.in_([i for i, _b, _d in chunk]), cases.c.status, INITIAL_STATE,
+               "account delinquent again after a cure")
+        conn.execute(
+            update(cases).where(cases.c.id == bindparam("case_id")).values(
+                status=INITIAL_STATE, closed_on=None, close_reason=None, closed_by_run_id=None,
+                reopened_on=business_date, reopen_count=cases.c.reopen_count + 1,
+                bucket=bindparam("new_bucket"), dpd=bindparam("new_dpd"), updated_at=now),
+            [{"case_id": i, "new_bucket": b, "new_dpd": d} for i, b, d in chunk],
+        )
+    if plan.to_update:
+        conn.execute(
+            update(cases).where(cases.c.id == bindparam("case_id")).values(
+                bucket=bindparam("new_bucket"), dpd=bindparam("new_dpd"), updated_at=now),
+            [{"case_id": i, "new_bucket": b, "new_dpd": d} for i, b, d in plan.to_update],
+        )

@@ -10,7 +10,8 @@ import pyarrow as pa
 from sqlalchemy import Connection, func, select
 
 from arrears.accounts.tables import Account, IngestRun
-from arrears.cases.tables import Case
+from arrears.cases.model import ENDED_STATES
+from arrears.cases.tables import OPEN_STATES_SQL, Case, CaseTransition
 from arrears.delinquency.tables import BucketChange, CycleRun, DelinquencySnapshot
 from arrears.kit.arrowdb import ArrowReader, epoch_days, packed_key_day, unpack_key_day
 
@@ -43,6 +44,7 @@ BUCKET_CHANGES_SCHEMA = pa.schema([
 OPEN_CASES_SCHEMA = pa.schema([
     ("id", pa.int64()), ("account_key", pa.int64()), ("bucket", pa.string()), ("dpd", pa.int32()),
 ])
+ENDED_CASES_SCHEMA = pa.schema([("id", pa.int64()), ("account_key", pa.int64()), ("status", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -149,12 +151,23 @@ def read_bucket_changes(reader: ArrowReader, dates: Sequence[date]) -> pa.Table:
 
 
 def read_open_cases(reader: ArrowReader) -> pa.Table:
-    return reader.read("SELECT id, account_id, bucket, dpd FROM cases WHERE status = 'open'", OPEN_CASES_SCHEMA)
+    """Cases in an open lifecycle state (at most one per account)."""
+    return reader.read(f"SELECT id, account_id, bucket, dpd FROM cases WHERE {OPEN_STATES_SQL}", OPEN_CASES_SCHEMA)
+
+
+def read_ended_cases(reader: ArrowReader) -> pa.Table:
+    """For accounts without an open case: their latest case, when it has ended (cured or closed)."""
+    return reader.read((
+        f"SELECT c.id, c.account_id, c.status FROM cases c WHERE c.status IN ({', '.join(map(repr, ENDED_STATES))}) "
+        "AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.account_id = c.account_id AND o.id > c.id) "
+        f"AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.account_id = c.account_id AND o.{OPEN_STATES_SQL})"
+    ), ENDED_CASES_SCHEMA)
 
 
 TABLES = {
     "snapshots": DelinquencySnapshot.__table__,
     "bucket_changes": BucketChange.__table__,
     "cases": Case.__table__,
+    "case_transitions": CaseTransition.__table__,
     "cycle_runs": CycleRun.__table__,
 }

@@ -1,0 +1,140 @@
+"""Loading the case process rules (``outcomes.yaml``), with errors that name the file, line and field.
+
+File format (``outcomes`` is required, the other sections are optional)::
+
+    living_reserve: {base_fen: 150000, per_dependant_fen: 80000}
+    promises: {grace_days: 3, tolerance_fen: 1000}
+    outcomes:
+      - code: dispute
+        labels: {zh_CN: 对欠款有异议, en: Dispute}
+        hold: dispute            # optional hold kind placed at once
+        pauses_ageing: true      # optional; default true for dispute, false otherwise
+        stops_contact: true      # optional; default true when a hold is set
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from os import PathLike, fspath
+from pathlib import Path
+
+import yaml
+
+from arrears.cases.model import HOLD_KINDS, CaseRules, LivingReserve, OutcomeRule, PromiseRules
+from arrears.delinquency.config import _int, _line, _mapping
+from arrears.kit.errors import ConfigError
+
+_STR = "tag:yaml.org,2002:str"
+_BOOL = "tag:yaml.org,2002:bool"
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_LOCALES = ("zh_CN", "en")
+_OUTCOME_KEYS = ("code", "labels", "hold", "pauses_ageing", "stops_contact")
+_SECTIONS = {
+    "living_reserve": ("base_fen", "per_dependant_fen"),
+    "promises": ("grace_days", "tolerance_fen"),
+}
+
+
+def default_rules_path() -> Path:
+    return Path(str(resources.files("arrears.cases").joinpath("outcomes.yaml")))
+
+
+def _text(node: yaml.Node, *, file: str, field: str) -> str:
+    if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or not node.value.strip():
+        raise ConfigError("must be a non-empty text", file=file, line=_line(node), field=field)
+    return node.value
+
+
+def _bool(node: yaml.Node, *, file: str, field: str) -> bool:
+    if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
+        raise ConfigError("must be true or false", file=file, line=_line(node), field=field)
+    return bool(yaml.safe_load(node.value))
+
+
+def _unknown(entry: dict, allowed: tuple[str, ...], *, file: str, prefix: str | None) -> None:
+    for key, (key_node, _) in entry.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key (allowed: {', '.join(allowed)})", file=file, line=_line(key_node),
+                              field=f"{prefix}.{key}" if prefix else key)
+
+
+def load_case_rules(path: str | PathLike[str]) -> CaseRules:
+    """Read a case rules file. Raises :class:`ConfigError` naming file, line and field."""
+    file = fspath(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the rules file: {exc}", file=file) from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError(f"not valid YAML: {exc.problem or exc}", file=file,
+                          line=mark.line + 1 if mark else None) from exc
+    if root is None:
+        raise ConfigError("the rules file is empty; 'outcomes' is required", file=file, line=1)
+    top = _mapping(root, file=file, field=None)
+    _unknown(top, (*_SECTIONS, "outcomes"), file=file, prefix=None)
+
+    sections: dict[str, dict[str, int]] = {}
+    for name, keys in _SECTIONS.items():
+        sections[name] = {}
+        if name in top:
+            entry = _mapping(top[name][1], file=file, field=name)
+            _unknown(entry, keys, file=file, prefix=name)
+            for key, (_, value_node) in entry.items():
+                sections[name][key] = _int(value_node, file=file, field=f"{name}.{key}")
+    reserve = LivingReserve(**sections["living_reserve"])
+    promises = PromiseRules(**sections["promises"])
+
+    if "outcomes" not in top:
+        raise ConfigError("missing the outcome list", file=file, line=_line(root), field="outcomes")
+    seq = top["outcomes"][1]
+    if not isinstance(seq, yaml.SequenceNode) or not seq.value:
+        raise ConfigError("expected a non-empty list of outcomes", file=file, line=_line(seq), field="outcomes")
+    outcomes: dict[str, OutcomeRule] = {}
+    for i, item in enumerate(seq.value):
+        prefix = f"outcomes[{i}]"
+        entry = _mapping(item, file=file, field=prefix)
+        _unknown(entry, _OUTCOME_KEYS, file=file, prefix=prefix)
+        for key in ("code", "labels"):
+            if key not in entry:
+                raise ConfigError("is required", file=file, line=_line(item), field=f"{prefix}.{key}")
+        code_node = entry["code"][1]
+        code = _text(code_node, file=file, field=f"{prefix}.code")
+        if not _CODE.match(code):
+            raise ConfigError("must be lower-case letters, digits and _ (at most 32)", file=file,
+                              line=_line(code_node), field=f"{prefix}.code")
+        if code in outcomes:
+            raise ConfigError(f"duplicate outcome {code!r}", file=file, line=_line(code_node), field=f"{prefix}.code")
+        labels_node = entry["labels"][1]
+        label_entry = _mapping(labels_node, file=file, field=f"{prefix}.labels")
+        _unknown(label_entry, _LOCALES, file=file, prefix=f"{prefix}.labels")
+        labels = {}
+        for locale in _LOCALES:
+            if locale not in label_entry:
+                raise ConfigError("is required", file=file, line=_line(labels_node), field=f"{prefix}.labels.{locale}")
+            labels[locale] = _text(label_entry[locale][1], file=file, field=f"{prefix}.labels.{locale}")
+        hold: str | None = None
+        if "hold" in entry:
+            hold_node = entry["hold"][1]
+            hold = _text(hold_node, file=file, field=f"{prefix}.hold")
+            if hold not in HOLD_KINDS:
+                raise ConfigError(f"unknown hold kind {hold!r} (allowed: {', '.join(HOLD_KINDS)})", file=file,
+                                  line=_line(hold_node), field=f"{prefix}.hold")
+        pauses = hold == "dispute"
+        if "pauses_ageing" in entry:
+            if hold is None:
+                raise ConfigError("only meaningful with a hold", file=file, line=_line(entry["pauses_ageing"][1]),
+                                  field=f"{prefix}.pauses_ageing")
+            pauses = _bool(entry["pauses_ageing"][1], file=file, field=f"{prefix}.pauses_ageing")
+        stops = hold is not None
+        if "stops_contact" in entry:
+            stops = _bool(entry["stops_contact"][1], file=file, field=f"{prefix}.stops_contact")
+        outcomes[code] = OutcomeRule(code=code, labels=labels, hold=hold, pauses_ageing=pauses, stops_contact=stops)
+    return CaseRules(outcomes=outcomes, reserve=reserve, promises=promises)
+
+
+def load_default_case_rules() -> CaseRules:
+    return load_case_rules(default_rules_path())

@@ -1,0 +1,154 @@
+"""All SQL of the case process (the daily cycle's bulk case writes live in the cycle's repository)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from arrears.accounts.tables import Hold, Payment
+from arrears.cases.tables import (
+    Appointment,
+    Case,
+    CaseTransition,
+    HoldReview,
+    Interaction,
+    Investigation,
+    Promise,
+    Task,
+)
+from arrears.kit.errors import NotFound
+
+
+def get_case(session: Session, case_id: int, *, for_update: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    case = session.execute(stmt).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+def transitions(session: Session, case_id: int) -> list[CaseTransition]:
+    return list(session.execute(
+        select(CaseTransition).where(CaseTransition.case_id == case_id).order_by(CaseTransition.id)
+    ).scalars())
+
+
+def latest_investigation(session: Session, case_id: int) -> Investigation | None:
+    return session.execute(
+        select(Investigation).where(Investigation.case_id == case_id)
+        .order_by(Investigation.version.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def investigations(session: Session, case_id: int) -> list[Investigation]:
+    return list(session.execute(
+        select(Investigation).where(Investigation.case_id == case_id).order_by(Investigation.version)
+    ).scalars())
+
+
+def pending_reviews(session: Session, case_id: int) -> list[HoldReview]:
+    return list(session.execute(
+        select(HoldReview).where(HoldReview.case_id == case_id, HoldReview.status == "pending").order_by(HoldReview.id)
+    ).scalars())
+
+
+def get_review(session: Session, review_id: int) -> HoldReview:
+    review = session.get(HoldReview, review_id)
+    if review is None:
+        raise NotFound(f"no hold review {review_id}")
+    return review
+
+
+def holds_of_case(session: Session, case_id: int) -> list[Hold]:
+    return list(session.execute(
+        select(Hold).join(Case, Case.account_id == Hold.account_id).where(Case.id == case_id).order_by(Hold.id)
+    ).scalars())
+
+
+def open_promises(session: Session, case_id: int) -> list[Promise]:
+    return list(session.execute(
+        select(Promise).where(Promise.case_id == case_id, Promise.status == "open").order_by(Promise.id)
+    ).scalars())
+
+
+def promises_to_judge(session: Session, *, as_of: date) -> list[tuple[Promise, int]]:
+    """Open promises made on or before ``as_of``, with their case's account id."""
+    return [(p, a) for p, a in session.execute(
+        select(Promise, Case.account_id).join(Case, Case.id == Promise.case_id)
+        .where(Promise.status == "open", Promise.created_on <= as_of).order_by(Promise.id)
+    ).all()]
+
+
+def payments_between(session: Session, *, account_id: int, first: date, last: date) -> list[tuple[date, int]]:
+    return [(d, int(a)) for d, a in session.execute(
+        select(Payment.value_date, Payment.amount)
+        .where(Payment.account_id == account_id, Payment.value_date >= first, Payment.value_date <= last)
+    ).all()]
+
+
+def tasks(session: Session, case_id: int) -> list[Task]:
+    return list(session.execute(select(Task).where(Task.case_id == case_id).order_by(Task.id)).scalars())
+
+
+def get_appointment(session: Session, appointment_id: int) -> Appointment:
+    appt = session.get(Appointment, appointment_id)
+    if appt is None:
+        raise NotFound(f"no appointment {appointment_id}")
+    return appt
+
+
+def due_appointments(session: Session, *, owner_id: int, at: datetime) -> list[Appointment]:
+    return list(session.execute(
+        select(Appointment).where(
+            Appointment.owner_id == owner_id, Appointment.status == "scheduled",
+            Appointment.window_start <= at, Appointment.window_end >= at,
+        ).order_by(Appointment.window_start, Appointment.id)
+    ).scalars())
+
+
+def _kept_by_interaction():  # type: ignore[no-untyped-def]
+    return exists().where(
+        Interaction.case_id == Appointment.case_id,
+        Interaction.started_at >= Appointment.window_start,
+        Interaction.started_at <= Appointment.window_end,
+    )
+
+
+def missed_appointments(session: Session, *, at: datetime, owner_id: int | None = None) -> list[Appointment]:
+    """Windows that ended before ``at`` with no interaction on the case inside them and not marked done
+    (still ``scheduled``, or already marked ``missed``)."""
+    stmt = select(Appointment).where(
+        Appointment.window_end < at,
+        Appointment.status.in_(("scheduled", "missed")),
+        ~_kept_by_interaction(),
+    )
+    if owner_id is not None:
+        stmt = stmt.where(Appointment.owner_id == owner_id)
+    return list(session.execute(stmt.order_by(Appointment.window_end, Appointment.id)).scalars())
+
+
+def interaction_in_window(session: Session, appointment: Appointment) -> Interaction | None:
+    return session.execute(
+        select(Interaction).where(
+            Interaction.case_id == appointment.case_id,
+            Interaction.started_at >= appointment.window_start,
+            Interaction.started_at <= appointment.window_end,
+        ).order_by(Interaction.started_at, Interaction.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def next_investigation_version(session: Session, case_id: int) -> int:
+    return int(session.execute(
+        select(func.coalesce(func.max(Investigation.version), 0)).where(Investigation.case_id == case_id)
+    ).scalar_one()) + 1
+
+
+def ended_scheduled_appointments(session: Session, *, at: datetime) -> list[Appointment]:
+    return list(session.execute(
+        select(Appointment).where(Appointment.window_end < at, Appointment.status == "scheduled")
+        .order_by(Appointment.id)
+    ).scalars())
