@@ -42,6 +42,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    #: most cases the user may hold from the work queue at once
+    capacity: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: set when too many logins failed; the account refuses logins until then
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

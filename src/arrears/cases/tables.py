@@ -8,9 +8,25 @@ updated or deleted. The lifecycle rules live in :mod:`arrears.cases.model`.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    case,
+    desc,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement
 
 from arrears.cases.model import (
     APPOINTMENT_STATUSES,
@@ -59,6 +75,17 @@ class Case(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    #: the team working the case (set by the assignment rules, :func:`arrears.cases.queue.assign_cases`)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    #: outstanding balance in fen that the work queue ranks by (balance × propensity to pay)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: propensity to pay in basis points (1/10,000); NULL = the bucket's default (queue.BUCKET_PROPENSITY_BP)
+    propensity_bp: Mapped[int | None] = mapped_column(Integer)
+    #: the user holding the case in the work queue, until ``lease_expires_at``
+    held_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: how many times the case has been claimed from the work queue
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 Index(
@@ -68,6 +95,60 @@ Index(
     sqlite_where=text(OPEN_STATES_SQL),
     postgresql_where=text(OPEN_STATES_SQL),
 )
+
+
+#: Default propensity to pay by bucket, in basis points (6000 = 60 %), used when a case has no
+#: ``propensity_bp`` of its own; unknown buckets get UNKNOWN_BUCKET_PROPENSITY_BP.
+BUCKET_PROPENSITY_BP: dict[str, int] = {
+    "M0": 8000, "M1": 6000, "M2": 4000, "M3": 2500, "M4": 1500, "M5": 1000, "M6": 700, "M7+": 500,
+}
+UNKNOWN_BUCKET_PROPENSITY_BP = 500
+
+
+def expected_value_sql(c: Any) -> ColumnElement[Any]:
+    """balance × propensity (explicit or the bucket's default) over the columns ``c`` of ``cases``.
+
+    Constants are inlined (not bound) so that the queue's ORDER BY matches the index below."""
+    default = case(*((c.bucket == literal_column(f"'{b}'"), literal_column(str(bp)))
+                     for b, bp in BUCKET_PROPENSITY_BP.items()),
+                   else_=literal_column(str(UNKNOWN_BUCKET_PROPENSITY_BP)))
+    return c.balance * func.coalesce(c.propensity_bp, default)
+
+
+#: The same expression as PostgreSQL prints it back, so that comparing the models with a migrated
+#: store sees the index unchanged (the query's ORDER BY is matched by meaning, not by text).
+_EV_INDEX_SQL = ("(balance * COALESCE(propensity_bp,\nCASE\n"
+                 + "".join(f"    WHEN bucket::text = '{b}'::text THEN {bp}\n" for b, bp in BUCKET_PROPENSITY_BP.items())
+                 + f"    ELSE {UNKNOWN_BUCKET_PROPENSITY_BP}\nEND))")
+
+#: The work queue walks a team's cases in expected-value order (PostgreSQL only: SQLite stores are
+#: small enough to sort, and SQLite reflection does not read expression indexes).
+Index("ix_cases_queue_rank", Case.team_id, desc(text(_EV_INDEX_SQL)), Case.id).ddl_if(dialect="postgresql")
+
+
+class WorkSkill(Base):
+    """One skill row: a range of buckets, optionally limited to customer languages and products.
+
+    A row with ``team_id`` is an assignment rule (unassigned open cases matching it go to the team,
+    lowest ``priority`` first); a row with ``user_id`` narrows what that agent takes from the queue
+    (an agent without rows takes any case of the team). ``languages`` / ``products`` are
+    comma-separated lists; NULL = any.
+    """
+
+    __tablename__ = "work_skills"
+    __table_args__ = (
+        CheckConstraint("(team_id IS NULL) <> (user_id IS NULL)", name="owner"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    bucket_from: Mapped[str] = mapped_column(String(16))
+    bucket_to: Mapped[str] = mapped_column(String(16))
+    languages: Mapped[str | None] = mapped_column(String(200))
+    products: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 class CaseTransition(Base):

@@ -1,0 +1,326 @@
+"""The agents' work queue: assignment of cases to teams, "next case" with a lease, release, renew.
+
+Ranking (among open, not contact-suppressed, unheld cases in the agent's team scope):
+
+1. cases with an appointment owned by the agent whose window contains now;
+2. ``follow_up`` cases with an open ``broken_promise`` task;
+3. everything else, by expected value = ``balance`` (fen) × propensity to pay (basis points),
+   highest first; ties by case id.
+
+Each rank is tried in turn with ``LIMIT 1``. No two agents ever hold the same case:
+
+- PostgreSQL: the candidate row is taken with ``SELECT … FOR UPDATE SKIP LOCKED`` inside the claim
+  transaction; a row another claim is locking is skipped, and the lease condition is re-checked on
+  the locked row version, so a case claimed and committed meanwhile is not taken again.
+- SQLite: the claim starts with a write (on the agent's user row), which takes the database's
+  single write lock before anything is read; claims are therefore serialised and each sees the
+  previous one's lease. Call :func:`next_case` first in its transaction.
+
+A lease runs until ``lease_expires_at``; an expired lease may be taken by any claim.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from arrears.accounts.tables import Account, Customer
+from arrears.auth.service import case_scope
+from arrears.auth.tables import User
+from arrears.cases.model import OPEN_STATES
+from arrears.cases.service import business_date_of
+from arrears.cases.tables import (
+    BUCKET_PROPENSITY_BP,
+    UNKNOWN_BUCKET_PROPENSITY_BP,
+    Appointment,
+    Case,
+    HoldReview,
+    Promise,
+    Task,
+    WorkSkill,
+    expected_value_sql,
+)
+from arrears.kit.clock import utc_now
+from arrears.kit.errors import ArrearsError, NotFound
+
+#: How long a claim holds a case unless renewed.
+DEFAULT_LEASE = timedelta(minutes=15)
+
+#: Buckets in ageing order; skills name a range of them.
+BUCKET_ORDER: tuple[str, ...] = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+")
+
+
+
+class QueueError(ArrearsError):
+    status = 409
+
+
+class AtCapacity(QueueError):
+    """The user already holds as many cases as their capacity allows."""
+
+
+class NotHolder(QueueError):
+    """The user does not hold the case (never did, released it, or the lease was taken over)."""
+
+
+@dataclass(frozen=True)
+class Skill:
+    """A bucket range, optionally limited to languages and products (None = any)."""
+
+    bucket_from: str
+    bucket_to: str
+    languages: tuple[str, ...] | None = None
+    products: tuple[str, ...] | None = None
+    priority: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("bucket_from", "bucket_to"):
+            if getattr(self, name) not in BUCKET_ORDER:
+                raise ArrearsError(f"{name} must be one of {', '.join(BUCKET_ORDER)}; got {getattr(self, name)!r}")
+        if BUCKET_ORDER.index(self.bucket_from) > BUCKET_ORDER.index(self.bucket_to):
+            raise ArrearsError(f"bucket range {self.bucket_from}..{self.bucket_to} is inverted")
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        return BUCKET_ORDER[BUCKET_ORDER.index(self.bucket_from): BUCKET_ORDER.index(self.bucket_to) + 1]
+
+    def matches(self, *, bucket: str, language: str, product: str) -> bool:
+        return (bucket in self.buckets and (self.languages is None or language in self.languages)
+                and (self.products is None or product in self.products))
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _join(values: Sequence[str] | None) -> str | None:
+    return None if values is None else ",".join(values)
+
+
+def _skill(row: WorkSkill) -> Skill:
+    return Skill(row.bucket_from, row.bucket_to, _split(row.languages), _split(row.products), row.priority)
+
+
+# -- propensity and expected value ---------------------------------------------------------------
+
+def default_propensity_bp(bucket: str) -> int:
+    return BUCKET_PROPENSITY_BP.get(bucket, UNKNOWN_BUCKET_PROPENSITY_BP)
+
+
+def propensity_bp(case_row: Case) -> int:
+    return case_row.propensity_bp if case_row.propensity_bp is not None else default_propensity_bp(case_row.bucket)
+
+
+def expected_value(case_row: Case) -> int:
+    """balance (fen) × propensity (basis points): fen × 10,000, an exact integer."""
+    return int(case_row.balance) * propensity_bp(case_row)
+
+
+def _ev_sql() -> ColumnElement[Any]:
+    return expected_value_sql(Case.__table__.c)
+
+
+# -- skills and assignment -----------------------------------------------------------------------
+
+def set_skills(session: Session, *, skills: Sequence[Skill], team_id: int | None = None,
+               user_id: int | None = None) -> None:
+    """Replace the skill rows of one team (assignment rules) or one user (queue filter)."""
+    if (team_id is None) == (user_id is None):
+        raise ArrearsError("skills belong to exactly one of a team or a user")
+    owner = WorkSkill.team_id == team_id if team_id is not None else WorkSkill.user_id == user_id
+    for row in session.scalars(select(WorkSkill).where(owner)):
+        session.delete(row)
+    session.flush()
+    for s in skills:
+        session.add(WorkSkill(team_id=team_id, user_id=user_id, bucket_from=s.bucket_from, bucket_to=s.bucket_to,
+                              languages=_join(s.languages), products=_join(s.products), priority=s.priority,
+                              created_at=utc_now()))
+    session.flush()
+
+
+def team_skills(session: Session) -> list[tuple[int, Skill]]:
+    """(team id, skill) in the order assignment tries them: priority, then row id."""
+    rows = session.scalars(select(WorkSkill).where(WorkSkill.team_id.is_not(None))
+                           .order_by(WorkSkill.priority, WorkSkill.id))
+    return [(int(r.team_id), _skill(r)) for r in rows if r.team_id is not None]
+
+
+def assign_cases(session: Session, *, chunk: int = 5000) -> dict[int, int]:
+    """Give every open case without a team to the first team whose skill matches the case's bucket,
+    the account's product and the customer's language. Cases no rule matches stay unassigned.
+    Returns {team id: cases assigned}."""
+    rules = team_skills(session)
+    if not rules:
+        return {}
+    rows = session.execute(
+        select(Case.id, Case.bucket, Account.product, Customer.language)
+        .join(Account, Account.id == Case.account_id).join(Customer, Customer.id == Account.customer_id)
+        .where(Case.team_id.is_(None), Case.status.in_(OPEN_STATES)).order_by(Case.id)
+    ).all()
+    by_team: dict[int, list[int]] = defaultdict(list)
+    for case_id, bucket, product, language in rows:
+        for team_id, skill in rules:
+            if skill.matches(bucket=bucket, language=language, product=product):
+                by_team[team_id].append(case_id)
+                break
+    for team_id, ids in by_team.items():
+        for i in range(0, len(ids), chunk):
+            session.execute(update(Case).where(Case.id.in_(ids[i:i + chunk]), Case.team_id.is_(None))
+                            .values(team_id=team_id).execution_options(synchronize_session=False))
+    session.flush()
+    return {t: len(ids) for t, ids in by_team.items()}
+
+
+# -- the queue -----------------------------------------------------------------------------------
+
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _suppressed(session: Session, today: date) -> ColumnElement[bool]:
+    """An open promise whose window (promised date + grace) has not ended, or a pending hold review
+    (the same rule as :func:`arrears.cases.service.contact_status`)."""
+    if _sqlite(session):
+        window_open = func.date(Promise.promised_date, func.printf("+%d days", Promise.grace_days)) >= literal(
+            today.isoformat())
+    else:
+        window_open = Promise.promised_date + Promise.grace_days >= today
+    return or_(
+        exists().where(Promise.case_id == Case.id, Promise.status == "open", window_open),
+        exists().where(HoldReview.case_id == Case.id, HoldReview.status == "pending"),
+    )
+
+
+def _skill_filter(session: Session, user: User) -> ColumnElement[bool] | None:
+    rows = session.scalars(select(WorkSkill).where(WorkSkill.user_id == user.id)).all()
+    if not rows:
+        return None
+    conds = []
+    for s in map(_skill, rows):
+        parts: list[ColumnElement[bool]] = [Case.bucket.in_(s.buckets)]
+        if s.products is not None:
+            parts.append(Account.product.in_(s.products))
+        if s.languages is not None:
+            parts.append(Customer.language.in_(s.languages))
+        conds.append(and_(*parts))
+    return exists().where(Account.id == Case.account_id, Customer.id == Account.customer_id, or_(*conds))
+
+
+def _available(session: Session, user: User, now: datetime) -> list[ColumnElement[bool]]:
+    conds = [
+        Case.status.in_(OPEN_STATES),
+        case_scope(user, Case.team_id),
+        or_(Case.held_by.is_(None), Case.lease_expires_at <= now),
+        ~_suppressed(session, business_date_of(now)),
+    ]
+    skills = _skill_filter(session, user)
+    if skills is not None:
+        conds.append(skills)
+    return conds
+
+
+def _due_appointment(user: User, now: datetime) -> ColumnElement[bool]:
+    # IN (subquery), not a correlated EXISTS: the few due appointments drive the search
+    return Case.id.in_(select(Appointment.case_id).where(
+        Appointment.owner_id == user.id, Appointment.status == "scheduled", Appointment.window_start <= now,
+        Appointment.window_end >= now))
+
+
+def _broken_promise() -> ColumnElement[bool]:
+    return and_(Case.status == "follow_up", Case.id.in_(
+        select(Task.case_id).where(Task.kind == "broken_promise", Task.status == "open")))
+
+
+def _lock_user(session: Session, user: User) -> None:
+    """Serialise the user's own claims (capacity); on SQLite this write also takes the write lock."""
+    if _sqlite(session):
+        session.execute(update(User).where(User.id == user.id).values(capacity=User.capacity)
+                        .execution_options(synchronize_session=False))
+    else:
+        session.execute(select(User.id).where(User.id == user.id).with_for_update())
+
+
+def held_count(session: Session, *, user: User, now: datetime) -> int:
+    return int(session.scalar(select(func.count()).select_from(Case)
+                              .where(Case.held_by == user.id, Case.lease_expires_at > now)) or 0)
+
+
+def held_cases(session: Session, *, user: User, now: datetime | None = None) -> list[Case]:
+    now = now or utc_now()
+    return list(session.scalars(select(Case).where(Case.held_by == user.id, Case.lease_expires_at > now)
+                                .order_by(Case.id)))
+
+
+def _take(session: Session, conds: list[ColumnElement[bool]], order: list[Any]) -> Case | None:
+    stmt = select(Case).where(*conds).order_by(*order, Case.id).limit(1)
+    if not _sqlite(session):
+        stmt = stmt.with_for_update(skip_locked=True, of=Case)
+    return session.scalars(stmt.execution_options(populate_existing=True)).first()
+
+
+def next_case(session: Session, *, user: User, now: datetime | None = None,
+              lease: timedelta = DEFAULT_LEASE) -> Case | None:
+    """Claim the best available case for ``user`` (see the module's ranking) and return it, or None.
+
+    Raises :class:`AtCapacity` when the user already holds ``capacity`` live leases.
+    """
+    now = now or utc_now()
+    if now.tzinfo is None:
+        raise ArrearsError("now must be timezone-aware")
+    if lease <= timedelta(0):
+        raise ArrearsError("a lease must be positive")
+    _lock_user(session, user)
+    capacity = int(session.scalar(select(User.capacity).where(User.id == user.id)) or 0)
+    if held_count(session, user=user, now=now) >= capacity:
+        raise AtCapacity(f"user {user.id} already holds {capacity} case(s), their capacity")
+    base = _available(session, user, now)
+    found = (_take(session, [*base, _due_appointment(user, now)], [])
+             or _take(session, [*base, _broken_promise()], [])
+             or _take(session, base, [_ev_sql().desc()]))
+    if found is None:
+        return None
+    found.held_by = user.id
+    found.lease_expires_at = now + lease
+    found.claims = found.claims + 1
+    session.flush()
+    return found
+
+
+def _held(session: Session, case_id: int, user: User) -> Case:
+    if _sqlite(session):
+        _lock_user(session, user)  # write first: a read-then-write transaction could not upgrade
+    stmt = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+    if not _sqlite(session):
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).one_or_none()
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    if row.held_by != user.id:
+        raise NotHolder(f"case {case_id} is not held by user {user.id}")
+    return row
+
+
+def release(session: Session, *, case_id: int, user: User) -> Case:
+    """Give the case back to the queue."""
+    row = _held(session, case_id, user)
+    row.held_by = None
+    row.lease_expires_at = None
+    session.flush()
+    return row
+
+
+def renew(session: Session, *, case_id: int, user: User, now: datetime | None = None,
+          lease: timedelta = DEFAULT_LEASE) -> Case:
+    """Extend the user's lease to ``now + lease`` (also after it expired, as long as nobody took it)."""
+    now = now or utc_now()
+    row = _held(session, case_id, user)
+    row.lease_expires_at = now + lease
+    session.flush()
+    return row
