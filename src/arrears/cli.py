@@ -20,6 +20,7 @@ from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
 from arrears.kit.migrate import upgrade
 from arrears.kit.money import format_yuan
+from arrears.web_commands import serve
 
 app = typer.Typer(help="arrears — collections for credit-card arrears.", no_args_is_help=True)
 sim_app = typer.Typer(help="Synthetic portfolios.", no_args_is_help=True)
@@ -28,6 +29,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
     ingest_command
 )

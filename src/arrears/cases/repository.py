@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
-from arrears.accounts.tables import Hold, Payment
+from arrears.accounts.tables import Account, ContactPoint, Customer, Hold, Payment
+from arrears.auth.tables import Team
 from arrears.cases.tables import (
     Appointment,
     Case,
@@ -151,4 +152,74 @@ def ended_scheduled_appointments(session: Session, *, at: datetime) -> list[Appo
     return list(session.execute(
         select(Appointment).where(Appointment.window_end < at, Appointment.status == "scheduled")
         .order_by(Appointment.id)
+    ).scalars())
+
+
+# -- reads for the API --------------------------------------------------------------------------
+
+def case_page(
+    session: Session, *, scope: ColumnElement[bool], state: str | None = None, bucket: str | None = None,
+    team_code: str | None = None, limit: int = 50, offset: int = 0,
+) -> tuple[list[tuple[Case, str, str, str | None]], int]:
+    """One page of cases (oldest id first) within ``scope`` and the filters, with each case's account
+    ref, customer name and team code; and how many cases match in all."""
+    stmt = (
+        select(Case, Account.account_ref, Customer.name, Team.code)
+        .join(Account, Account.id == Case.account_id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .outerjoin(Team, Team.id == Case.team_id)
+        .where(scope)
+    )
+    if state is not None:
+        stmt = stmt.where(Case.status == state)
+    if bucket is not None:
+        stmt = stmt.where(Case.bucket == bucket)
+    if team_code is not None:
+        stmt = stmt.where(Team.code == team_code)
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = session.execute(stmt.order_by(Case.id).limit(limit).offset(offset)).all()
+    return [(c, a, n, t) for c, a, n, t in rows], int(total)
+
+
+def case_in_scope(session: Session, case_id: int, *, scope: ColumnElement[bool]) -> Case:
+    """The case, if it is within ``scope``; :class:`NotFound` otherwise (whether or not it exists)."""
+    case = session.execute(select(Case).where(Case.id == case_id, scope)).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+def case_parties(session: Session, case: Case) -> tuple[Account, Customer, list[ContactPoint], str | None]:
+    """The case's account, customer, the customer's contact points and the case's team code."""
+    account = session.get(Account, case.account_id)
+    assert account is not None
+    customer = session.get(Customer, account.customer_id)
+    assert customer is not None
+    points = list(session.execute(
+        select(ContactPoint).where(ContactPoint.customer_id == customer.id).order_by(ContactPoint.id)
+    ).scalars())
+    team = session.execute(select(Team.code).where(Team.id == case.team_id)).scalar_one_or_none() \
+        if case.team_id is not None else None
+    return account, customer, points, team
+
+
+def interactions(session: Session, case_id: int) -> list[Interaction]:
+    return list(session.execute(
+        select(Interaction).where(Interaction.case_id == case_id).order_by(Interaction.started_at, Interaction.id)
+    ).scalars())
+
+
+def promises(session: Session, case_id: int) -> list[Promise]:
+    return list(session.execute(select(Promise).where(Promise.case_id == case_id).order_by(Promise.id)).scalars())
+
+
+def appointments(session: Session, case_id: int) -> list[Appointment]:
+    return list(session.execute(
+        select(Appointment).where(Appointment.case_id == case_id).order_by(Appointment.window_start, Appointment.id)
+    ).scalars())
+
+
+def hold_reviews(session: Session, case_id: int) -> list[HoldReview]:
+    return list(session.execute(
+        select(HoldReview).where(HoldReview.case_id == case_id).order_by(HoldReview.id)
     ).scalars())

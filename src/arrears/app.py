@@ -1,0 +1,99 @@
+"""The FastAPI application: mounts each domain's endpoints and maps errors to HTTP once.
+
+Every error answers ``{"error": {"code", "message", "field"?}}``: an :class:`ArrearsError` with its
+own status, a malformed request with 422 naming the field. Nothing a client sends is a 5xx.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from arrears import __version__
+from arrears.auth.model import AuthError
+from arrears.cases.config import load_default_case_rules
+from arrears.cases.endpoints import queue_router
+from arrears.cases.endpoints import router as cases_router
+from arrears.config import Settings, get_settings
+from arrears.kit.db import make_engine
+from arrears.kit.errors import ArrearsError
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type", 422: "validation_error"}
+
+
+def _code(exc: ArrearsError) -> str:
+    explicit = getattr(exc, "code", None)
+    if isinstance(explicit, str):
+        return explicit
+    name = type(exc).__name__
+    if name == "ArrearsError":
+        return _HTTP_CODES.get(exc.status, "error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        detail["field"] = field
+    return {"error": detail}
+
+
+def _arrears_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ArrearsError)
+    field = getattr(exc, "field", None)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) and exc.status == 401 else None
+    return JSONResponse(error_body(_code(exc), exc.message, field if isinstance(field, str) else None),
+                        status_code=exc.status, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    field = _field_of(first.get("loc", ()))
+    message = f"{field}: {first.get('msg', 'invalid value')}"
+    body = error_body("validation_error", message, field)
+    body["error"]["errors"] = [{"field": _field_of(e.get("loc", ())), "message": str(e.get("msg", ""))}
+                               for e in errors]
+    return JSONResponse(body, status_code=422)
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(error_body(_HTTP_CODES.get(exc.status_code, "error"), str(exc.detail)),
+                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application over the store ``settings.database_url`` (default: the environment's settings)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="arrears",
+        version=__version__,
+        summary="Collections platform for credit-card arrears",
+        description="Cases, interactions, investigations, promises to pay, appointments and holds. "
+                    "Authenticate with `Authorization: Bearer <token>` (`arrears users token`). "
+                    "Money is integer fen; timestamps are timezone-aware. See docs/api.md.",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.case_rules = load_default_case_rules()
+    app.add_exception_handler(ArrearsError, _arrears_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.include_router(cases_router)
+    app.include_router(queue_router)
+    return app

@@ -1,0 +1,63 @@
+"""FastAPI dependencies shared by every domain's endpoints: the request's transaction and its caller.
+
+One transaction per request: :func:`db_session` opens it, commits when the endpoint returns and
+rolls it back when the endpoint raises. Services only flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from arrears.auth.model import AuthError, Forbidden, check_role
+from arrears.auth.service import verify_token
+from arrears.auth.tables import User
+
+#: Name of the web UI's session cookie.
+SESSION_COOKIE = "arrears_session"
+
+_bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer <token>`")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="web session cookie")
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """The request's one transaction: committed after the endpoint returns, rolled back if it raises."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def current_user(
+    session: DbSession,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> User:
+    """The caller: an API token (``Authorization: Bearer``) or a web session cookie; 401 otherwise."""
+    if bearer is not None:
+        if bearer.scheme.lower() != "bearer":
+            raise AuthError("use Authorization: Bearer <token>")
+        return verify_token(session, token=bearer.credentials, kind="api")
+    if cookie:
+        return verify_token(session, token=cookie, kind="session")
+    raise AuthError("authentication required: send Authorization: Bearer <token>")
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: str) -> Callable[[User], User]:
+    """A dependency that lets only ``roles`` through (403 for any other authenticated caller)."""
+    allowed = frozenset(check_role(r).value for r in roles)
+
+    def dependency(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise Forbidden(f"role {user.role} may not do this (allowed: {', '.join(sorted(allowed))})")
+        return user
+
+    return dependency
