@@ -266,3 +266,19 @@ def test_history_equals_the_reference_whatever_order_payments_arrive_in(engine: 
                                                        want.charge_off), (ref, d)
             else:
                 assert row is None, (ref, d)
+
+
+def test_cases_carry_the_latest_statement_balance_for_the_work_queue(engine: Engine) -> None:
+    load(engine, LedgerLoad(accounts=["A1"], statements=months("A1", 2, minimum=40_000)))
+    run_cycle(engine, business_date=date(2026, 2, 10), rules=RULES)
+
+    def balance() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(Case.balance)).scalar_one()
+
+    assert balance() == 400_000  # the factory's new balance is ten times the minimum
+    load(engine, LedgerLoad(statements=[("A1", date(2026, 3, 5), date(2026, 3, 25), 65_000, 40_000)]))
+    result = run_cycle(engine, business_date=date(2026, 3, 6), rules=RULES)
+    assert balance() == 650_000 and result.cases_opened == 0
+    again = run_cycle(engine, business_date=date(2026, 3, 6), rules=RULES)
+    assert (again.cases_opened, again.cases_closed, again.snapshots_written) == (0, 0, 0)

@@ -152,10 +152,11 @@ class _Plan:
     new_snapshots: pa.Table
     superseded_change_ids: list[int]
     new_changes: pa.Table
-    to_open: list[tuple[int, str, int]]
-    to_reopen: list[tuple[int, str, int]]
+    #: (account or case id, bucket, dpd, balance)
+    to_open: list[tuple[int, str, int, int]]
+    to_reopen: list[tuple[int, str, int, int]]
     to_close: list[int]
-    to_update: list[tuple[int, str, int]]
+    to_update: list[tuple[int, str, int, int]]
     summary_rows: list[tuple[str, int, int, int]]
 
 
@@ -303,14 +304,22 @@ def _compute(
 
     # Cases follow the newest business date only. A delinquent account without an open case gets a
     # new case, or its cured case back (cured -> new, same row); a case closed by decision stays closed.
+    # Each case carries the balance of the account's latest statement: the work queue ranks by it.
+    con.execute("""
+        CREATE TEMP TABLE latest_balance AS
+        SELECT account_key, arg_max(new_balance, statement_date) AS balance FROM statements
+        WHERE statement_date <= (SELECT max(as_of) FROM main_result) GROUP BY account_key
+    """)
     if is_latest:
         to_open = con.execute("""
-            SELECT m.account_key, m.bucket, m.dpd FROM main_result m ANTI JOIN open_cases o USING (account_key)
-            ANTI JOIN ended_cases e USING (account_key)
+            SELECT m.account_key, m.bucket, m.dpd, coalesce(l.balance, 0) FROM main_result m
+            ANTI JOIN open_cases o USING (account_key) ANTI JOIN ended_cases e USING (account_key)
+            LEFT JOIN latest_balance l USING (account_key)
             WHERE m.delinquent ORDER BY m.account_key
         """).fetchall()
         to_reopen = con.execute("""
-            SELECT e.id, m.bucket, m.dpd FROM main_result m JOIN ended_cases e USING (account_key)
+            SELECT e.id, m.bucket, m.dpd, coalesce(l.balance, 0) FROM main_result m
+            JOIN ended_cases e USING (account_key) LEFT JOIN latest_balance l USING (account_key)
             WHERE m.delinquent AND e.status = 'cured' ORDER BY e.id
         """).fetchall()
         to_close = [r[0] for r in con.execute("""
@@ -318,19 +327,16 @@ def _compute(
             WHERE m.account_key IS NULL OR NOT m.delinquent
         """).fetchall()]
         to_update = con.execute("""
-            SELECT o.id, m.bucket, m.dpd FROM open_cases o JOIN main_result m USING (account_key)
-            WHERE m.delinquent AND (o.bucket <> m.bucket OR o.dpd <> m.dpd)
+            SELECT o.id, m.bucket, m.dpd, coalesce(l.balance, 0) FROM open_cases o JOIN main_result m USING (account_key)
+            LEFT JOIN latest_balance l USING (account_key)
+            WHERE m.delinquent AND (o.bucket <> m.bucket OR o.dpd <> m.dpd OR o.balance <> coalesce(l.balance, 0))
         """).fetchall()
     else:
         to_open, to_reopen, to_close, to_update = [], [], [], []
 
     summary_rows = con.execute("""
-        WITH latest AS (
-            SELECT account_key, arg_max(new_balance, statement_date) AS balance FROM statements
-            WHERE statement_date <= (SELECT max(as_of) FROM main_result) GROUP BY account_key
-        )
         SELECT m.bucket, count(*), sum(m.amount_past_due)::BIGINT, coalesce(sum(l.balance), 0)::BIGINT
-        FROM main_result m LEFT JOIN latest l USING (account_key) GROUP BY m.bucket
+        FROM main_result m LEFT JOIN latest_balance l USING (account_key) GROUP BY m.bucket
     """).fetchall()
     delinquent = con.execute("SELECT count(*) FROM main_result WHERE delinquent").fetchall()[0][0]
     assessed = main.num_rows
@@ -390,8 +396,9 @@ def _write_cases(conn: Connection, plan: _Plan, *, business_date: date, run_id: 
     if plan.to_open:
         conn.execute(insert(cases), [
             {"account_id": a, "status": INITIAL_STATE, "opened_on": business_date, "open_bucket": b, "bucket": b,
-             "dpd": d, "opened_by_run_id": run_id, "reopen_count": 0, "created_at": now, "updated_at": now}
-            for a, b, d in plan.to_open
+             "dpd": d, "balance": bal, "opened_by_run_id": run_id, "reopen_count": 0, "created_at": now,
+             "updated_at": now}
+            for a, b, d, bal in plan.to_open
         ])
         record(cases.c.opened_by_run_id == run_id, null(), INITIAL_STATE, "account became delinquent")
     for start in range(0, len(plan.to_close), _CHUNK):
@@ -401,18 +408,20 @@ def _write_cases(conn: Connection, plan: _Plan, *, business_date: date, run_id: 
             status="cured", closed_on=business_date, close_reason="cured", closed_by_run_id=run_id, updated_at=now))
     for start in range(0, len(plan.to_reopen), _CHUNK):
         chunk = plan.to_reopen[start:start + _CHUNK]
-        record(cases.c.id.in_([i for i, _b, _d in chunk]), cases.c.status, INITIAL_STATE,
+        record(cases.c.id.in_([i for i, *_ in chunk]), cases.c.status, INITIAL_STATE,
                "account delinquent again after a cure")
         conn.execute(
             update(cases).where(cases.c.id == bindparam("case_id")).values(
                 status=INITIAL_STATE, closed_on=None, close_reason=None, closed_by_run_id=None,
                 reopened_on=business_date, reopen_count=cases.c.reopen_count + 1,
-                bucket=bindparam("new_bucket"), dpd=bindparam("new_dpd"), updated_at=now),
-            [{"case_id": i, "new_bucket": b, "new_dpd": d} for i, b, d in chunk],
+                bucket=bindparam("new_bucket"), dpd=bindparam("new_dpd"), balance=bindparam("new_balance"),
+                updated_at=now),
+            [{"case_id": i, "new_bucket": b, "new_dpd": d, "new_balance": bal} for i, b, d, bal in chunk],
         )
     if plan.to_update:
         conn.execute(
             update(cases).where(cases.c.id == bindparam("case_id")).values(
-                bucket=bindparam("new_bucket"), dpd=bindparam("new_dpd"), updated_at=now),
-            [{"case_id": i, "new_bucket": b, "new_dpd": d} for i, b, d in plan.to_update],
+                bucket=bindparam("new_bucket"), dpd=bindparam("new_dpd"), balance=bindparam("new_balance"),
+                updated_at=now),
+            [{"case_id": i, "new_bucket": b, "new_dpd": d, "new_balance": bal} for i, b, d, bal in plan.to_update],
         )

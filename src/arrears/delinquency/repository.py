@@ -43,6 +43,7 @@ BUCKET_CHANGES_SCHEMA = pa.schema([
 ])
 OPEN_CASES_SCHEMA = pa.schema([
     ("id", pa.int64()), ("account_key", pa.int64()), ("bucket", pa.string()), ("dpd", pa.int32()),
+    ("balance", pa.int64()),
 ])
 ENDED_CASES_SCHEMA = pa.schema([("id", pa.int64()), ("account_key", pa.int64()), ("status", pa.string())])
 
@@ -152,7 +153,7 @@ def read_bucket_changes(reader: ArrowReader, dates: Sequence[date]) -> pa.Table:
 
 def read_open_cases(reader: ArrowReader) -> pa.Table:
     """Cases in an open lifecycle state (at most one per account)."""
-    return reader.read(f"SELECT id, account_id, bucket, dpd FROM cases WHERE {OPEN_STATES_SQL}", OPEN_CASES_SCHEMA)
+    return reader.read(f"SELECT id, account_id, bucket, dpd, balance FROM cases WHERE {OPEN_STATES_SQL}", OPEN_CASES_SCHEMA)
 
 
 def read_ended_cases(reader: ArrowReader) -> pa.Table:
