@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import re
 from importlib import resources
-from os import PathLike, fspath
+from os import PathLike
 from pathlib import Path
 
 import yaml
 
 from arrears.cases.model import HOLD_KINDS, CaseRules, LivingReserve, OutcomeRule, PromiseRules
-from arrears.delinquency.config import _int, _line, _mapping
 from arrears.kit.errors import ConfigError
+from arrears.kit.yamlfile import STR_TAG, compose_file, line_of, mapping, whole_number
 
-_STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _LOCALES = ("zh_CN", "en")
@@ -41,80 +40,70 @@ def default_rules_path() -> Path:
 
 
 def _text(node: yaml.Node, *, file: str, field: str) -> str:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or not node.value.strip():
-        raise ConfigError("must be a non-empty text", file=file, line=_line(node), field=field)
+    if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or not node.value.strip():
+        raise ConfigError("must be a non-empty text", file=file, line=line_of(node), field=field)
     return node.value
 
 
 def _bool(node: yaml.Node, *, file: str, field: str) -> bool:
     if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
-        raise ConfigError("must be true or false", file=file, line=_line(node), field=field)
+        raise ConfigError("must be true or false", file=file, line=line_of(node), field=field)
     return bool(yaml.safe_load(node.value))
 
 
 def _unknown(entry: dict, allowed: tuple[str, ...], *, file: str, prefix: str | None) -> None:
     for key, (key_node, _) in entry.items():
         if key not in allowed:
-            raise ConfigError(f"unknown key (allowed: {', '.join(allowed)})", file=file, line=_line(key_node),
+            raise ConfigError(f"unknown key (allowed: {', '.join(allowed)})", file=file, line=line_of(key_node),
                               field=f"{prefix}.{key}" if prefix else key)
 
 
 def load_case_rules(path: str | PathLike[str]) -> CaseRules:
     """Read a case rules file. Raises :class:`ConfigError` naming file, line and field."""
-    file = fspath(path)
-    try:
-        text = Path(file).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the rules file: {exc}", file=file) from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ConfigError(f"not valid YAML: {exc.problem or exc}", file=file,
-                          line=mark.line + 1 if mark else None) from exc
+    file, root = compose_file(path)
     if root is None:
         raise ConfigError("the rules file is empty; 'outcomes' is required", file=file, line=1)
-    top = _mapping(root, file=file, field=None)
+    top = mapping(root, file=file, field=None)
     _unknown(top, (*_SECTIONS, "outcomes"), file=file, prefix=None)
 
     sections: dict[str, dict[str, int]] = {}
     for name, keys in _SECTIONS.items():
         sections[name] = {}
         if name in top:
-            entry = _mapping(top[name][1], file=file, field=name)
+            entry = mapping(top[name][1], file=file, field=name)
             _unknown(entry, keys, file=file, prefix=name)
             for key, (_, value_node) in entry.items():
-                sections[name][key] = _int(value_node, file=file, field=f"{name}.{key}")
+                sections[name][key] = whole_number(value_node, file=file, field=f"{name}.{key}")
     reserve = LivingReserve(**sections["living_reserve"])
     promises = PromiseRules(**sections["promises"])
 
     if "outcomes" not in top:
-        raise ConfigError("missing the outcome list", file=file, line=_line(root), field="outcomes")
+        raise ConfigError("missing the outcome list", file=file, line=line_of(root), field="outcomes")
     seq = top["outcomes"][1]
     if not isinstance(seq, yaml.SequenceNode) or not seq.value:
-        raise ConfigError("expected a non-empty list of outcomes", file=file, line=_line(seq), field="outcomes")
+        raise ConfigError("expected a non-empty list of outcomes", file=file, line=line_of(seq), field="outcomes")
     outcomes: dict[str, OutcomeRule] = {}
     for i, item in enumerate(seq.value):
         prefix = f"outcomes[{i}]"
-        entry = _mapping(item, file=file, field=prefix)
+        entry = mapping(item, file=file, field=prefix)
         _unknown(entry, _OUTCOME_KEYS, file=file, prefix=prefix)
         for key in ("code", "labels"):
             if key not in entry:
-                raise ConfigError("is required", file=file, line=_line(item), field=f"{prefix}.{key}")
+                raise ConfigError("is required", file=file, line=line_of(item), field=f"{prefix}.{key}")
         code_node = entry["code"][1]
         code = _text(code_node, file=file, field=f"{prefix}.code")
         if not _CODE.match(code):
             raise ConfigError("must be lower-case letters, digits and _ (at most 32)", file=file,
-                              line=_line(code_node), field=f"{prefix}.code")
+                              line=line_of(code_node), field=f"{prefix}.code")
         if code in outcomes:
-            raise ConfigError(f"duplicate outcome {code!r}", file=file, line=_line(code_node), field=f"{prefix}.code")
+            raise ConfigError(f"duplicate outcome {code!r}", file=file, line=line_of(code_node), field=f"{prefix}.code")
         labels_node = entry["labels"][1]
-        label_entry = _mapping(labels_node, file=file, field=f"{prefix}.labels")
+        label_entry = mapping(labels_node, file=file, field=f"{prefix}.labels")
         _unknown(label_entry, _LOCALES, file=file, prefix=f"{prefix}.labels")
         labels = {}
         for locale in _LOCALES:
             if locale not in label_entry:
-                raise ConfigError("is required", file=file, line=_line(labels_node), field=f"{prefix}.labels.{locale}")
+                raise ConfigError("is required", file=file, line=line_of(labels_node), field=f"{prefix}.labels.{locale}")
             labels[locale] = _text(label_entry[locale][1], file=file, field=f"{prefix}.labels.{locale}")
         hold: str | None = None
         if "hold" in entry:
@@ -122,11 +111,11 @@ def load_case_rules(path: str | PathLike[str]) -> CaseRules:
             hold = _text(hold_node, file=file, field=f"{prefix}.hold")
             if hold not in HOLD_KINDS:
                 raise ConfigError(f"unknown hold kind {hold!r} (allowed: {', '.join(HOLD_KINDS)})", file=file,
-                                  line=_line(hold_node), field=f"{prefix}.hold")
+                                  line=line_of(hold_node), field=f"{prefix}.hold")
         pauses = hold == "dispute"
         if "pauses_ageing" in entry:
             if hold is None:
-                raise ConfigError("only meaningful with a hold", file=file, line=_line(entry["pauses_ageing"][1]),
+                raise ConfigError("only meaningful with a hold", file=file, line=line_of(entry["pauses_ageing"][1]),
                                   field=f"{prefix}.pauses_ageing")
             pauses = _bool(entry["pauses_ageing"][1], file=file, field=f"{prefix}.pauses_ageing")
         stops = hold is not None
