@@ -6,7 +6,6 @@ import shutil
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -16,6 +15,7 @@ from rich.table import Table
 from arrears.accounts.commands import ingest as ingest_command
 from arrears.auth.commands import audit_app, users_app
 from arrears.config import get_settings
+from arrears.kit.clock import utc_now
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
 from arrears.kit.migrate import upgrade
@@ -40,7 +40,9 @@ DateOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help=
 
 
 def _today() -> date:
-    return datetime.now(ZoneInfo(get_settings().timezone)).date()
+    from arrears.cases.service import business_date_of
+
+    return business_date_of(utc_now())
 
 
 def _engine(url: str | None = None):  # type: ignore[no-untyped-def]

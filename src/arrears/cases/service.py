@@ -42,21 +42,20 @@ from arrears.cases.tables import (
     Promise,
     Task,
 )
+from arrears.config import get_settings
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
-
-BANK_ZONE = "Asia/Shanghai"
 
 
 def user_actor(user_id: int | None) -> str:
     return f"user:{user_id}" if user_id is not None else "system"
 
 
-def business_date_of(moment: datetime, zone: str = BANK_ZONE) -> date:
-    """The bank's business date at an aware moment."""
+def business_date_of(moment: datetime, zone: str | None = None) -> date:
+    """The bank's business date at an aware moment (in ``ARREARS_TIMEZONE`` unless a zone is given)."""
     if moment.tzinfo is None:
         raise ArrearsError("naive datetime refused: times must be timezone-aware")
-    return moment.astimezone(ZoneInfo(zone)).date()
+    return moment.astimezone(ZoneInfo(zone or get_settings().timezone)).date()
 
 
 def _aware(name: str, value: datetime) -> None:
