@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test bench postgres clean
+.PHONY: demo test bench postgres system clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) system
 	$(BIN)/arrears demo
 
 postgres:
 	@scripts/ensure-postgres
 
-test: $(STAMP) postgres
+system:
+	@scripts/ensure-system-packages
+
+test: $(STAMP) postgres system
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
