@@ -7,14 +7,18 @@ Ranking (among open, not contact-suppressed, unheld cases in the agent's team sc
 3. everything else, by expected value = ``balance`` (fen) × propensity to pay (basis points),
    highest first; ties by case id.
 
-Each rank is tried in turn with ``LIMIT 1``. No two agents ever hold the same case:
+The claim is one ``UPDATE cases … WHERE id = COALESCE(rank 1, rank 2, rank 3) AND <capacity left>
+RETURNING …``; each rank is a ``LIMIT 1`` sub-select, and a later rank is only evaluated when the
+earlier ones found nothing. No two agents ever hold the same case:
 
-- PostgreSQL: the candidate row is taken with ``SELECT … FOR UPDATE SKIP LOCKED`` inside the claim
-  transaction; a row another claim is locking is skipped, and the lease condition is re-checked on
-  the locked row version, so a case claimed and committed meanwhile is not taken again.
+- PostgreSQL: each rank's candidate row is taken with ``FOR UPDATE SKIP LOCKED``; a row another
+  claim is locking is skipped, and the lease condition is re-checked on the locked row version, so a
+  case claimed and committed meanwhile is not taken again. Before the claim, the agent's own user
+  row is locked, so one agent's concurrent claims (a double click) cannot exceed their capacity.
 - SQLite: the claim starts with a write (on the agent's user row), which takes the database's
   single write lock before anything is read; claims are therefore serialised and each sees the
-  previous one's lease. Call :func:`next_case` first in its transaction.
+  previous one's lease. Call :func:`next_case` first in its transaction, or begin the transaction
+  with ``BEGIN IMMEDIATE`` (the API does).
 
 A lease runs until ``lease_expires_at``; an expired lease may be taken by any claim.
 """
@@ -24,15 +28,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from arrears.accounts.tables import Account, Customer
-from arrears.auth.service import case_scope
+from arrears.auth.model import sees_all_teams
 from arrears.auth.tables import User
 from arrears.cases.model import OPEN_STATES
 from arrears.cases.service import business_date_of
@@ -184,26 +189,30 @@ def _sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def _suppressed(session: Session, today: date) -> ColumnElement[bool]:
+# The claim statement is built once per shape (dialect, team scope, the user's skills) with bind
+# parameters for everything that changes per call, so SQLAlchemy's compiled cache serves it.
+_UID, _TEAM, _NOW, _TODAY, _UNTIL, _CAPACITY = (bindparam(n) for n in ("uid", "team", "now", "today", "until",
+                                                                       "capacity"))
+
+
+def _suppressed(sqlite: bool) -> ColumnElement[bool]:
     """An open promise whose window (promised date + grace) has not ended, or a pending hold review
     (the same rule as :func:`arrears.cases.service.contact_status`)."""
-    if _sqlite(session):
-        window_open = func.date(Promise.promised_date, func.printf("+%d days", Promise.grace_days)) >= literal(
-            today.isoformat())
+    if sqlite:
+        window_open = func.date(Promise.promised_date, func.printf("+%d days", Promise.grace_days)) >= _TODAY
     else:
-        window_open = Promise.promised_date + Promise.grace_days >= today
+        window_open = Promise.promised_date + Promise.grace_days >= _TODAY
     return or_(
         exists().where(Promise.case_id == Case.id, Promise.status == "open", window_open),
         exists().where(HoldReview.case_id == Case.id, HoldReview.status == "pending"),
     )
 
 
-def _skill_filter(session: Session, user: User) -> ColumnElement[bool] | None:
-    rows = session.scalars(select(WorkSkill).where(WorkSkill.user_id == user.id)).all()
-    if not rows:
+def _skill_filter(skills: Sequence[Skill]) -> ColumnElement[bool] | None:
+    if not skills:
         return None
     conds = []
-    for s in map(_skill, rows):
+    for s in skills:
         parts: list[ColumnElement[bool]] = [Case.bucket.in_(s.buckets)]
         if s.products is not None:
             parts.append(Account.product.in_(s.products))
@@ -213,24 +222,11 @@ def _skill_filter(session: Session, user: User) -> ColumnElement[bool] | None:
     return exists().where(Account.id == Case.account_id, Customer.id == Account.customer_id, or_(*conds))
 
 
-def _available(session: Session, user: User, now: datetime) -> list[ColumnElement[bool]]:
-    conds = [
-        Case.status.in_(OPEN_STATES),
-        case_scope(user, Case.team_id),
-        or_(Case.held_by.is_(None), Case.lease_expires_at <= now),
-        ~_suppressed(session, business_date_of(now)),
-    ]
-    skills = _skill_filter(session, user)
-    if skills is not None:
-        conds.append(skills)
-    return conds
-
-
-def _due_appointment(user: User, now: datetime) -> ColumnElement[bool]:
+def _due_appointment() -> ColumnElement[bool]:
     # IN (subquery), not a correlated EXISTS: the few due appointments drive the search
     return Case.id.in_(select(Appointment.case_id).where(
-        Appointment.owner_id == user.id, Appointment.status == "scheduled", Appointment.window_start <= now,
-        Appointment.window_end >= now))
+        Appointment.owner_id == _UID, Appointment.status == "scheduled", Appointment.window_start <= _NOW,
+        Appointment.window_end >= _NOW))
 
 
 def _broken_promise() -> ColumnElement[bool]:
@@ -238,13 +234,60 @@ def _broken_promise() -> ColumnElement[bool]:
         select(Task.case_id).where(Task.kind == "broken_promise", Task.status == "open")))
 
 
-def _lock_user(session: Session, user: User) -> None:
-    """Serialise the user's own claims (capacity); on SQLite this write also takes the write lock."""
+def _candidate(sqlite: bool, conds: list[ColumnElement[bool]], order: list[Any]) -> Any:
+    """The id of the first available case under ``conds`` (a scalar sub-select, locked on PostgreSQL)."""
+    stmt = select(Case.id).where(*conds).order_by(*order, Case.id).limit(1).correlate(None)
+    if not sqlite:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return stmt.scalar_subquery()
+
+
+@lru_cache(maxsize=256)
+def _claim_statement(sqlite: bool, scoped: bool, skills: tuple[Skill, ...]) -> Any:
+    base = [
+        Case.status.in_(OPEN_STATES),
+        or_(Case.held_by.is_(None), Case.lease_expires_at <= _NOW),
+        ~_suppressed(sqlite),
+    ]
+    if scoped:
+        base.append(Case.team_id == _TEAM)
+    skill_filter = _skill_filter(skills)
+    if skill_filter is not None:
+        base.append(skill_filter)
+    pick = func.coalesce(
+        _candidate(sqlite, [*base, _due_appointment()], []),
+        _candidate(sqlite, [*base, _broken_promise()], []),
+        _candidate(sqlite, base, [_ev_sql().desc()]),
+    )
+    held = (select(func.count()).select_from(Case)
+            .where(Case.held_by == _UID, Case.lease_expires_at > _NOW).correlate(None).scalar_subquery())
+    return (update(Case).where(Case.id == pick, held < _CAPACITY)
+            .values(held_by=_UID, lease_expires_at=_UNTIL, claims=Case.claims + 1)
+            .returning(Case))
+
+
+def _lock_user(session: Session, user: User) -> tuple[int, tuple[Skill, ...]]:
+    """Serialise the user's own claims (capacity); return their capacity and skills. On SQLite the
+    lock is a write, which also takes the database's write lock before anything is read."""
     if _sqlite(session):
-        session.execute(update(User).where(User.id == user.id).values(capacity=User.capacity)
-                        .execution_options(synchronize_session=False))
-    else:
-        session.execute(select(User.id).where(User.id == user.id).with_for_update())
+        stmt = update(User).where(User.id == user.id).values(capacity=User.capacity).returning(User.capacity)
+        capacity = session.execute(stmt.execution_options(synchronize_session=False)).scalar_one_or_none()
+        if capacity is None:
+            raise NotFound(f"no user {user.id}")
+        return int(capacity), tuple(user_skills(session, user=user))
+    rows = session.execute(
+        select(User.capacity, WorkSkill).outerjoin(WorkSkill, WorkSkill.user_id == User.id)
+        .where(User.id == user.id).order_by(WorkSkill.priority, WorkSkill.id).with_for_update(of=User)
+    ).all()
+    if not rows:
+        raise NotFound(f"no user {user.id}")
+    return int(rows[0][0]), tuple(_skill(skill) for _, skill in rows if skill is not None)
+
+
+def user_skills(session: Session, *, user: User) -> list[Skill]:
+    """The user's own skills (their queue filter); none means the whole team scope."""
+    return [_skill(r) for r in session.scalars(select(WorkSkill).where(WorkSkill.user_id == user.id)
+                                               .order_by(WorkSkill.priority, WorkSkill.id))]
 
 
 def held_count(session: Session, *, user: User, now: datetime) -> int:
@@ -258,13 +301,6 @@ def held_cases(session: Session, *, user: User, now: datetime | None = None) -> 
                                 .order_by(Case.id)))
 
 
-def _take(session: Session, conds: list[ColumnElement[bool]], order: list[Any]) -> Case | None:
-    stmt = select(Case).where(*conds).order_by(*order, Case.id).limit(1)
-    if not _sqlite(session):
-        stmt = stmt.with_for_update(skip_locked=True, of=Case)
-    return session.scalars(stmt.execution_options(populate_existing=True)).first()
-
-
 def next_case(session: Session, *, user: User, now: datetime | None = None,
               lease: timedelta = DEFAULT_LEASE) -> Case | None:
     """Claim the best available case for ``user`` (see the module's ranking) and return it, or None.
@@ -276,20 +312,19 @@ def next_case(session: Session, *, user: User, now: datetime | None = None,
         raise ArrearsError("now must be timezone-aware")
     if lease <= timedelta(0):
         raise ArrearsError("a lease must be positive")
-    _lock_user(session, user)
-    capacity = int(session.scalar(select(User.capacity).where(User.id == user.id)) or 0)
-    if held_count(session, user=user, now=now) >= capacity:
+    capacity, skills = _lock_user(session, user)
+    scoped = not sees_all_teams(user.role)
+    if scoped and user.team_id is None:
+        return None  # an agent outside any team sees no cases
+    claim = _claim_statement(_sqlite(session), scoped, skills)
+    params = {"uid": user.id, "team": user.team_id, "now": now, "today": business_date_of(now),
+              "until": now + lease, "capacity": capacity}
+    if _sqlite(session):
+        params["today"] = params["today"].isoformat()
+    found = session.scalars(claim, params, execution_options={"synchronize_session": False,
+                                                              "populate_existing": True}).one_or_none()
+    if found is None and held_count(session, user=user, now=now) >= capacity:
         raise AtCapacity(f"user {user.id} already holds {capacity} case(s), their capacity")
-    base = _available(session, user, now)
-    found = (_take(session, [*base, _due_appointment(user, now)], [])
-             or _take(session, [*base, _broken_promise()], [])
-             or _take(session, base, [_ev_sql().desc()]))
-    if found is None:
-        return None
-    found.held_by = user.id
-    found.lease_expires_at = now + lease
-    found.claims = found.claims + 1
-    session.flush()
     return found
 
 

@@ -118,9 +118,12 @@ class AgentRun:
 
 
 def run_agents(engine: Engine, agents: list[Agent], *, seconds: float, work_seconds: float = 0.0,
-               seed: int = 1) -> AgentRun:
+               ramp_seconds: float = 0.0, seed: int = 1) -> AgentRun:
     """Each agent, in its own thread with its own connection from ``engine``'s pool, repeatedly
-    takes the next case, holds it ``work_seconds`` (random 0..2× that), and releases it."""
+    takes the next case, holds it ``work_seconds`` (random 0..2× that), and releases it.
+
+    With ``ramp_seconds`` the agents start their day at random moments over that many seconds (as
+    a shift logs in); with 0 they all ask for their first case at the same instant."""
     result = AgentRun()
     lock = threading.Lock()
     barrier = threading.Barrier(len(agents))
@@ -128,6 +131,8 @@ def run_agents(engine: Engine, agents: list[Agent], *, seconds: float, work_seco
     def work(agent: Agent, rnd: random.Random) -> None:
         barrier.wait()
         deadline = time.perf_counter() + seconds
+        if ramp_seconds:
+            time.sleep(rnd.uniform(0, ramp_seconds))
         mine: list[Claim] = []
         lat: list[float] = []
         began: list[float] = []
@@ -190,12 +195,6 @@ def counted_claims(engine: Engine) -> int:
     """The claims the store counted (each claim increments its case's counter)."""
     with engine.connect() as conn:
         return int(conn.execute(select(func.coalesce(func.sum(Case.claims), 0))).scalar_one())
-
-
-def steady_latencies(run: AgentRun, *, skip: float) -> list[float]:
-    """Latencies of the claims that began ``skip`` seconds or more after the start (every agent
-    asks for its first case at the same instant; this leaves that burst out)."""
-    return [lat for lat, at in zip(run.latencies, run.started, strict=True) if at >= skip]
 
 
 def percentile(values: list[float], p: float) -> float:
