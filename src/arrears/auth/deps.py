@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from arrears.auth.model import AuthError, Forbidden, check_role
 from arrears.auth.service import verify_token
 from arrears.auth.tables import User
+from arrears.kit.db import write_first
 
 #: Name of the web UI's session cookie.
 SESSION_COOKIE = "arrears_session"
@@ -25,8 +26,12 @@ _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="web s
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """The request's one transaction: committed after the endpoint returns, rolled back if it raises."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session, session.begin():
+    """The request's one transaction: committed after the endpoint returns, rolled back if it raises.
+
+    Every request may write (an audit record for an unmasked read, a claim after reading the
+    caller's token), so on SQLite the transaction takes the write lock when it begins: requests are
+    serialised rather than failing to upgrade a read lock. PostgreSQL runs them concurrently."""
+    with Session(write_first(request.app.state.engine), expire_on_commit=False) as session, session.begin():
         yield session
 
 

@@ -57,6 +57,20 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+#: Execution option naming how a SQLite transaction begins ("immediate" or the default, deferred).
+SQLITE_BEGIN = "sqlite_begin"
+
+
+def write_first(engine: Engine) -> Engine:
+    """The same engine (same pool) whose transactions take SQLite's write lock at ``BEGIN``.
+
+    In WAL mode a deferred transaction that has read and then wants to write fails at once with
+    "database is locked" if another writer committed meanwhile; beginning ``IMMEDIATE`` waits for
+    the lock (``busy_timeout``) instead. On PostgreSQL this changes nothing.
+    """
+    return engine.execution_options(**{SQLITE_BEGIN: "immediate"}) if engine.dialect.name == "sqlite" else engine
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the store's connection settings (SQLite: WAL, foreign keys, busy wait)."""
     if is_sqlite(url):
@@ -79,7 +93,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # ``sqlite_begin="immediate"`` (see :func:`write_first`) takes the write lock at BEGIN,
+            # so a transaction that reads and then writes can never fail to upgrade its lock.
+            immediate = conn.get_execution_options().get(SQLITE_BEGIN) == "immediate"
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
