@@ -11,10 +11,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arrears import __version__
+from arrears.auth.deps import CurrentUser
 from arrears.auth.model import AuthError
 from arrears.cases.config import load_default_case_rules
 from arrears.cases.endpoints import queue_router
@@ -22,6 +24,7 @@ from arrears.cases.endpoints import router as cases_router
 from arrears.config import Settings, get_settings
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
+from arrears.plans.endpoints import router as plans_router
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type", 422: "validation_error"}
@@ -77,10 +80,23 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+def _documentation(app: FastAPI) -> None:
+    """The OpenAPI document and its interactive page, like every other route, for signed-in callers."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(user: CurrentUser) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(user: CurrentUser) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="arrears API")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application over the store ``settings.database_url`` (default: the environment's settings)."""
     settings = settings or get_settings()
     app = FastAPI(
+        docs_url=None, redoc_url=None, openapi_url=None,  # served below, to signed-in callers only
         title="arrears",
         version=__version__,
         summary="Collections platform for credit-card arrears",
@@ -94,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ArrearsError, _arrears_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    _documentation(app)
     app.include_router(cases_router)
     app.include_router(queue_router)
+    app.include_router(plans_router)
     return app

@@ -131,3 +131,15 @@ def test_auditor_reads(api: Api) -> None:
 def test_queue_is_for_team_roles(api: Api) -> None:
     assert api.post("supervisor", "/queue/next").status_code == 403
     assert api.post("auditor", "/queue/next").status_code == 403
+
+
+def test_the_api_document_and_its_page_are_for_signed_in_callers_only(api: Api) -> None:
+    for url in ("/openapi.json", "/docs"):
+        anonymous = api.client.get(url)
+        assert anonymous.status_code == 401, url
+        assert anonymous.json()["error"]["code"] == "auth_error"
+    document = api.get("auditor", "/openapi.json")
+    assert document.status_code == 200 and "/queue/next" in document.json()["paths"]
+    page = api.get("agent_east", "/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert api.client.get("/redoc").status_code == 404

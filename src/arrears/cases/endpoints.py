@@ -17,7 +17,7 @@ from arrears.accounts.tables import ContactPoint as ContactPointRow
 from arrears.accounts.tables import Hold as HoldRow
 from arrears.auth.deps import CurrentUser, DbSession, require_role
 from arrears.auth.model import Role, mask
-from arrears.auth.service import case_scope, record
+from arrears.auth.service import case_scope, record, reveal
 from arrears.auth.tables import User
 from arrears.cases import queue, service
 from arrears.cases import repository as repo
@@ -132,6 +132,32 @@ def list_cases(
 @router.get("/{case_id}", summary="One case, with its customer's data masked for the caller", response_model=s.Case)
 def get_case(case_id: CaseId, session: DbSession, user: CurrentUser) -> s.Case:
     return _case_out(session, user, _case(session, user, case_id))
+
+
+@router.post("/{case_id}/reveal", summary="Unmask one piece of the customer's personal data (audited)",
+             response_model=s.Revealed,
+             responses={403: _error("the caller's role may not unmask this kind of data")})
+def reveal_personal_data(case_id: CaseId, body: s.RevealCreate, session: DbSession, user: CurrentUser) -> s.Revealed:
+    """The unmasked value, for a role the masking policy allows (see docs/security.md); every reveal
+    is an audit record naming who, what kind, whose and why, never the value itself."""
+    case = _case(session, user, case_id)
+    _, customer, points, _ = repo.case_parties(session, case)
+    if body.kind in ("national_id", "name"):
+        if body.contact_point_id is not None:
+            raise FieldError(f"{body.kind} belongs to the customer, not to a contact point",
+                             field="contact_point_id")
+        value = customer.national_id if body.kind == "national_id" else customer.name
+        subject = f"customer:{customer.customer_ref}"
+    else:
+        if body.contact_point_id is None:
+            raise FieldError(f"name the contact point whose {body.kind} to unmask", field="contact_point_id")
+        point = next((p for p in points if p.id == body.contact_point_id), None)
+        if point is None or point.kind != body.kind:
+            raise FieldError(f"case {case.id} has no {body.kind} contact point {body.contact_point_id}",
+                             field="contact_point_id")
+        value, subject = point.value, f"contact_point:{point.id}"
+    shown = reveal(session, user=user, kind=body.kind, value=value, subject=subject, purpose=body.purpose)
+    return s.Revealed(kind=body.kind, contact_point_id=body.contact_point_id, purpose=body.purpose, value=shown)
 
 
 # -- transitions ----------------------------------------------------------------------------------

@@ -297,3 +297,19 @@ class CaseHolds(BaseModel):
 class HoldReviewUpdate(_In):
     note: Reason
     lift_hold_on: date | None = Field(None, description="end the hold on this day (inclusive); omit to confirm it")
+
+
+class RevealCreate(_In):
+    """Which piece of the case's personal data to unmask, and why."""
+
+    kind: Literal["national_id", "name", "phone", "email", "address"]
+    contact_point_id: Id | None = Field(None, description="required for phone, email and address")
+    purpose: Literal["view", "dial"] = Field("view", description="dial: a phone number handed to the dialer")
+
+
+class Revealed(BaseModel):
+    kind: str
+    contact_point_id: int | None
+    purpose: str
+    value: str
+
