@@ -14,6 +14,7 @@ from rich.table import Table
 
 from arrears.accounts.commands import ingest as ingest_command
 from arrears.auth.commands import audit_app, users_app
+from arrears.cases.commands import queue_app
 from arrears.config import get_settings
 from arrears.kit.clock import utc_now
 from arrears.kit.db import make_engine
@@ -29,6 +30,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(queue_app, name="queue")
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
     ingest_command
