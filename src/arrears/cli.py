@@ -21,6 +21,7 @@ from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
 from arrears.kit.migrate import upgrade
 from arrears.kit.money import format_yuan
+from arrears.plans.commands import plans_app
 from arrears.web_commands import serve
 
 app = typer.Typer(help="arrears — collections for credit-card arrears.", no_args_is_help=True)
@@ -31,6 +32,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(queue_app, name="queue")
+app.add_typer(plans_app, name="plans")
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
     ingest_command
@@ -114,13 +116,20 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
 
 @app.command()
 def cycle(business_date: DateOpt) -> None:
-    """Run the daily delinquency cycle for a business date and print the bucket summary."""
+    """Run the daily delinquency cycle for a business date and print the bucket summary; then judge
+    the repayment plans on that date (a transaction of its own)."""
+    from arrears.plans.commands import run_monitor
+
     try:
         result = _run_cycle(_engine(), business_date.date())
     except ArrearsError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     _print_summary(result)
+    plans = run_monitor(business_date.date())
+    console.print(f"Plans: {plans['agreements']:,} active judged, {plans['missed']:,} instalments newly missed, "
+                  f"{plans['reminders']:,} reminders, {len(plans['broken']):,} broken, "
+                  f"{len(plans['completed']):,} completed.")
 
 
 @export_app.command("delinquency")

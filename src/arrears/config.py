@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     batch_threads: int = 0
     #: DuckDB memory limit for the batch engine, e.g. "3GB".
     batch_memory_limit: str = "3GB"
+    #: CJK TrueType font for PDF copies (agreements, letters): Debian's fonts-droid-fallback.
+    pdf_font: Path = Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
 
 
 @lru_cache(maxsize=1)

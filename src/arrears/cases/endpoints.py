@@ -134,10 +134,15 @@ def get_case(case_id: CaseId, session: DbSession, user: CurrentUser) -> s.Case:
     return _case_out(session, user, _case(session, user, case_id))
 
 
+#: Roles the masking policy lets unmask something (the auditor nothing: refused before the body is read).
+RevealUser = Annotated[User, Depends(require_role(Role.AGENT, Role.TEAM_LEAD, Role.SUPERVISOR, Role.COMPLIANCE,
+                                                  Role.ADMIN))]
+
+
 @router.post("/{case_id}/reveal", summary="Unmask one piece of the customer's personal data (audited)",
              response_model=s.Revealed,
              responses={403: _error("the caller's role may not unmask this kind of data")})
-def reveal_personal_data(case_id: CaseId, body: s.RevealCreate, session: DbSession, user: CurrentUser) -> s.Revealed:
+def reveal_personal_data(case_id: CaseId, body: s.RevealCreate, session: DbSession, user: RevealUser) -> s.Revealed:
     """The unmasked value, for a role the masking policy allows (see docs/security.md); every reveal
     is an audit record naming who, what kind, whose and why, never the value itself."""
     case = _case(session, user, case_id)

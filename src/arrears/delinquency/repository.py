@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, func, select
 
 from arrears.accounts.tables import Account, IngestRun
@@ -73,6 +74,9 @@ def cycle_context(conn: Connection) -> CycleContext:
 def read_ledger(reader: ArrowReader, *, watermark: int) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Statements, payments and holds known up to ingest run ``watermark``, keyed by account id.
 
+    Re-ages (``reages``, written by completed repayment plans) come in as payments: see
+    :func:`read_reages`.
+
     Statements come ordered by (account, statement date) and payments by (account, value date),
     the order the array engine scans in (both follow an index of the store).
     """
@@ -82,12 +86,42 @@ def read_ledger(reader: ArrowReader, *, watermark: int) -> tuple[pa.Table, pa.Ta
         reader, "statements", "statement_date",
         f"{epoch_days('due_date', d)}, minimum_due, past_due_included, new_balance", seen, STATEMENTS_SCHEMA,
     )
-    payments = _read_keyed(reader, "payments", "value_date", "amount", seen, PAYMENTS_SCHEMA)
+    payments = _with_reages(_read_keyed(reader, "payments", "value_date", "amount", seen, PAYMENTS_SCHEMA),
+                            read_reages(reader, watermark=watermark))
     holds = reader.read((
         f"SELECT account_id, {epoch_days('start_date', d)}, {epoch_days('end_date', d)}, "
         f"CASE WHEN pauses_ageing THEN 1 ELSE 0 END FROM holds WHERE {seen}"
     ), HOLDS_SCHEMA)
     return statements, payments, holds
+
+
+def read_reages(reader: ArrowReader, *, watermark: int) -> pa.Table:
+    """Every re-age as the payment that has the same effect on the ledger (PAYMENTS_SCHEMA).
+
+    The engines allocate a payment to the oldest unpaid minimums and never carry a leftover
+    forward, so re-ageing an account to current on date D is exactly a payment on D of every
+    minimum issued before D: ``sum(minimum_due - past_due_included)`` over the account's statements
+    dated before D (known up to ``watermark``). Paying them all, whatever was paid already, clears
+    each one; what is left over is dropped like any overpayment. Statements from D on age as usual.
+    """
+    d = reader.dialect
+    seen = f"(s.ingest_run_id IS NULL OR s.ingest_run_id <= {int(watermark)})"
+    table = reader.read((
+        f"SELECT r.account_id, {epoch_days('r.reage_date', d)}, "
+        "(SELECT coalesce(sum(s.minimum_due - s.past_due_included), 0) FROM statements s "
+        f"WHERE s.account_id = r.account_id AND s.statement_date < r.reage_date AND {seen}) "
+        "FROM reages r"
+    ), PAYMENTS_SCHEMA)
+    return table.filter(pc.greater(table.column("amount"), 0))
+
+
+def _with_reages(payments: pa.Table, reages: pa.Table) -> pa.Table:
+    """``payments`` with the re-age payments merged in, still ordered by (account, value date)."""
+    if reages.num_rows == 0:
+        return payments
+    merged = pa.concat_tables([payments, reages.cast(payments.schema)])
+    return merged.take(pc.sort_indices(merged, sort_keys=[("account_key", "ascending"),
+                                                          ("value_date", "ascending")]))
 
 
 def _read_keyed(reader: ArrowReader, table: str, date_column: str, rest: str, where: str,
@@ -110,13 +144,17 @@ def _read_keyed(reader: ArrowReader, table: str, date_column: str, rest: str, wh
 
 def read_changed(reader: ArrowReader, *, after: int, upto: int) -> pa.Table:
     """Accounts with ledger rows from ingest runs in (after, upto], and the earliest date each touches
-    (a statement's date, a payment's value date, a hold's start)."""
+    (a statement's date, a payment's value date, a hold's start); and accounts re-aged since the last
+    completed run finished, from the re-age date."""
     runs = f"ingest_run_id > {int(after)} AND ingest_run_id <= {int(upto)}"
     return reader.read((
         f"SELECT account_id, {epoch_days('min(d)', reader.dialect)} FROM ("
         f"SELECT account_id, statement_date AS d FROM statements WHERE {runs} "
         f"UNION ALL SELECT account_id, value_date FROM payments WHERE {runs} "
-        f"UNION ALL SELECT account_id, start_date FROM holds WHERE {runs}"
+        f"UNION ALL SELECT account_id, start_date FROM holds WHERE {runs} "
+        # A re-age written since the last completed run changes the past from its date on.
+        "UNION ALL SELECT account_id, reage_date FROM reages WHERE created_at >= "
+        "(SELECT max(finished_at) FROM cycle_runs WHERE status = 'completed')"
         ") AS changed GROUP BY account_id"
     ), CHANGED_SCHEMA)
 

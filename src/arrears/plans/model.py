@@ -701,3 +701,30 @@ def reage_decision(
         return ReageDecision(False, None, f"the account was re-aged on {last_reaged_on.isoformat()}, "
                                           f"less than {rules.once_in_months} months before")
     return ReageDecision(True, on, "plan completed: the account is re-aged to current")
+
+
+# -- four-eyes approval -------------------------------------------------------------------------
+
+#: Who outranks whom for approving an agreement. Admin and auditor approve nothing: administering
+#: the system or auditing it gives no authority over a customer's debt.
+APPROVAL_RANK: Mapping[str, int] = {"agent": 1, "team_lead": 2, "supervisor": 3, "compliance": 4}
+
+
+def approval_refusal(
+    role: str, *, approval_role: str | None, discount_percent: Decimal | None, settlement: SettlementRules
+) -> str | None:
+    """Why ``role`` may not approve an agreement that needs ``approval_role`` (None: it may).
+
+    The approver's rank must reach ``approval_role``'s, and for a settlement the approver's own
+    limit must cover the discount (or the approver is the senior approver). That the approver is
+    not the agreement's author is checked by the caller (four-eyes)."""
+    rank = APPROVAL_RANK.get(role)
+    if rank is None:
+        return f"role {role} approves no agreement"
+    if approval_role is not None and rank < APPROVAL_RANK.get(approval_role, 99):
+        return f"this agreement needs a {approval_role} or above to approve it; the approver is a {role}"
+    if discount_percent is not None and discount_percent > 0 and role != settlement.senior_approver \
+            and settlement.limit(role) < discount_percent:
+        return (f"a {role} may agree a discount up to {settlement.limit(role)}%; this one is "
+                f"{discount_percent}%")
+    return None
