@@ -17,7 +17,7 @@ from arrears.auth.commands import audit_app, users_app
 from arrears.cases.commands import queue_app
 from arrears.config import get_settings
 from arrears.kit.clock import utc_now
-from arrears.kit.db import make_engine
+from arrears.kit.db import make_engine, transaction
 from arrears.kit.errors import ArrearsError
 from arrears.kit.migrate import upgrade
 from arrears.kit.money import format_yuan
@@ -116,16 +116,23 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
 
 @app.command()
 def cycle(business_date: DateOpt) -> None:
-    """Run the daily delinquency cycle for a business date and print the bucket summary; then judge
-    the repayment plans on that date (a transaction of its own)."""
+    """Run the daily delinquency cycle for a business date and print the bucket summary; then give
+    the new cases to teams by the assignment rules, and judge the repayment plans on that date (each
+    a transaction of its own)."""
+    from arrears.cases.queue import assign_cases
     from arrears.plans.commands import run_monitor
 
+    engine = _engine()
     try:
-        result = _run_cycle(_engine(), business_date.date())
+        result = _run_cycle(engine, business_date.date())
+        with transaction(engine) as session:
+            assigned = assign_cases(session)
     except ArrearsError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     _print_summary(result)
+    if assigned:
+        console.print(f"Cases given to teams: {sum(assigned.values()):,} (arrears queue show lists the teams).")
     plans = run_monitor(business_date.date())
     console.print(f"Plans: {plans['agreements']:,} active judged, {plans['missed']:,} instalments newly missed, "
                   f"{plans['reminders']:,} reminders, {len(plans['broken']):,} broken, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from arrears.config import get_settings
 from arrears.kit.db import transaction
 from arrears.kit.errors import ConfigError
 from tests.cases.support import new_case
+from tests.factories import LedgerLoad, load
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "queue.yaml"
 
@@ -111,3 +113,15 @@ def test_an_unknown_user_refuses_the_whole_file(engine: Engine, cli_store: None,
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(Team)) == 0
         assert s.scalar(select(func.count()).select_from(WorkSkill)) == 0
+
+
+def test_the_daily_cycle_command_gives_new_cases_to_teams(engine: Engine, cli_store: None) -> None:
+    _agents(engine)
+    assert CliRunner().invoke(app, ["queue", "rules", str(EXAMPLE)]).exit_code == 0
+    load(engine, LedgerLoad(accounts=["A1"], statements=[("A1", date(2026, 1, 5), date(2026, 1, 25), 50_000, 0)]))
+    result = CliRunner().invoke(app, ["cycle", "--date", "2026-02-10"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Cases given to teams: 1" in result.output
+    with transaction(engine) as s:
+        case = s.scalars(select(Case)).one()
+        assert (case.bucket, s.get(Team, case.team_id).code) == ("M1", "early")
