@@ -23,6 +23,7 @@ from arrears.kit.migrate import upgrade
 from arrears.kit.money import format_yuan
 from arrears.plans.commands import plans_app
 from arrears.score.commands import score_app
+from arrears.strategy.commands import strategy_app
 from arrears.web_commands import serve
 
 app = typer.Typer(help="arrears — collections for credit-card arrears.", no_args_is_help=True)
@@ -35,6 +36,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(queue_app, name="queue")
 app.add_typer(plans_app, name="plans")
 app.add_typer(score_app, name="score")
+app.add_typer(strategy_app, name="strategy")
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
     ingest_command
