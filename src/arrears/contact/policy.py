@@ -1,0 +1,855 @@
+"""The compliance gate: every outbound contact is checked against one policy pack before it happens.
+
+Pure domain core: frozen dataclasses and functions, no database, no I/O (public holidays come from
+the ``holidays`` package, an in-memory calendar). A pack is a versioned list of rules loaded from YAML
+(:mod:`arrears.contact.config`); each rule is an independent predicate over one candidate contact at
+one instant, so that tests can re-implement every rule plainly.
+
+Time: the candidate's ``at`` and every timestamp are timezone-aware; rules that speak of hours or days
+read the customer's local wall clock in the customer's IANA zone (``zoneinfo``), so daylight-saving
+changes and customers in another zone than the bank are handled by construction.
+
+``gate(candidate, pack, overrides)`` returns a :class:`Decision`: allowed or blocked, each block with
+its rule, source, message and the earliest instant that rule would stop blocking, and the earliest
+instant at which every rule passes (found by iterating to a fixpoint, see :func:`gate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as _holidays
+
+CHANNELS: tuple[str, ...] = ("call", "sms", "email", "letter", "visit", "app")
+PARTIES: tuple[str, ...] = ("debtor", "emergency_contact", "third_party")
+#: ``reestablish_contact`` is 失联修复: finding a way to reach a debtor who can no longer be reached.
+PURPOSES: tuple[str, ...] = ("collection", "reestablish_contact", "reminder", "service")
+#: The same hold kinds as the case process (``arrears.cases.model.HOLD_KINDS``).
+HOLD_KINDS: tuple[str, ...] = ("dispute", "complaint", "hardship", "bankruptcy", "deceased", "fraud", "legal")
+#: Roles that may approve an override (``arrears.auth.model.Role`` values).
+OVERRIDE_ROLES: tuple[str, ...] = ("team_lead", "supervisor", "compliance", "admin")
+
+#: Upper bound on the rounds of the next-allowed fixpoint; a pack whose rules have not settled by then
+#: yields ``next_allowed_at = None`` ("cannot be known") rather than a wrong time.
+MAX_ROUNDS = 64
+#: How far ahead a calendar rule looks for a permitted day before giving up (``None``).
+MAX_DAYS_AHEAD = 400
+
+_CHANNEL_SET = frozenset(CHANNELS)
+_PARTY_SET = frozenset(PARTIES)
+_PURPOSE_SET = frozenset(PURPOSES)
+_HOLD_SET = frozenset(HOLD_KINDS)
+_DAY = timedelta(days=1)
+_NO_KINDS: frozenset[str] = frozenset()
+
+
+# -- time helpers -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name`` (cached); ``ValueError`` for an unknown name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def _aware(value: datetime, what: str) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {value!r}")
+
+
+def _utc(obj: object, name: str, what: str) -> None:
+    """Store ``obj.name`` in UTC. Python compares and adds aware datetimes that share a tzinfo on the
+    wall clock (ignoring ``fold``, adding 24 h across a DST change as one wall-clock day), so every
+    instant is kept in UTC and local time is only ever derived from it."""
+    value = getattr(obj, name)
+    if isinstance(value, datetime) and value.tzinfo is UTC:
+        return
+    _aware(value, what)
+    object.__setattr__(obj, name, value.astimezone(UTC))
+
+
+def wall_seconds(local: datetime) -> int:
+    """Seconds since local midnight on the wall clock (microseconds dropped: boundaries are whole seconds)."""
+    return local.hour * 3600 + local.minute * 60 + local.second
+
+
+@lru_cache(maxsize=1 << 16)
+def local_instant(tz: ZoneInfo, day: date, seconds: int = 0) -> datetime:
+    """The earliest UTC instant whose local wall-clock reading in ``tz`` is at or after ``day`` + ``seconds``.
+
+    Ordinary times map one to one. A repeated wall time (clocks turned back) gives its first occurrence.
+    A wall time that does not exist (clocks turned forward) gives the instant of the change, the first
+    moment the wall clock shows a later time.
+    """
+    naive = datetime(day.year, day.month, day.day) + timedelta(seconds=seconds)
+    early = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if early.astimezone(tz).replace(tzinfo=None) == naive:
+        return early
+    late = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    lo, hi = min(early, late), max(early, late)  # wall(lo) < naive <= wall(hi)
+    while (hi - lo) > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(microsecond=0)
+        if mid.astimezone(tz).replace(tzinfo=None) >= naive:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@lru_cache(maxsize=4096)
+def holiday_dates(country: str, subdiv: str | None, year: int) -> frozenset[date]:
+    """Public holidays of ``country`` (ISO 3166-1 alpha-2, optional subdivision) in ``year``.
+
+    From the ``holidays`` package (``holidays.country_holidays``), public category; for CN this includes
+    the substituted days off announced by the State Council. Keep the package current every year.
+    """
+    try:
+        calendar = _holidays.country_holidays(country, subdiv=subdiv, years=year)
+    except NotImplementedError as exc:
+        raise ValueError(f"no public-holiday calendar for country {country!r} subdivision {subdiv!r}") from exc
+    return frozenset(calendar.keys())
+
+
+def is_public_holiday(country: str, subdiv: str | None, day: date) -> bool:
+    return day in holiday_dates(country, subdiv, day.year)
+
+
+# -- the candidate and its history --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A contact attempt already made (answered or not).
+
+    ``conversation``: a telephone conversation with the debtor about the debt took place.
+    ``account_id``: the debt it was about; ``None`` = the candidate's own account.
+    ``party_ref``: which person was contacted (e.g. the contact point id), for third-party limits.
+    """
+
+    at: datetime
+    channel: str = "call"
+    party: str = "debtor"
+    conversation: bool = False
+    account_id: str | None = None
+    party_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        _utc(self, "at", "attempt time")
+        if self.channel not in _CHANNEL_SET:
+            raise ValueError(f"unknown channel {self.channel!r}")
+        if self.party not in _PARTY_SET:
+            raise ValueError(f"unknown party {self.party!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A hold on the account from ``start`` (inclusive) to ``end`` (exclusive); ``end=None`` = open-ended."""
+
+    kind: str
+    start: datetime
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _HOLD_SET:
+            raise ValueError(f"unknown hold kind {self.kind!r}")
+        _utc(self, "start", "hold start")
+        if self.end is not None:
+            _utc(self, "end", "hold end")
+            if self.end < self.start:
+                raise ValueError("hold end is before its start")
+
+    def active(self, at: datetime) -> bool:
+        return self.start <= at and (self.end is None or at < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """A window [start, end) in which the debtor explicitly asked to be contacted."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _utc(self, "start", "appointment start")
+        _utc(self, "end", "appointment end")
+        if self.end <= self.start:
+            raise ValueError("appointment end must be after its start")
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCandidate:
+    """One contact the platform or an agent wants to make, with the facts the rules need.
+
+    Flags default to the cautious value, so a caller that forgets one is blocked rather than let through:
+    ``recorded`` (a call will be recorded under a recording reference), ``voicemail_limited`` (any voicemail
+    left is the limited-content message), ``opt_out_notice`` (an electronic message carries opt-out
+    instructions), ``discloses_debt`` (the content mentions the debt; set False only for a script or
+    template certified not to), ``opted_out`` (the person opted out of this channel at this contact point).
+
+    ``attempts`` is the history of attempts before ``at`` (later entries are ignored); ``holds`` every
+    hold on the account; ``country``/``subdiv`` choose the public-holiday calendar (``None`` = the pack's
+    default country).
+    """
+
+    at: datetime
+    channel: str
+    party: str
+    purpose: str
+    tz: str
+    account_id: str
+    country: str | None = None
+    subdiv: str | None = None
+    party_ref: str | None = None
+    opted_out: bool = False
+    recorded: bool = False
+    voicemail_limited: bool = False
+    opt_out_notice: bool = False
+    discloses_debt: bool = True
+    attempts: tuple[Attempt, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    appointment: Appointment | None = None
+
+    def __post_init__(self) -> None:
+        _utc(self, "at", "candidate time")
+        if self.channel not in _CHANNEL_SET:
+            raise ValueError(f"unknown channel {self.channel!r}; channels are {', '.join(CHANNELS)}")
+        if self.party not in _PARTY_SET:
+            raise ValueError(f"unknown party {self.party!r}; parties are {', '.join(PARTIES)}")
+        if self.purpose not in _PURPOSE_SET:
+            raise ValueError(f"unknown purpose {self.purpose!r}; purposes are {', '.join(PURPOSES)}")
+        zone(self.tz)
+
+    def at_time(self, at: datetime) -> ContactCandidate:
+        """The same contact proposed at another instant (same history: attempts before the original time)."""
+        return replace(self, at=at, attempts=tuple(a for a in self.attempts if a.at < self.at))
+
+
+# -- rules ----------------------------------------------------------------------------------------
+
+
+class _Ctx:
+    """Per-candidate facts computed once and shared by every rule and every round of the fixpoint."""
+
+    __slots__ = ("c", "tz", "attempts", "hold_kinds", "conversations", "_expiry")
+
+    def __init__(self, c: ContactCandidate) -> None:
+        self.c = c
+        self.tz = zone(c.tz)
+        at = c.at
+        self.attempts = tuple([a for a in c.attempts if a.at < at])
+        self.hold_kinds = frozenset([h.kind for h in c.holds]) if c.holds else _NO_KINDS
+        self.conversations = any([a.conversation for a in self.attempts])
+        self._expiry: dict[tuple[int, bool, int], datetime] = {}
+
+    def expiry(self, index: int, days: int, rolling: bool) -> datetime:
+        """When attempt ``index`` stops counting for a window of ``days`` days (see :class:`AttemptLimit`)."""
+        key = (index, rolling, days)
+        found = self._expiry.get(key)
+        if found is None:
+            at = self.attempts[index].at
+            found = local_instant(self.tz, at.astimezone(self.tz).date() + timedelta(days=days))
+            if rolling:
+                found = max(found, at + timedelta(days=days))
+            self._expiry[key] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Common part of every rule: identity, source, scope and who may override it.
+
+    A rule applies only to candidates whose channel, party and purpose are in its scope; outside its
+    scope it never blocks. ``overridable_by`` lists the roles that may approve an override (empty: never).
+    """
+
+    id: str
+    kind: str
+    title_en: str
+    title_zh: str
+    source: str
+    channels: frozenset[str]
+    parties: frozenset[str]
+    purposes: frozenset[str]
+    overridable_by: frozenset[str]
+    #: True for rules whose answer does not depend on the time of the contact (waiting never clears them).
+    TIMELESS: ClassVar[bool] = False
+
+    def applies(self, c: ContactCandidate) -> bool:
+        return c.channel in self.channels and c.party in self.parties and c.purpose in self.purposes
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        """False when the rule cannot block this candidate at any time (a cheap test that saves work)."""
+        return True
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
+        """The earliest instant >= t at which this rule no longer blocks; None when time alone never clears it."""
+        return None
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        return self.title_en, self.title_zh
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+
+def _hhmm(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}"
+
+
+def _appointment_open(c: ContactCandidate, t: datetime) -> bool:
+    a = c.appointment
+    return a is not None and c.party == "debtor" and a.start <= t < a.end
+
+
+def _appointment_next(c: ContactCandidate, t: datetime) -> datetime | None:
+    a = c.appointment
+    if a is None or c.party != "debtor" or a.end <= t:
+        return None
+    return t if a.start <= t else a.start
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours(Rule):
+    """Contact only while the customer's local wall clock is in [allowed_from, allowed_until).
+
+    ``customer_request_may_lift``: inside a window the debtor asked for (an appointment), the hours do
+    not apply. False makes the hours absolute.
+    """
+
+    allowed_from: int = 8 * 3600
+    allowed_until: int = 22 * 3600
+    customer_request_may_lift: bool = False
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        s = wall_seconds(local)
+        if self.allowed_from <= s < self.allowed_until:
+            return False
+        return not (self.customer_request_may_lift and _appointment_open(ctx.c, t))
+
+    def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
+        s = wall_seconds(local)
+        if self.allowed_from <= s < self.allowed_until:
+            return t
+        day = local.date() if s < self.allowed_from else local.date() + _DAY
+        best = local_instant(ctx.tz, day, self.allowed_from)
+        if self.customer_request_may_lift:
+            appt = _appointment_next(ctx.c, t)
+            if appt is not None and appt < best:
+                best = appt
+        return best
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        window = f"{_hhmm(self.allowed_from)}–{_hhmm(self.allowed_until)}"
+        now = f"{local.hour:02d}:{local.minute:02d}"
+        return (
+            f"contact only {window} customer-local time ({ctx.c.tz}); it is {now} there",
+            f"仅可在客户当地时间 {window} 联系（{ctx.c.tz}），当地现在 {now}",
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {"allowed_from": _hhmm(self.allowed_from), "allowed_until": _hhmm(self.allowed_until),
+                "customer_request_may_lift": self.customer_request_may_lift}
+
+
+HOLIDAY_MODES = ("block", "allow", "restrict_hours")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicHoliday(Rule):
+    """On a public holiday of the customer's country (local date): ``block`` all day, ``allow``, or
+    ``restrict_hours`` to [allowed_from, allowed_until) local. ``default_country`` is used when the
+    candidate names none; with neither, the rule does not apply."""
+
+    mode: str = "allow"
+    allowed_from: int = 9 * 3600
+    allowed_until: int = 20 * 3600
+    default_country: str | None = None
+    customer_request_may_lift: bool = False
+
+    def _country(self, c: ContactCandidate) -> str | None:
+        return c.country or self.default_country
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return self.mode != "allow" and self._country(ctx.c) is not None
+
+    def _ok_on(self, holiday: bool, s: int) -> bool:
+        if not holiday or self.mode == "allow":
+            return True
+        if self.mode == "block":
+            return False
+        return self.allowed_from <= s < self.allowed_until
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        country = self._country(ctx.c)
+        if country is None or self.mode == "allow":
+            return False
+        if self._ok_on(is_public_holiday(country, ctx.c.subdiv, local.date()), wall_seconds(local)):
+            return False
+        return not (self.customer_request_may_lift and _appointment_open(ctx.c, t))
+
+    def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
+        if not self.blocks(ctx, t, local):
+            return t
+        country = self._country(ctx.c)
+        assert country is not None
+        best: datetime | None = None
+        today = local.date()
+        s = wall_seconds(local)
+        for n in range(MAX_DAYS_AHEAD):
+            day = today + timedelta(days=n)
+            if not is_public_holiday(country, ctx.c.subdiv, day):
+                best = local_instant(ctx.tz, day)  # n >= 1 here: today is a holiday (we are blocked)
+                break
+            if self.mode == "restrict_hours" and (n > 0 or s < self.allowed_from):
+                best = local_instant(ctx.tz, day, self.allowed_from)
+                break
+        if self.customer_request_may_lift:
+            appt = _appointment_next(ctx.c, t)
+            if appt is not None and (best is None or appt < best):
+                best = appt
+        return best
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        day = local.date().isoformat()
+        country = self._country(ctx.c)
+        if self.mode == "block":
+            return (f"{day} is a public holiday in {country}; no contact that day",
+                    f"{day} 为法定节假日（{country}），当日不联系")
+        window = f"{_hhmm(self.allowed_from)}–{_hhmm(self.allowed_until)}"
+        return (f"{day} is a public holiday in {country}; contact only {window} customer-local time",
+                f"{day} 为法定节假日（{country}），仅可在当地时间 {window} 联系")
+
+    def params(self) -> dict[str, Any]:
+        return {"mode": self.mode, "allowed_from": _hhmm(self.allowed_from),
+                "allowed_until": _hhmm(self.allowed_until), "default_country": self.default_country,
+                "customer_request_may_lift": self.customer_request_may_lift}
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLimit(Rule):
+    """At most ``max_attempts`` earlier attempts on ``count_channels`` to the debtor within the window.
+
+    The window is ``window_days`` calendar days in the customer's zone ending with the candidate's local
+    date (1 = the same local day). With ``rolling``, an attempt also counts while less than
+    ``window_days`` x 24 h have passed since it — the stricter of the two readings of "N consecutive days".
+    ``scope``: ``debtor`` counts attempts about any account of the person, ``debt`` only this account.
+    The candidate is blocked when the count already equals the maximum (the next attempt would exceed it).
+    """
+
+    max_attempts: int = 6
+    window_days: int = 1
+    rolling: bool = False
+    scope: str = "debtor"
+    count_channels: frozenset[str] = frozenset({"call"})
+
+    def _counted(self, ctx: _Ctx, t: datetime) -> list[int]:
+        # An attempt more than window_days + 2 days before t cannot count on any reading (a local
+        # calendar day is at most 25 h; this only saves work).
+        horizon = t - timedelta(days=self.window_days + 2)
+        own = ctx.c.account_id
+        return [i for i, a in enumerate(ctx.attempts)
+                if a.at > horizon and a.party == "debtor" and a.channel in self.count_channels
+                and (self.scope == "debtor" or a.account_id is None or a.account_id == own)]
+
+    def _live(self, ctx: _Ctx, t: datetime) -> list[datetime]:
+        expiries = (ctx.expiry(i, self.window_days, self.rolling) for i in self._counted(ctx, t))
+        return [e for e in expiries if t < e]
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return len(ctx.attempts) >= self.max_attempts
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        counted = self._counted(ctx, t)
+        if len(counted) < self.max_attempts:
+            return False
+        return sum(1 for i in counted if t < ctx.expiry(i, self.window_days, self.rolling)) >= self.max_attempts
+
+    def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
+        live = sorted(self._live(ctx, t))
+        excess = len(live) - self.max_attempts + 1
+        return t if excess <= 0 else live[excess - 1]
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        n = len(self._live(ctx, t))
+        span = "today (customer-local)" if self.window_days == 1 else f"in {self.window_days} consecutive days"
+        span_zh = "当日（客户当地）" if self.window_days == 1 else f"连续 {self.window_days} 日内"
+        return (f"{n} call attempts already made {span}; at most {self.max_attempts}",
+                f"{span_zh}已拨打 {n} 次，上限 {self.max_attempts} 次")
+
+    def params(self) -> dict[str, Any]:
+        return {"max_attempts": self.max_attempts, "window_days": self.window_days, "rolling": self.rolling,
+                "scope": self.scope, "count_channels": sorted(self.count_channels)}
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPause(Rule):
+    """No contact for ``days`` days after a telephone conversation with the debtor about the debt.
+
+    The day of the conversation is day 1 (customer-local calendar); with ``rolling`` the pause also lasts
+    at least ``days`` x 24 h from the conversation. ``scope`` as for :class:`AttemptLimit`.
+    """
+
+    days: int = 7
+    rolling: bool = True
+    scope: str = "debt"
+
+    def _expiries(self, ctx: _Ctx) -> list[datetime]:
+        own = ctx.c.account_id
+        return [ctx.expiry(i, self.days, self.rolling) for i, a in enumerate(ctx.attempts)
+                if a.conversation and a.party == "debtor"
+                and (self.scope == "debtor" or a.account_id is None or a.account_id == own)]
+
+    def _horizon_clear(self, ctx: _Ctx, t: datetime) -> bool:
+        """No conversation recent enough to matter (cheap test before computing local dates)."""
+        horizon = t - timedelta(days=self.days + 2)
+        return not any(a.conversation and a.at > horizon for a in ctx.attempts)
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return ctx.conversations
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        if self._horizon_clear(ctx, t):
+            return False
+        return any(t < e for e in self._expiries(ctx))
+
+    def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
+        return max([t, *self._expiries(ctx)])
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        return (f"a telephone conversation about this debt took place within the last {self.days} days",
+                f"{self.days} 日内已与债务人就该笔欠款通话")
+
+    def params(self) -> dict[str, Any]:
+        return {"days": self.days, "rolling": self.rolling, "scope": self.scope}
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRule(Rule):
+    """No contact while a hold of one of ``kinds`` is active on the account."""
+
+    kinds: frozenset[str] = frozenset()
+
+    def _active(self, c: ContactCandidate, t: datetime) -> list[Hold]:
+        return [h for h in c.holds if h.kind in self.kinds and h.start <= t and (h.end is None or t < h.end)]
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return not self.kinds.isdisjoint(ctx.hold_kinds)
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        return bool(self._active(ctx.c, t))
+
+    def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
+        for _ in range(len(ctx.c.holds) + 1):
+            active = self._active(ctx.c, t)
+            if not active:
+                return t
+            if any(h.end is None for h in active):
+                return None
+            t = max(h.end for h in active if h.end is not None)
+        return t if not self._active(ctx.c, t) else None
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        kinds = ", ".join(sorted({h.kind for h in self._active(ctx.c, t)}))
+        return (f"the account is on hold ({kinds}); no contact", f"账户处于暂停状态（{kinds}），不得联系")
+
+    def params(self) -> dict[str, Any]:
+        return {"kinds": sorted(self.kinds)}
+
+
+@dataclass(frozen=True, slots=True)
+class PartyPurpose(Rule):
+    """Which purposes each party may be contacted for; anything else is never allowed."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    allowed: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        for party, purposes in self.allowed:
+            if party == ctx.c.party:
+                return ctx.c.purpose not in purposes
+        return True
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        return (f"a {ctx.c.party.replace('_', ' ')} may not be contacted for {ctx.c.purpose.replace('_', ' ')}",
+                f"不得以“{ctx.c.purpose}”目的联系 {ctx.c.party}")
+
+    def params(self) -> dict[str, Any]:
+        return {"allowed": {p: sorted(ps) for p, ps in self.allowed}}
+
+
+@dataclass(frozen=True, slots=True)
+class NoDisclosure(Rule):
+    """Nobody but the debtor may be told of the debt: the content must not disclose it."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        return ctx.c.discloses_debt
+
+
+@dataclass(frozen=True, slots=True)
+class PerPersonLimit(Rule):
+    """At most ``max_contacts`` attempts ever to the same person (same ``party_ref``) in the rule's parties.
+
+    An earlier attempt without a ``party_ref`` (or a candidate without one) may have been the same person,
+    so it counts — the cautious reading.
+    """
+
+    TIMELESS: ClassVar[bool] = True
+
+    max_contacts: int = 1
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        ref = ctx.c.party_ref
+        n = sum(1 for a in ctx.attempts
+                if a.party in self.parties and (ref is None or a.party_ref is None or a.party_ref == ref))
+        return n >= self.max_contacts
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        return (f"this person has already been contacted {self.max_contacts} time(s) for location information",
+                f"已就查找债务人联系方式联系该第三人 {self.max_contacts} 次")
+
+    def params(self) -> dict[str, Any]:
+        return {"max_contacts": self.max_contacts}
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRule(Rule):
+    """A fact about the contact that must hold (``required``) or must not hold (``forbidden``)."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    flag: str = "recorded"
+    must_be: bool = True
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        return bool(getattr(ctx.c, self.flag)) != self.must_be
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.extra)
+
+
+#: Flag rules by kind: (candidate attribute, value it must have).
+FLAG_KINDS: dict[str, tuple[str, bool]] = {
+    "recording": ("recorded", True),
+    "opt_out": ("opted_out", False),
+    "opt_out_notice": ("opt_out_notice", True),
+    "limited_content_voicemail": ("voicemail_limited", True),
+}
+
+#: Every rule kind a pack may use.
+RULE_KINDS: tuple[str, ...] = ("quiet_hours", "public_holiday", "attempt_limit", "conversation_pause", "hold",
+                               "party_purpose", "no_disclosure", "per_person_limit", *FLAG_KINDS)
+
+
+# -- packs, overrides, decisions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPack:
+    """A named, versioned set of rules. Every rule must pass for a contact to be allowed."""
+
+    name: str
+    version: str
+    title_en: str
+    title_zh: str
+    rules: tuple[Rule, ...]
+    file: str | None = None
+    _scoped: dict[tuple[str, str, str], tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ids = [r.id for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError("rule ids must be unique in a pack")
+        # which rules are in scope for each (channel, party, purpose): computed once per pack
+        object.__setattr__(self, "_scoped", {
+            (ch, pa, pu): tuple(r for r in self.rules if ch in r.channels and pa in r.parties and pu in r.purposes)
+            for ch in CHANNELS for pa in PARTIES for pu in PURPOSES})
+
+    def in_scope(self, c: ContactCandidate) -> tuple[Rule, ...]:
+        """The rules that apply to this candidate's channel, party and purpose."""
+        return self._scoped[(c.channel, c.party, c.purpose)]
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An approved exception to one rule for one contact: who approved it, in which role, and why."""
+
+    rule_id: str
+    reason: str
+    approver: str
+    approver_role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One rule that blocks the contact.
+
+    ``next_allowed_at``: the earliest instant >= the candidate's time at which this rule alone would no
+    longer block, or None when that cannot be known (an open-ended hold, a party never to be contacted for
+    this purpose, a missing recording...).
+    """
+
+    rule_id: str
+    kind: str
+    source: str
+    message: str
+    message_zh: str
+    next_allowed_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "kind": self.kind, "source": self.source, "message": self.message,
+                "message_zh": self.message_zh,
+                "next_allowed_at": self.next_allowed_at.isoformat() if self.next_allowed_at else None}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The gate's answer for one candidate contact.
+
+    ``blocks``: rules still blocking (empty when allowed). ``overridden``: blocks lifted by an approved
+    override, listed in ``overrides``. ``refused_overrides``: overrides offered but not applied, with why.
+    ``next_allowed_at``: the candidate's own time when allowed; otherwise the earliest instant at which
+    every rule passes (given the same overrides), or None when it cannot be known.
+    """
+
+    pack: str
+    version: str
+    account_id: str
+    channel: str
+    party: str
+    purpose: str
+    at: datetime
+    allowed: bool
+    blocks: tuple[Block, ...]
+    next_allowed_at: datetime | None
+    overridden: tuple[Block, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    refused_overrides: tuple[tuple[Override, str], ...] = field(default=())
+
+    def to_log_record(self) -> dict[str, Any]:
+        """A JSON-ready record of the decision for the compliance log (every block and every override)."""
+        return {
+            "pack": self.pack,
+            "pack_version": self.version,
+            "account_id": self.account_id,
+            "channel": self.channel,
+            "party": self.party,
+            "purpose": self.purpose,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "allowed": self.allowed,
+            "next_allowed_at": self.next_allowed_at.astimezone(UTC).isoformat() if self.next_allowed_at else None,
+            "blocks": [b.to_dict() for b in self.blocks],
+            "overridden": [b.to_dict() for b in self.overridden],
+            "overrides": [{"rule_id": o.rule_id, "reason": o.reason, "approver": o.approver,
+                           "approver_role": o.approver_role} for o in self.overrides],
+            "refused_overrides": [{"rule_id": o.rule_id, "reason": o.reason, "approver": o.approver,
+                                   "approver_role": o.approver_role, "refused_because": why}
+                                  for o, why in self.refused_overrides],
+        }
+
+
+def _check_overrides(pack: PolicyPack, overrides: Iterable[Override]
+                     ) -> tuple[dict[str, Override], list[tuple[Override, str]]]:
+    valid: dict[str, Override] = {}
+    refused: list[tuple[Override, str]] = []
+    ids = {r.id: r for r in pack.rules}
+    for o in overrides:
+        rule = ids.get(o.rule_id)
+        if rule is None:
+            refused.append((o, f"no rule {o.rule_id!r} in pack {pack.name} {pack.version}"))
+        elif not rule.overridable_by:
+            refused.append((o, "this rule may never be overridden"))
+        elif o.approver_role not in rule.overridable_by:
+            refused.append((o, f"role {o.approver_role!r} may not override it "
+                               f"(allowed: {', '.join(sorted(rule.overridable_by))})"))
+        elif not o.reason.strip() or not o.approver.strip():
+            refused.append((o, "an override needs a reason and an approver"))
+        elif o.rule_id in valid:
+            refused.append((o, "duplicate override for the same rule"))
+        else:
+            valid[o.rule_id] = o
+    return valid, refused
+
+
+def _blocking(rules: tuple[Rule, ...], ctx: _Ctx, t: datetime) -> tuple[list[Rule], datetime]:
+    local = t.astimezone(ctx.tz)
+    return [r for r in rules if r.blocks(ctx, t, local)], local
+
+
+def gate(candidate: ContactCandidate, pack: PolicyPack, overrides: Iterable[Override] = ()) -> Decision:
+    """Check one candidate contact against every rule of ``pack``.
+
+    A rule blocks only when the candidate is in its scope and its predicate fails. An override lifts one
+    rule's block if the rule is overridable by the approver's role and the override names a reason and an
+    approver; other overrides are refused and recorded.
+
+    Next-allowed time: each blocking rule gives the earliest instant it would stop blocking. Starting from
+    the candidate's time, move to the latest of those instants and re-check every rule there, until no
+    rule blocks (that instant is the answer), some rule cannot say (None), or MAX_ROUNDS is reached
+    (None). Each rule's instant is exact, so no earlier instant can pass every rule and the fixpoint is
+    the earliest time the contact would be allowed, assuming no new attempts, holds or appointments.
+    """
+    valid, refused = _check_overrides(pack, overrides) if overrides else ({}, [])
+    ctx = _Ctx(candidate)
+    in_scope = tuple([r for r in pack.in_scope(candidate) if r.relevant(ctx)])
+    failing, local = _blocking(in_scope, ctx, candidate.at)
+    blocks: list[Block] = []
+    overridden: list[Block] = []
+    for rule in failing:
+        message, message_zh = rule.explain(ctx, candidate.at, local)
+        block = Block(rule.id, rule.kind, rule.source, message, message_zh,
+                      rule.next_ok(ctx, candidate.at, local))
+        (overridden if rule.id in valid else blocks).append(block)
+    used: tuple[Override, ...] = ()
+    if valid:
+        used = tuple(valid[b.rule_id] for b in overridden)
+        lifted = {b.rule_id for b in overridden}
+        refused += [(o, "the rule did not block this contact") for rid, o in valid.items() if rid not in lifted]
+    if not blocks:
+        nxt: datetime | None = candidate.at
+    else:
+        active = tuple(r for r in in_scope if r.id not in valid) if valid else in_scope
+        nxt = _next_allowed(active, ctx, candidate.at, [b.next_allowed_at for b in blocks])
+    return Decision(
+        pack=pack.name, version=pack.version, account_id=candidate.account_id, channel=candidate.channel,
+        party=candidate.party, purpose=candidate.purpose, at=candidate.at, allowed=not blocks,
+        blocks=tuple(blocks), next_allowed_at=nxt, overridden=tuple(overridden), overrides=used,
+        refused_overrides=tuple(refused),
+    )
+
+
+def _next_allowed(rules: tuple[Rule, ...], ctx: _Ctx, start: datetime,
+                  first: list[datetime | None]) -> datetime | None:
+    nexts = first
+    t = start
+    rules = tuple(r for r in rules if not r.TIMELESS)  # they passed at `start`, so they pass at any time
+    for _ in range(MAX_ROUNDS):
+        if any(n is None for n in nexts):
+            return None
+        t = max([t, *nexts])  # type: ignore[list-item]
+        failing, local = _blocking(rules, ctx, t)
+        if not failing:
+            return t
+        nexts = [r.next_ok(ctx, t, local) for r in failing]
+    return None
