@@ -31,6 +31,35 @@ class Settings(BaseSettings):
     #: CJK TrueType font for PDF copies (agreements, letters): Debian's fonts-droid-fallback.
     pdf_font: Path = Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
 
+    # -- channels: the outbox worker and its adapters (docs/channels.md) --
+    #: SMTP relay for e-mail; empty host = no e-mail adapter (e-mails wait in the outbox).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "collections@bank.example"
+    #: HTTP SMS gateway (POST JSON); empty = no SMS adapter.
+    sms_gateway_url: str = ""
+    sms_gateway_token: str = ""
+    #: Seconds an SMTP or HTTP call may take before it counts as a transient failure.
+    channel_timeout_seconds: float = 10.0
+    #: Print-house folder: JSONL batch files and PDF letters; empty = no letter adapter.
+    print_dir: Path | None = None
+    #: Letters as PDF (CJK font ``pdf_font``) referenced from the print file; False = text in the file.
+    letter_pdf: bool = True
+    #: Shown in messages: the bank's name (Chinese, English) and the number customers call.
+    bank_name: str = "示例银行"
+    bank_name_en: str = "Example Bank"
+    bank_service_phone: str = "400-000-0000"
+    #: A message is dead after this many attempts.
+    worker_max_attempts: int = 5
+    #: Backoff before retry n: base * 2**(n-1) seconds with jitter, capped at the maximum.
+    worker_backoff_seconds: float = 30.0
+    worker_backoff_max_seconds: float = 3600.0
+    #: How long a claimed message stays ``sending`` before another worker may retry it (same key).
+    worker_lease_seconds: float = 300.0
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -19,7 +19,11 @@ from arrears.kit.clock import utc_now
 from arrears.kit.db import Base, BigId, UTCDateTime
 
 OUTBOX_CHANNELS = ("sms", "email", "letter")
-OUTBOX_STATUSES = ("pending", "sent", "failed", "dead")
+#: ``sending``: claimed by a worker until ``next_attempt_at`` (the lease); see docs/channels.md.
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "dead")
+#: What one attempt came to: delivered, a transient failure (retried), blocked by the compliance gate
+#: (rescheduled), or dead (permanent failure, retries exhausted, opted out, never allowed).
+DELIVERY_STATUSES = ("sent", "failed", "blocked", "dead")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -27,8 +31,9 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class OutboxMessage(Base):
-    """One message to deliver. ``status``: pending → sent, or failed (retried at ``next_attempt_at``)
-    → dead after the worker's last attempt."""
+    """One message to deliver. ``status``: pending → sending (claimed; ``next_attempt_at`` is then the
+    end of the worker's lease) → sent, or failed (retried at ``next_attempt_at``) → dead after the
+    worker's last attempt. ``attempts`` counts claims."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
@@ -55,3 +60,19 @@ class OutboxMessage(Base):
 
 
 Index("ix_outbox_messages_status_next", OutboxMessage.status, OutboxMessage.next_attempt_at)
+
+
+class MessageDelivery(Base):
+    """One attempt to deliver an outbox message and what came of it (append-only)."""
+
+    __tablename__ = "message_deliveries"
+    __table_args__ = (CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    #: the provider's id for the message (SMS gateway id, SMTP Message-ID, print-file line)
+    provider_ref: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
