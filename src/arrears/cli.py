@@ -17,6 +17,7 @@ from arrears.auth.commands import audit_app, users_app
 from arrears.cases.commands import queue_app
 from arrears.channels.commands import worker as worker_command
 from arrears.config import get_settings
+from arrears.contact.commands import contact_app
 from arrears.kit.clock import utc_now
 from arrears.kit.db import make_engine, transaction
 from arrears.kit.errors import ArrearsError
@@ -38,6 +39,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(plans_app, name="plans")
 app.add_typer(score_app, name="score")
 app.add_typer(strategy_app, name="strategy")
+app.add_typer(contact_app, name="contact")
 app.command("worker", help="Deliver the outbox: SMS, e-mail and letters, with retries and backoff.")(worker_command)
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
