@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
@@ -223,3 +223,20 @@ def hold_reviews(session: Session, case_id: int) -> list[HoldReview]:
     return list(session.execute(
         select(HoldReview).where(HoldReview.case_id == case_id).order_by(HoldReview.id)
     ).scalars())
+
+
+def contact_suppressed_cases(session: Session, case_ids: list[int], *, on: date, chunk: int = 5000) -> set[int]:
+    """Of ``case_ids``, those whose contact is suppressed on ``on``: a hold review still pending, or
+    an open promise whose window (promised date + grace days) has not ended — the rule of
+    :func:`arrears.cases.service.contact_status`, for many cases in a few queries."""
+    out: set[int] = set()
+    for i in range(0, len(case_ids), chunk):
+        part = case_ids[i:i + chunk]
+        out.update(session.execute(select(HoldReview.case_id).where(
+            HoldReview.case_id.in_(part), HoldReview.status == "pending")).scalars())
+        for case_id, promised, grace in session.execute(select(Promise.case_id, Promise.promised_date,
+                                                               Promise.grace_days)
+                                                        .where(Promise.case_id.in_(part), Promise.status == "open")):
+            if on <= promised + timedelta(days=grace):
+                out.add(case_id)
+    return out

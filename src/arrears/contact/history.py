@@ -187,7 +187,7 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
 
     Weight: balance x propensity to pay (the case's own, else the bucket's default), as the work queue.
     """
-    from arrears.cases.service import contact_status
+    from arrears.cases.repository import contact_suppressed_cases
 
     zone = ZoneInfo(bank_tz)
     day_start = local_instant(zone, day)
@@ -199,7 +199,8 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
             .join(Account, Account.id == Case.account_id).join(Customer, Customer.id == Account.customer_id)
             .where(Case.status.in_(OPEN_STATES)).order_by(Case.id)
         ).all()
-        rows = [r for r in rows if contact_status(session, case_id=r[0], on=day).allowed]
+        suppressed = contact_suppressed_cases(session, [r[0] for r in rows], on=day)
+        rows = [r for r in rows if r[0] not in suppressed]
         phones = _phones(session, sorted({r[7] for r in rows}))
         account_ids = [r[5] for r in rows]
         case_ids = [r[0] for r in rows]
