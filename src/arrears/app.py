@@ -22,6 +22,7 @@ from arrears.cases.config import load_default_case_rules
 from arrears.cases.endpoints import queue_router
 from arrears.cases.endpoints import router as cases_router
 from arrears.config import Settings, get_settings
+from arrears.contact.endpoints import router as contact_router
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
 from arrears.plans.endpoints import router as plans_router
@@ -114,4 +115,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_router)
     app.include_router(queue_router)
     app.include_router(plans_router)
+    app.include_router(contact_router)
     return app

@@ -98,7 +98,7 @@ def test_refused_transition_is_409_and_writes_nothing(api: Api) -> None:
 def _call(api: Api, outcome: str, who: str = "agent_east", **extra: object):  # type: ignore[no-untyped-def]
     body = {"channel": "call", "direction": "outbound", "party": "debtor",
             "started_at": "2026-03-02T10:00:00+08:00", "ended_at": "2026-03-02T10:05:00+08:00",
-            "outcome": outcome, **extra}
+            "outcome": outcome, "recording_ref": "REC-20260302-0001", **extra}
     return api.post(who, f"/cases/{api.east_case}/interactions", json=body)
 
 

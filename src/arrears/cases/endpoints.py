@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import ContactPoint as ContactPointRow
@@ -24,6 +25,7 @@ from arrears.cases import repository as repo
 from arrears.cases import schemas as s
 from arrears.cases.model import CaseRules
 from arrears.cases.tables import Case, Interaction
+from arrears.contact.service import ContactBlocked
 from arrears.kit.errors import ArrearsError, NotFound
 
 #: Roles that work cases (record what happened, move them on).
@@ -195,17 +197,27 @@ def list_interactions(case_id: CaseId, session: DbSession, user: CurrentUser) ->
              status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
 def create_interaction(
     case_id: CaseId, body: s.InteractionCreate, session: DbSession, user: Worker, rules: Rules,
-) -> s.InteractionRecorded:
+    override_decision_id: Annotated[int | None, Query(ge=1, le=s.MAX_INT, description=(
+        "an override approved for this case and channel within the last hour "
+        "(POST /cases/{id}/contact-overrides), for an outbound contact the gate blocks"))] = None,
+) -> Any:
     """An outcome configured with a hold places it on the account and may stop contact until a
-    person reviews it (see the case's holds)."""
+    person reviews it (see the case's holds). An outbound call, visit, SMS or e-mail passes the
+    compliance gate at ``started_at`` (a call needs its ``recording_ref``): when blocked, 409 names
+    each rule and the next allowed time, and the block is logged."""
     case = _case(session, user, case_id)
     if body.contact_point_id is not None:
         _check_contact_point(session, case, body.contact_point_id)
-    done = service.record_interaction(
-        session, case_id=case.id, channel=body.channel, direction=body.direction, party=body.party,
-        started_at=body.started_at, ended_at=body.ended_at, outcome=body.outcome, rules=rules, agent_id=user.id,
-        contact_point_id=body.contact_point_id, notes=body.notes, recording_ref=body.recording_ref,
-    )
+    try:
+        done = service.record_interaction(
+            session, case_id=case.id, channel=body.channel, direction=body.direction, party=body.party,
+            started_at=body.started_at, ended_at=body.ended_at, outcome=body.outcome, rules=rules, agent_id=user.id,
+            contact_point_id=body.contact_point_id, notes=body.notes, recording_ref=body.recording_ref,
+            override_decision_id=override_decision_id,
+        )
+    except ContactBlocked as blocked:
+        # Answered, not raised: the request's transaction commits the logged block (nothing else was written).
+        return JSONResponse(blocked.body(), status_code=blocked.status)
     hold_id = done.hold.id if done.hold else None
     review_id = done.review.id if done.review else None
     _audit(session, user, "interaction.create", "interaction", done.interaction.id, case_id=case.id,

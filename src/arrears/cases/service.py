@@ -43,6 +43,7 @@ from arrears.cases.tables import (
     Task,
 )
 from arrears.config import get_settings
+from arrears.contact.service import gate_interaction
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
 
@@ -120,10 +121,16 @@ def record_interaction(
     contact_point_id: int | None = None,
     notes: str | None = None,
     recording_ref: str | None = None,
+    override_decision_id: int | None = None,
 ) -> RecordedInteraction:
     """Record an interaction. An outcome configured with a hold places it on the account at once
     (``created_by`` = the agent), and one that stops contact opens a review; contact stays stopped
-    until a person reviews it (:func:`review_hold`)."""
+    until a person reviews it (:func:`review_hold`).
+
+    An outbound call, visit, SMS or e-mail an agent records passes the compliance gate at ``started_at``
+    first (:func:`arrears.contact.service.gate_interaction`; a call needs its ``recording_ref``): a
+    block is logged and raised as ``ContactBlocked`` unless ``override_decision_id`` names an approved
+    override. Automatic records (no agent: the worker, the dialer) were gated before the contact."""
     _one_of("channel", channel, CHANNELS)
     _one_of("direction", direction, DIRECTIONS)
     _one_of("party", party, PARTIES)
@@ -134,6 +141,10 @@ def record_interaction(
             raise ArrearsError("ended_at is before started_at")
     rule = rules.outcome(outcome)
     case = repo.get_case(session, case_id)
+    if direction == "outbound" and agent_id is not None:
+        gate_interaction(session, case_id=case.id, channel=channel, party=party, started_at=started_at,
+                         contact_point_id=contact_point_id, recording_ref=recording_ref, agent_id=agent_id,
+                         override_decision_id=override_decision_id)
     interaction = Interaction(
         case_id=case.id, channel=channel, direction=direction, party=party, contact_point_id=contact_point_id,
         started_at=started_at, ended_at=ended_at, outcome=outcome, notes=notes, recording_ref=recording_ref,

@@ -34,10 +34,11 @@ from arrears.channels import repository as repo
 from arrears.channels.adapters import Adapter, Delivery, OutgoingMessage, Recipient
 from arrears.channels.templates import TemplateError, render, spec
 from arrears.config import Settings, get_settings
-from arrears.contact import Attempt, ContactCandidate, Decision, PolicyPack, gate, load_default_pack
-from arrears.contact import Hold as GateHold
+from arrears.contact import ContactCandidate, Decision, PolicyPack, gate, load_default_pack
+from arrears.contact import service as gate_log
 from arrears.contact.config import DEFAULT_PACK
-from arrears.contact.policy import local_instant, zone
+from arrears.contact.policy import zone
+from arrears.contact.service import GATE_PARTY, HISTORY_DAYS, build_candidate
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
 
@@ -45,19 +46,12 @@ log = structlog.get_logger("arrears.channels.worker")
 
 #: The contact-point kind each channel needs.
 POINT_KIND = {"sms": "phone", "email": "email", "letter": "address"}
-#: Contact-point owner → the gate's party, and → the interaction log's party.
-GATE_PARTY = {"debtor": "debtor", "emergency": "emergency_contact", "other": "third_party"}
+#: Contact-point owner → the interaction log's party (→ the gate's party: ``GATE_PARTY``, from
+#: :mod:`arrears.contact.service`, which builds the candidate for the worker and for cases alike).
 LOG_PARTY = {"debtor": "debtor", "emergency": "emergency_contact", "other": "other"}
-#: Interaction-log party → the gate's party, for the history of attempts.
-HISTORY_PARTY = {"debtor": "debtor", "emergency_contact": "emergency_contact", "other": "third_party",
-                 "nobody": "debtor"}
-#: Interaction outcomes that are not a conversation with the debtor (the rest of a debtor call are).
-NOT_A_CONVERSATION = frozenset({"no_answer", "busy", "wrong_number", "left_message", "third_party"})
 #: Outcome written to the case's interaction log: a delivered message; a recipient the provider refused.
 OUTCOME_DELIVERED = "left_message"
 OUTCOME_BAD_RECIPIENT = "wrong_number"
-#: How far back the case's interactions are read as the gate's history of attempts.
-HISTORY_DAYS = 31
 
 
 @dataclass
@@ -102,24 +96,15 @@ def _context(ctx: repo.MessageContext, settings: Settings, bank_tz: str) -> dict
 
 
 def candidate(ctx: repo.MessageContext, *, at: datetime, purpose: str, bank_tz: str) -> ContactCandidate:
-    """The contact the message would be, as the compliance gate sees it."""
+    """The contact the message would be, as the compliance gate sees it (built by the shared
+    :func:`arrears.contact.service.build_candidate`)."""
     point = ctx.point
     assert point is not None
-    tz = zone(bank_tz)
-    holds = tuple(
-        GateHold(kind, local_instant(tz, start),
-                 None if end is None else local_instant(tz, end + timedelta(days=1)))
-        for kind, start, end in ctx.holds)
-    attempts = tuple(
-        Attempt(at=started, channel=channel, party=HISTORY_PARTY.get(party, "third_party"),
-                conversation=channel == "call" and party == "debtor" and outcome not in NOT_A_CONVERSATION,
-                party_ref=None if cp is None else str(cp))
-        for started, channel, party, outcome, cp in ctx.interactions if started < at)
-    return ContactCandidate(
+    return build_candidate(
         at=at, channel=ctx.channel, party=GATE_PARTY.get(point.owner, "third_party"), purpose=purpose,
-        tz=ctx.time_zone or bank_tz, account_id=ctx.account_ref or f"message:{ctx.id}",
-        party_ref=str(point.id), opted_out=point.opted_out, opt_out_notice=True, discloses_debt=True,
-        attempts=attempts, holds=holds)
+        tz=ctx.time_zone or bank_tz, account_id=ctx.account_ref or f"message:{ctx.id}", bank_tz=bank_tz,
+        holds=ctx.holds, interactions=ctx.interactions, party_ref=str(point.id), opted_out=point.opted_out,
+        opt_out_notice=True, discloses_debt=True)
 
 
 def _block_text(decision: Decision) -> str:
@@ -209,8 +194,10 @@ class Worker:
         except TemplateError as exc:
             self._dead(claim, ctx, f"template: {exc.message}")
             return
-        decision = gate(candidate(ctx, at=now, purpose=template.purpose, bank_tz=bank_tz), self.pack)
+        contact = candidate(ctx, at=now, purpose=template.purpose, bank_tz=bank_tz)
+        decision = gate(contact, self.pack)
         if not decision.allowed:
+            self._log_block(ctx, contact)
             self._blocked(claim, ctx, decision)
             return
         recipient = Recipient(point.value, ctx.customer_name or "", point.id)
@@ -276,6 +263,17 @@ class Worker:
                               provider_ref=delivery.provider_ref, detail=f"{reason}; retry at {retry_at.isoformat()}")
         self.stats.failed += 1
         log.info("outbox.retry", message_id=claim.id, attempt=claim.attempts, retry_at=retry_at.isoformat())
+
+    def _log_block(self, ctx: repo.MessageContext, contact: ContactCandidate) -> None:
+        """The block in the compliance log (its own transaction: logged even if the lease is lost)."""
+        with transaction(self.engine) as session:
+            if ctx.case_id is not None:
+                gate_log.check_contact(session, case_id=ctx.case_id, channel=contact.channel, party=contact.party,
+                                       purpose=contact.purpose, at=contact.at, actor="worker", source="worker",
+                                       pack=self.pack, candidate=contact)
+            else:
+                gate_log.log_decision(session, gate(contact, self.pack), case_id=None, account_id=None,
+                                      actor="worker", source="worker")
 
     def _blocked(self, claim: repo.Claimed, ctx: repo.MessageContext, decision: Decision) -> None:
         reason = _block_text(decision)

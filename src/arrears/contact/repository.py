@@ -1,0 +1,108 @@
+"""All SQL of the compliance gate's store side: the facts a candidate contact is built from, and the
+compliance log (``contact_decisions``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from arrears.accounts.tables import Account, ContactPoint, Customer, Hold
+from arrears.cases.tables import Appointment, Case, Interaction
+from arrears.contact.tables import ContactDecision
+from arrears.kit.errors import NotFound
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    case_id: int
+    account_id: int
+    account_ref: str
+    customer_id: int
+    time_zone: str | None
+    team_id: int | None
+
+
+@dataclass(frozen=True)
+class PointFacts:
+    id: int
+    customer_id: int
+    kind: str
+    owner: str
+    opted_out: bool
+
+
+def case_facts(session: Session, case_id: int, *, scope: ColumnElement[bool] | None = None) -> CaseFacts:
+    """The case's account and customer zone; :class:`NotFound` when missing or outside ``scope``."""
+    stmt = (select(Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone, Case.team_id)
+            .join(Account, Account.id == Case.account_id).join(Customer, Customer.id == Account.customer_id)
+            .where(Case.id == case_id))
+    if scope is not None:
+        stmt = stmt.where(scope)
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return CaseFacts(*row)
+
+
+def holds(session: Session, account_id: int) -> tuple[tuple[str, date, date | None], ...]:
+    """(kind, start date, end date inclusive or None) of every hold on the account."""
+    return tuple((k, s, e) for k, s, e in session.execute(
+        select(Hold.kind, Hold.start_date, Hold.end_date).where(Hold.account_id == account_id)
+        .order_by(Hold.start_date, Hold.id)).all())
+
+
+def outbound_interactions(session: Session, case_id: int, *, since: datetime, before: datetime
+                          ) -> tuple[tuple[datetime, str, str, str, int | None], ...]:
+    """(started_at, channel, party, outcome, contact point id) of the case's outbound interactions in
+    [since, before), oldest first: the history of attempts."""
+    return tuple((a, c, p, o, cp) for a, c, p, o, cp in session.execute(
+        select(Interaction.started_at, Interaction.channel, Interaction.party, Interaction.outcome,
+               Interaction.contact_point_id)
+        .where(Interaction.case_id == case_id, Interaction.direction == "outbound",
+               Interaction.started_at >= since, Interaction.started_at < before)
+        .order_by(Interaction.started_at, Interaction.id)).all())
+
+
+def contact_point(session: Session, point_id: int) -> PointFacts | None:
+    row = session.execute(select(ContactPoint.id, ContactPoint.customer_id, ContactPoint.kind, ContactPoint.owner,
+                                 ContactPoint.opted_out).where(ContactPoint.id == point_id)).one_or_none()
+    return None if row is None else PointFacts(row[0], row[1], row[2], row[3], bool(row[4]))
+
+
+def appointment_window(session: Session, case_id: int, at: datetime) -> tuple[datetime, datetime] | None:
+    """The scheduled appointment window open at ``at``, else the next one to open (None: none)."""
+    row = session.execute(
+        select(Appointment.window_start, Appointment.window_end)
+        .where(Appointment.case_id == case_id, Appointment.status == "scheduled", Appointment.window_end > at)
+        .order_by(Appointment.window_start, Appointment.id).limit(1)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def add_decision(session: Session, **values: Any) -> ContactDecision:
+    row = ContactDecision(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_decision(session: Session, decision_id: int) -> ContactDecision | None:
+    return session.get(ContactDecision, decision_id)
+
+
+def decision_page(session: Session, *, scope: ColumnElement[bool], case_id: int | None, allowed: bool | None,
+                  limit: int, offset: int) -> tuple[list[ContactDecision], int]:
+    """Logged decisions within ``scope`` (a filter over ``cases``), newest first, and how many match."""
+    where: list[ColumnElement[bool]] = [scope]
+    if case_id is not None:
+        where.append(ContactDecision.case_id == case_id)
+    if allowed is not None:
+        where.append(ContactDecision.allowed == allowed)
+    base = select(ContactDecision).outerjoin(Case, Case.id == ContactDecision.case_id).where(*where)
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = list(session.execute(base.order_by(ContactDecision.id.desc()).limit(limit).offset(offset)).scalars())
+    return rows, int(total)

@@ -1,0 +1,340 @@
+"""The compliance gate over the store: build a candidate contact from a case, ask the gate, and log
+every block and every override (``contact_decisions``), with an audit record for each override.
+
+Services flush, never commit: the caller's entry point owns the transaction. A caller that refuses a
+contact because of a logged block must still commit the log (the API answers the refusal instead of
+raising through the request's transaction, see :class:`ContactBlocked`).
+
+What is logged: every decision that blocks, and every decision where an override was offered
+(applied or refused). Allowed decisions without an override are not logged (``log_allowed=True``
+logs them too); they are by far the most frequent and add nothing to the compliance record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from arrears.auth.service import record
+from arrears.auth.tables import User
+from arrears.config import get_settings
+from arrears.contact import repository as repo
+from arrears.contact.config import DEFAULT_PACK, load_default_pack
+from arrears.contact.policy import (
+    Appointment,
+    Attempt,
+    ContactCandidate,
+    Decision,
+    Hold,
+    Override,
+    PolicyPack,
+    gate,
+    local_instant,
+    zone,
+)
+from arrears.contact.tables import DECISION_SOURCES, ContactDecision
+from arrears.kit.clock import utc_now
+from arrears.kit.errors import ArrearsError
+
+#: Contact-point owner → the gate's party.
+GATE_PARTY = {"debtor": "debtor", "emergency": "emergency_contact", "other": "third_party"}
+#: Interaction-log party → the gate's party, for the history of attempts (and for an interaction
+#: recorded without a contact point: ``nobody`` answered an attempt to reach the debtor).
+HISTORY_PARTY = {"debtor": "debtor", "emergency_contact": "emergency_contact", "other": "third_party",
+                 "nobody": "debtor"}
+#: Interaction outcomes that are not a conversation with the debtor (the rest of a debtor call are).
+NOT_A_CONVERSATION = frozenset({"no_answer", "busy", "wrong_number", "left_message", "third_party"})
+#: How far back the case's interactions are read as the gate's history of attempts.
+HISTORY_DAYS = 31
+#: Outbound interaction channels an agent's record must pass the gate for.
+GATED_INTERACTION_CHANNELS = frozenset({"call", "visit", "sms", "email"})
+#: How long an override decision may be used to record the contact it approved.
+OVERRIDE_VALID_FOR = timedelta(hours=1)
+
+
+class ContactFieldError(ArrearsError):
+    """A field of a gate request is wrong (unknown contact point, time out of range...)."""
+
+    status = 422
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ContactBlocked(ArrearsError):
+    """The compliance gate blocks the contact: the message names each rule and the next allowed time.
+
+    The decision is already logged (``decision_id``); an entry point that wants the log kept answers
+    with :meth:`body` instead of letting the exception roll its transaction back."""
+
+    status = 409
+    code = "contact_blocked"
+
+    def __init__(self, decision: Decision, decision_id: int | None, *, field: str = "started_at") -> None:
+        rules = "; ".join(f"{b.rule_id}: {b.message}" for b in decision.blocks)
+        nxt = decision.next_allowed_at.isoformat() if decision.next_allowed_at else "unknown (not by waiting)"
+        super().__init__(f"blocked by the compliance gate ({rules}); next allowed at {nxt}")
+        self.decision = decision
+        self.decision_id = decision_id
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        nxt = self.decision.next_allowed_at
+        return {"error": {"code": self.code, "message": self.message, "field": self.field,
+                          "rule_ids": [b.rule_id for b in self.decision.blocks],
+                          "next_allowed_at": nxt.isoformat() if nxt else None, "decision_id": self.decision_id}}
+
+
+# -- building the candidate -------------------------------------------------------------------------
+
+
+def build_candidate(
+    *, at: datetime, channel: str, party: str, purpose: str, tz: str, account_id: str, bank_tz: str,
+    holds: Iterable[tuple[str, date, date | None]] = (),
+    interactions: Iterable[tuple[datetime, str, str, str, int | None]] = (),
+    party_ref: str | None = None, opted_out: bool = False, recorded: bool = False, voicemail_limited: bool = False,
+    opt_out_notice: bool = False, discloses_debt: bool = True, appointment: tuple[datetime, datetime] | None = None,
+) -> ContactCandidate:
+    """The candidate contact from plain store facts (shared by the worker and :func:`candidate_for_case`).
+
+    ``holds``: (kind, first day, last day inclusive or None) in the bank's calendar, so a hold runs from
+    the bank's midnight of its first day to the bank's midnight after its last. ``interactions``:
+    (started_at, channel, interaction party, outcome, contact point id); those at or after ``at`` are
+    ignored, and a debtor call whose outcome is not in :data:`NOT_A_CONVERSATION` is a conversation.
+    """
+    btz = zone(bank_tz)
+    gate_holds = tuple(
+        Hold(kind, local_instant(btz, start), None if end is None else local_instant(btz, end + timedelta(days=1)))
+        for kind, start, end in holds)
+    attempts = tuple(
+        Attempt(at=started, channel=ch, party=HISTORY_PARTY.get(p, "third_party"),
+                conversation=ch == "call" and p == "debtor" and outcome not in NOT_A_CONVERSATION,
+                party_ref=None if cp is None else str(cp))
+        for started, ch, p, outcome, cp in interactions if started < at)
+    appt = Appointment(*appointment) if appointment is not None else None
+    return ContactCandidate(
+        at=at, channel=channel, party=party, purpose=purpose, tz=tz, account_id=account_id, party_ref=party_ref,
+        opted_out=opted_out, recorded=recorded, voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
+        discloses_debt=discloses_debt, attempts=attempts, holds=gate_holds, appointment=appt)
+
+
+def _facts_point(session: Session, facts: repo.CaseFacts, contact_point_id: int | None) -> repo.PointFacts | None:
+    if contact_point_id is None:
+        return None
+    point = repo.contact_point(session, contact_point_id)
+    if point is None or point.customer_id != facts.customer_id:
+        raise ContactFieldError(f"contact point {contact_point_id} is not one of the case's customer",
+                                field="contact_point_id")
+    return point
+
+
+def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: str, purpose: str, at: datetime,
+               point: repo.PointFacts | None, has_recording: bool, discloses_debt: bool,
+               voicemail_limited: bool, opt_out_notice: bool) -> ContactCandidate:
+    bank_tz = get_settings().timezone
+    try:
+        return build_candidate(
+            at=at, channel=channel, party=party, purpose=purpose, tz=facts.time_zone or bank_tz,
+            account_id=facts.account_ref, bank_tz=bank_tz, holds=repo.holds(session, facts.account_id),
+            interactions=repo.outbound_interactions(session, facts.case_id, since=at - timedelta(days=HISTORY_DAYS),
+                                                    before=at),
+            party_ref=None if point is None else str(point.id), opted_out=bool(point and point.opted_out),
+            recorded=has_recording, voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
+            discloses_debt=discloses_debt, appointment=repo.appointment_window(session, facts.case_id, at))
+    except OverflowError:
+        raise ContactFieldError("time out of range", field="at") from None
+    except ValueError as exc:
+        raise ContactFieldError(str(exc), field="at") from None
+
+
+def candidate_for_case(
+    session: Session, *, case_id: int, channel: str, party: str, purpose: str, at: datetime,
+    contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
+    voicemail_limited: bool = False, opt_out_notice: bool = False,
+) -> ContactCandidate:
+    """The contact ``channel``/``party``/``purpose`` on case ``case_id`` at ``at``, from the store: the
+    customer's zone, every hold on the account, the case's outbound interactions of the last
+    :data:`HISTORY_DAYS` days, its scheduled appointment, and the contact point's opt-out."""
+    facts = repo.case_facts(session, case_id)
+    point = _facts_point(session, facts, contact_point_id)
+    return _candidate(session, facts, channel=channel, party=party, purpose=purpose, at=at, point=point,
+                      has_recording=has_recording, discloses_debt=discloses_debt,
+                      voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice)
+
+
+# -- checking and logging ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    decision: Decision
+    #: the logged row (None when an allowed decision without override was not logged)
+    row: ContactDecision | None
+
+
+def _override_log(decision: Decision, self_refused: Sequence[tuple[Override, str]],
+                  ids: dict[str, int | None]) -> list[dict[str, Any]]:
+    def one(o: Override, applied: bool, why: str | None) -> dict[str, Any]:
+        return {"rule_id": o.rule_id, "reason": o.reason, "approver": o.approver, "approver_id": ids.get(o.approver),
+                "approver_role": o.approver_role, "applied": applied, "refused_because": why}
+    return ([one(o, True, None) for o in decision.overrides]
+            + [one(o, False, why) for o, why in (*self_refused, *decision.refused_overrides)])
+
+
+def log_decision(session: Session, decision: Decision, *, case_id: int | None, account_id: int | None, actor: str,
+                 source: str, self_refused: Sequence[tuple[Override, str]] = (),
+                 approver_ids: dict[str, int | None] | None = None) -> ContactDecision:
+    """Write ``decision`` to the compliance log, and an audit record for each override offered."""
+    if source not in DECISION_SOURCES:
+        raise ArrearsError(f"unknown decision source {source!r}")
+    blocks = ([b.to_dict() | {"overridden": False} for b in decision.blocks]
+              + [b.to_dict() | {"overridden": True} for b in decision.overridden])
+    overrides = _override_log(decision, self_refused, approver_ids or {})
+    row = repo.add_decision(
+        session, at=decision.at, case_id=case_id, account_id=account_id, channel=decision.channel,
+        party=decision.party, purpose=decision.purpose, pack=decision.pack, pack_version=decision.version,
+        allowed=decision.allowed, blocks=blocks, next_allowed_at=decision.next_allowed_at, overrides=overrides,
+        actor=actor[:64], source=source, created_at=utc_now())
+    for o in overrides:
+        record(session, actor=o["approver"] or actor, action="contact.override" if o["applied"]
+               else "contact.override_refused", entity="contact_decision", entity_id=row.id,
+               detail={"case_id": case_id, "rule_id": o["rule_id"], "reason": o["reason"],
+                       "approver_role": o["approver_role"], "requested_by": actor, "source": source,
+                       "refused_because": o["refused_because"], "channel": decision.channel,
+                       "at": decision.at.isoformat()})
+    return row
+
+
+def check_contact_logged(
+    session: Session, *, case_id: int, channel: str, party: str, purpose: str, at: datetime, actor: str,
+    source: str, overrides: Iterable[Override] = (), pack: PolicyPack | None = None,
+    contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
+    requested_by: str | None = None, candidate: ContactCandidate | None = None, log_allowed: bool = False,
+    approver_ids: dict[str, int | None] | None = None,
+) -> Checked:
+    """:func:`check_contact`, also answering the logged row."""
+    facts = repo.case_facts(session, case_id)
+    if candidate is None:
+        point = _facts_point(session, facts, contact_point_id)
+        candidate = _candidate(session, facts, channel=channel, party=party, purpose=purpose, at=at, point=point,
+                               has_recording=has_recording, discloses_debt=discloses_debt,
+                               voicemail_limited=False, opt_out_notice=False)
+    offered = list(overrides)
+    self_refused = [(o, "the approver must differ from the requester") for o in offered
+                    if requested_by is not None and o.approver == requested_by]
+    usable = [o for o in offered if not (requested_by is not None and o.approver == requested_by)]
+    try:
+        decision = gate(candidate, pack or load_default_pack(DEFAULT_PACK), usable)
+    except (OverflowError, ValueError) as exc:
+        raise ContactFieldError(f"the gate cannot judge this time: {exc}", field="at") from None
+    row = None
+    if not decision.allowed or offered or log_allowed:
+        row = log_decision(session, decision, case_id=case_id, account_id=facts.account_id, actor=actor,
+                           source=source, self_refused=self_refused, approver_ids=approver_ids)
+    return Checked(decision, row)
+
+
+def check_contact(
+    session: Session, *, case_id: int, channel: str, party: str, purpose: str, at: datetime, actor: str,
+    source: str, overrides: Iterable[Override] = (), pack: PolicyPack | None = None,
+    contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
+    requested_by: str | None = None, candidate: ContactCandidate | None = None, log_allowed: bool = False,
+) -> Decision:
+    """Ask the gate about one contact on case ``case_id`` and log it (every block, every override).
+
+    ``overrides``: approvals offered; the pack says which roles may override which rule, and an approver
+    equal to ``requested_by`` (the person who wants to make the contact) is refused. Refused overrides
+    are logged too. ``candidate``: a contact already built (e.g. by the worker) instead of one read from
+    the store."""
+    return check_contact_logged(
+        session, case_id=case_id, channel=channel, party=party, purpose=purpose, at=at, actor=actor, source=source,
+        overrides=overrides, pack=pack, contact_point_id=contact_point_id, has_recording=has_recording,
+        discloses_debt=discloses_debt, requested_by=requested_by, candidate=candidate,
+        log_allowed=log_allowed).decision
+
+
+# -- outbound interactions -------------------------------------------------------------------------
+
+
+def _username(session: Session, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return session.execute(select(User.username).where(User.id == user_id)).scalar_one_or_none()
+
+
+def _override_of(session: Session, *, decision_id: int, case_id: int, channel: str, agent: str | None
+                 ) -> list[Override]:
+    row = repo.get_decision(session, decision_id)
+    field = "override_decision_id"
+    if row is None or row.case_id != case_id:
+        raise ContactFieldError(f"no override decision {decision_id} on case {case_id}", field=field)
+    if row.channel != channel:
+        raise ContactFieldError(f"override decision {decision_id} is for {row.channel}, not {channel}", field=field)
+    if row.created_at < utc_now() - OVERRIDE_VALID_FOR:
+        raise ContactFieldError(f"override decision {decision_id} is older than one hour", field=field)
+    applied = [o for o in (row.overrides or []) if o.get("applied")]
+    if not applied:
+        raise ContactFieldError(f"decision {decision_id} has no approved override", field=field)
+    if agent is not None and any(o.get("approver") == agent for o in applied):
+        raise ContactFieldError("an override cannot be approved by the person making the contact", field=field)
+    return [Override(o["rule_id"], o["reason"], o["approver"], o["approver_role"]) for o in applied]
+
+
+def gate_interaction(
+    session: Session, *, case_id: int, channel: str, party: str, started_at: datetime,
+    contact_point_id: int | None, recording_ref: str | None, agent_id: int | None,
+    override_decision_id: int | None = None, pack: PolicyPack | None = None,
+) -> Checked | None:
+    """The gate for an outbound interaction an agent records (None: not gated — another channel).
+
+    Who was contacted: the contact point's owner, else the interaction's party (``nobody`` = the debtor
+    was sought). Purpose: ``reestablish_contact`` for an emergency contact, otherwise ``collection``; a
+    contact with anyone but the debtor is taken to follow the certified script that does not disclose the
+    debt. A call needs its recording reference. Blocked → :class:`ContactBlocked` (the decision logged),
+    unless ``override_decision_id`` names an override approved on this case and channel in the last hour
+    by someone else, which lifts the rules it names."""
+    if channel not in GATED_INTERACTION_CHANNELS:
+        return None
+    facts = repo.case_facts(session, case_id)
+    point = _facts_point(session, facts, contact_point_id)
+    gate_party = GATE_PARTY.get(point.owner, "third_party") if point is not None \
+        else HISTORY_PARTY.get(party, "third_party")
+    purpose = "reestablish_contact" if gate_party == "emergency_contact" else "collection"
+    agent = _username(session, agent_id)
+    overrides: list[Override] = []
+    if override_decision_id is not None:
+        overrides = _override_of(session, decision_id=override_decision_id, case_id=case_id, channel=channel,
+                                 agent=agent)
+    actor = f"user:{agent_id}" if agent_id is not None else "system"
+    try:
+        cand = _candidate(session, facts, channel=channel, party=gate_party, purpose=purpose, at=started_at,
+                          point=point, has_recording=recording_ref is not None,
+                          discloses_debt=gate_party == "debtor", voicemail_limited=False, opt_out_notice=False)
+        checked = check_contact_logged(
+            session, case_id=case_id, channel=channel, party=gate_party, purpose=purpose, at=started_at,
+            actor=actor, source="interaction", overrides=overrides, pack=pack, requested_by=agent, candidate=cand)
+    except ContactFieldError as exc:
+        raise ContactFieldError(exc.message, field="started_at" if exc.field == "at" else exc.field) from None
+    if not checked.decision.allowed:
+        raise ContactBlocked(checked.decision, checked.row.id if checked.row else None)
+    return checked
+
+
+def decision_out(row: ContactDecision) -> dict[str, Any]:
+    """A logged decision as plain data (the API's ``ContactDecision``)."""
+    return {"id": row.id, "at": row.at, "case_id": row.case_id, "account_id": row.account_id, "channel": row.channel,
+            "party": row.party, "purpose": row.purpose, "pack": row.pack, "pack_version": row.pack_version,
+            "allowed": row.allowed, "blocks": row.blocks or [], "next_allowed_at": row.next_allowed_at,
+            "overrides": row.overrides or [], "actor": row.actor, "source": row.source,
+            "created_at": row.created_at}
+
+
+__all__ = ["GATED_INTERACTION_CHANNELS", "HISTORY_DAYS", "Checked", "ContactBlocked", "ContactFieldError",
+           "build_candidate", "candidate_for_case", "check_contact", "check_contact_logged", "decision_out",
+           "gate_interaction", "log_decision"]

@@ -1,0 +1,55 @@
+"""The compliance log: one row per gate decision worth keeping (every block, every override).
+
+Append-only: rows are added, never updated or deleted. ``blocks`` and ``overrides`` hold the gate's own
+words (:meth:`arrears.contact.policy.Decision.to_log_record`), so a decision can be read years later
+without the pack that made it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from arrears.kit.clock import utc_now
+from arrears.kit.db import Base, BigId, UTCDateTime
+
+#: Who asked the gate: the API (a check or an override), the outbox worker, the daily contact plan,
+#: or an agent recording an outbound interaction.
+DECISION_SOURCES: tuple[str, ...] = ("api", "worker", "plan", "interaction")
+
+
+class ContactDecision(Base):
+    """One gate decision: the contact proposed, the pack that judged it, what blocked it and any override."""
+
+    __tablename__ = "contact_decisions"
+    __table_args__ = (
+        CheckConstraint(f"source IN ({', '.join(repr(s) for s in DECISION_SOURCES)})", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: the instant of the proposed contact (UTC)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    party: Mapped[str] = mapped_column(String(24))
+    purpose: Mapped[str] = mapped_column(String(24))
+    pack: Mapped[str] = mapped_column(String(32))
+    pack_version: Mapped[str] = mapped_column(String(32))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    #: [{rule_id, kind, source, message, message_zh, next_allowed_at, overridden}]
+    blocks: Mapped[Any] = mapped_column(JSON)
+    next_allowed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: [{rule_id, reason, approver, approver_id, approver_role, applied, refused_because}]
+    overrides: Mapped[Any] = mapped_column(JSON)
+    #: ``user:<id>`` for people, ``worker`` / ``planner`` for jobs
+    actor: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    #: when the decision was logged
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+Index("ix_contact_decisions_allowed_id", ContactDecision.allowed, ContactDecision.id)
