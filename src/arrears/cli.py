@@ -123,13 +123,24 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
-def cycle(business_date: DateOpt) -> None:
+def cycle(
+    business_date: DateOpt,
+    strategy: Annotated[list[Path] | None, typer.Option(
+        "--strategy", help="Strategy file; repeat for several (tried in order: the first that gives an account "
+        "a segment treats it). Without one, no strategy step.")] = None,
+    experiments: Annotated[Path | None, typer.Option(help="Champion/challenger experiments file.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Behaviour-score model directory: score every open case "
+                                                      "first (needs --strategy).")] = None,
+) -> None:
     """Run the daily delinquency cycle for a business date and print the bucket summary; then give
-    the new cases to teams by the assignment rules, and judge the repayment plans on that date (each
-    a transaction of its own)."""
+    the new cases to teams by the assignment rules, run the strategy step (with --strategy), and judge
+    the repayment plans on that date (each a transaction of its own)."""
     from arrears.cases.queue import assign_cases
     from arrears.plans.commands import run_monitor
 
+    if (experiments is not None or model is not None) and not strategy:
+        console.print("[red]error:[/red] --experiments and --model need at least one --strategy file")
+        raise typer.Exit(2)
     engine = _engine()
     try:
         result = _run_cycle(engine, business_date.date())
@@ -141,6 +152,17 @@ def cycle(business_date: DateOpt) -> None:
     _print_summary(result)
     if assigned:
         console.print(f"Cases given to teams: {sum(assigned.values()):,} (arrears queue show lists the teams).")
+    if strategy:
+        from arrears.strategy.step import run_strategy_step
+
+        try:
+            step = run_strategy_step(engine, business_date=business_date.date(), strategy_files=strategy,
+                                     experiments_file=experiments, model_dir=model, actor="cycle",
+                                     time_zone=get_settings().timezone)
+        except ArrearsError as exc:
+            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from exc
+        console.print(step.summary(), soft_wrap=True)
     plans = run_monitor(business_date.date())
     console.print(f"Plans: {plans['agreements']:,} active judged, {plans['missed']:,} instalments newly missed, "
                   f"{plans['reminders']:,} reminders, {len(plans['broken']):,} broken, "

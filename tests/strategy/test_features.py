@@ -51,16 +51,14 @@ def test_without_the_optional_tables_the_plan_status_is_null(engine: Engine, mon
 
 def test_behaviour_score_is_read_when_a_scoring_step_has_written_one(engine: Engine) -> None:
     ids = build_portfolio(engine)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE behaviour_scores (account_id BIGINT, business_date DATE, score INTEGER)"))
-        conn.execute(text("INSERT INTO behaviour_scores VALUES (:a, '2026-02-01', 510), (:a, '2026-02-28', 620), "
-                          "(:a, '2026-03-02', 100), (:b, '2026-03-01', 450)"),
+    with engine.begin() as conn:  # the table the strategy step writes (migration 0009)
+        conn.execute(text("INSERT INTO behaviour_scores (account_id, business_date, score, model_name, model_version, "
+                          "created_at) VALUES (:a, '2026-02-01', 510, 'm', '1', '2026-03-01 00:00:00'), "
+                          "(:a, '2026-02-28', 620, 'm', '1', '2026-03-01 00:00:00'), "
+                          "(:a, '2026-03-02', 100, 'm', '1', '2026-03-01 00:00:00'), "
+                          "(:b, '2026-03-01', 450, 'm', '1', '2026-03-01 00:00:00')"),
                      {"a": ids["ACC-S1"], "b": ids["ACC-S2"]})
-    try:
-        scores = dict(zip(*build_features(engine, BD).select(["account_ref", "behaviour_score"]).to_pydict().values()))
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE behaviour_scores"))
+    scores = dict(zip(*build_features(engine, BD).select(["account_ref", "behaviour_score"]).to_pydict().values()))
     assert scores == {"ACC-S1": 620, "ACC-S2": 450, "ACC-S3": None}
 
 
