@@ -14,6 +14,7 @@ from rich.table import Table
 
 from arrears.accounts.commands import ingest as ingest_command
 from arrears.auth.commands import audit_app, users_app
+from arrears.batch.spark_commands import spark_app
 from arrears.cases.commands import queue_app
 from arrears.channels.commands import worker as worker_command
 from arrears.config import get_settings
@@ -40,6 +41,7 @@ app.add_typer(plans_app, name="plans")
 app.add_typer(score_app, name="score")
 app.add_typer(strategy_app, name="strategy")
 app.add_typer(contact_app, name="contact")
+app.add_typer(spark_app, name="spark")
 app.command("worker", help="Deliver the outbox: SMS, e-mail and letters, with retries and backoff.")(worker_command)
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(

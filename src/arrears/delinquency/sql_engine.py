@@ -5,6 +5,9 @@ the portable one — plain window functions and aggregates, so the same rule run
 and is chosen with ``ARREARS_BATCH_ENGINE=sql``. It is slower on one machine because its window
 functions sort the whole ledger (about 6-12x the bare read-and-group floor, against ~1x for the
 array engine; see bench/RESULTS.md). Both are proved equal to the reference in the tests.
+It is written to transpile to Spark SQL with SQLGlot (:mod:`.spark_engine`): day numbers come from
+``date_diff('day', ...)`` rather than date subtraction, and paused days are the length of a union
+of intervals computed with a window rather than ``unnest(range(...))``.
 
 Same rules as :func:`arrears.delinquency.model.assess`, computed with the closed form:
 
@@ -96,14 +99,14 @@ def portfolio_sql(
 WITH ev AS (
     -- k = day number * 2 + kind: payments (0) sort before statements (1) on the same day
     SELECT s.account_key, {asof_col} AS as_of,
-           (s.statement_date - DATE '1970-01-01') * 2 + 1 AS k,
+           date_diff('day', DATE '1970-01-01', s.statement_date) * 2 + 1 AS k,
            (s.minimum_due - s.past_due_included)::BIGINT AS m,
            0::BIGINT AS pay,
            s.due_date AS due
     FROM {st} AS s{asof_from}
     WHERE {s_where}
     UNION ALL
-    SELECT p.account_key, {asof_col}, (p.value_date - DATE '1970-01-01') * 2,
+    SELECT p.account_key, {asof_col}, date_diff('day', DATE '1970-01-01', p.value_date) * 2,
            0::BIGINT, p.amount::BIGINT, NULL::DATE
     FROM {py} AS p{asof_from}
     WHERE {p_where}
@@ -143,23 +146,33 @@ g AS MATERIALIZED (
     FROM st
     GROUP BY account_key, as_of
 ),
-paused AS (
-    -- days in (oldest_due, as_of] under at least one pausing hold; holds are few
-    SELECT g.account_key, g.as_of, count(DISTINCT day.d) AS days
+hd AS (
+    -- each pausing hold clipped to the days (oldest_due, as_of], as day numbers lo..hi; holds are few
+    SELECT g.account_key, g.as_of,
+           greatest(date_diff('day', DATE '1970-01-01', h.start_date),
+                    date_diff('day', DATE '1970-01-01', g.oldest_due) + 1) AS lo,
+           date_diff('day', DATE '1970-01-01', least(coalesce(h.end_date, g.as_of), g.as_of)) AS hi
     FROM g
     JOIN {ho} AS h ON h.account_key = g.account_key AND h.pauses_ageing
-    CROSS JOIN LATERAL (
-        SELECT unnest(range(greatest(h.start_date, g.oldest_due + 1),
-                            least(coalesce(h.end_date, g.as_of), g.as_of) + 1,
-                            INTERVAL 1 DAY)) AS d
-    ) AS day
     WHERE g.oldest_due IS NOT NULL
-    GROUP BY g.account_key, g.as_of
+),
+paused AS (
+    -- days under at least one of the clipped holds: the length of their union. In order of lo, a
+    -- hold adds the days after the furthest end of those before it (the result ignores tie order).
+    SELECT account_key, as_of, sum(greatest(0, hi - greatest(lo - 1, coalesce(before, lo - 1)))) AS days
+    FROM (
+        SELECT account_key, as_of, lo, hi,
+               max(hi) OVER (PARTITION BY account_key, as_of ORDER BY lo, hi
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM hd
+        WHERE lo <= hi
+    ) AS clipped
+    GROUP BY account_key, as_of
 ),
 r AS (
     SELECT g.*,
            CASE WHEN g.oldest_due IS NULL THEN 0
-                ELSE (g.as_of - g.oldest_due) - coalesce(p.days, 0) END::INTEGER AS dpd
+                ELSE date_diff('day', g.oldest_due, g.as_of) - coalesce(p.days, 0) END::INTEGER AS dpd
     FROM g LEFT JOIN paused AS p ON p.account_key = g.account_key AND p.as_of = g.as_of
 )
 SELECT r.account_key::BIGINT AS account_key, r.as_of::DATE AS as_of, r.dpd,
