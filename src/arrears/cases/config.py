@@ -23,9 +23,8 @@ import yaml
 
 from arrears.cases.model import HOLD_KINDS, CaseRules, LivingReserve, OutcomeRule, PromiseRules
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import STR_TAG, compose_file, line_of, mapping, whole_number
+from arrears.kit.yamlfile import boolean, compose_file, line_of, mapping, reject_unknown, text, whole_number
 
-_BOOL = "tag:yaml.org,2002:bool"
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _LOCALES = ("zh_CN", "en")
 _OUTCOME_KEYS = ("code", "labels", "hold", "pauses_ageing", "stops_contact")
@@ -39,39 +38,20 @@ def default_rules_path() -> Path:
     return Path(str(resources.files("arrears.cases").joinpath("outcomes.yaml")))
 
 
-def _text(node: yaml.Node, *, file: str, field: str) -> str:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or not node.value.strip():
-        raise ConfigError("must be a non-empty text", file=file, line=line_of(node), field=field)
-    return node.value
-
-
-def _bool(node: yaml.Node, *, file: str, field: str) -> bool:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
-        raise ConfigError("must be true or false", file=file, line=line_of(node), field=field)
-    return bool(yaml.safe_load(node.value))
-
-
-def _unknown(entry: dict, allowed: tuple[str, ...], *, file: str, prefix: str | None) -> None:
-    for key, (key_node, _) in entry.items():
-        if key not in allowed:
-            raise ConfigError(f"unknown key (allowed: {', '.join(allowed)})", file=file, line=line_of(key_node),
-                              field=f"{prefix}.{key}" if prefix else key)
-
-
 def load_case_rules(path: str | PathLike[str]) -> CaseRules:
     """Read a case rules file. Raises :class:`ConfigError` naming file, line and field."""
     file, root = compose_file(path)
     if root is None:
         raise ConfigError("the rules file is empty; 'outcomes' is required", file=file, line=1)
     top = mapping(root, file=file, field=None)
-    _unknown(top, (*_SECTIONS, "outcomes"), file=file, prefix=None)
+    reject_unknown(top, (*_SECTIONS, "outcomes"), file=file, prefix=None)
 
     sections: dict[str, dict[str, int]] = {}
     for name, keys in _SECTIONS.items():
         sections[name] = {}
         if name in top:
             entry = mapping(top[name][1], file=file, field=name)
-            _unknown(entry, keys, file=file, prefix=name)
+            reject_unknown(entry, keys, file=file, prefix=name)
             for key, (_, value_node) in entry.items():
                 sections[name][key] = whole_number(value_node, file=file, field=f"{name}.{key}")
     reserve = LivingReserve(**sections["living_reserve"])
@@ -86,12 +66,12 @@ def load_case_rules(path: str | PathLike[str]) -> CaseRules:
     for i, item in enumerate(seq.value):
         prefix = f"outcomes[{i}]"
         entry = mapping(item, file=file, field=prefix)
-        _unknown(entry, _OUTCOME_KEYS, file=file, prefix=prefix)
+        reject_unknown(entry, _OUTCOME_KEYS, file=file, prefix=prefix)
         for key in ("code", "labels"):
             if key not in entry:
                 raise ConfigError("is required", file=file, line=line_of(item), field=f"{prefix}.{key}")
         code_node = entry["code"][1]
-        code = _text(code_node, file=file, field=f"{prefix}.code")
+        code = text(code_node, file=file, field=f"{prefix}.code")
         if not _CODE.match(code):
             raise ConfigError("must be lower-case letters, digits and _ (at most 32)", file=file,
                               line=line_of(code_node), field=f"{prefix}.code")
@@ -99,16 +79,16 @@ def load_case_rules(path: str | PathLike[str]) -> CaseRules:
             raise ConfigError(f"duplicate outcome {code!r}", file=file, line=line_of(code_node), field=f"{prefix}.code")
         labels_node = entry["labels"][1]
         label_entry = mapping(labels_node, file=file, field=f"{prefix}.labels")
-        _unknown(label_entry, _LOCALES, file=file, prefix=f"{prefix}.labels")
+        reject_unknown(label_entry, _LOCALES, file=file, prefix=f"{prefix}.labels")
         labels = {}
         for locale in _LOCALES:
             if locale not in label_entry:
                 raise ConfigError("is required", file=file, line=line_of(labels_node), field=f"{prefix}.labels.{locale}")
-            labels[locale] = _text(label_entry[locale][1], file=file, field=f"{prefix}.labels.{locale}")
+            labels[locale] = text(label_entry[locale][1], file=file, field=f"{prefix}.labels.{locale}")
         hold: str | None = None
         if "hold" in entry:
             hold_node = entry["hold"][1]
-            hold = _text(hold_node, file=file, field=f"{prefix}.hold")
+            hold = text(hold_node, file=file, field=f"{prefix}.hold")
             if hold not in HOLD_KINDS:
                 raise ConfigError(f"unknown hold kind {hold!r} (allowed: {', '.join(HOLD_KINDS)})", file=file,
                                   line=line_of(hold_node), field=f"{prefix}.hold")
@@ -117,10 +97,10 @@ def load_case_rules(path: str | PathLike[str]) -> CaseRules:
             if hold is None:
                 raise ConfigError("only meaningful with a hold", file=file, line=line_of(entry["pauses_ageing"][1]),
                                   field=f"{prefix}.pauses_ageing")
-            pauses = _bool(entry["pauses_ageing"][1], file=file, field=f"{prefix}.pauses_ageing")
+            pauses = boolean(entry["pauses_ageing"][1], file=file, field=f"{prefix}.pauses_ageing")
         stops = hold is not None
         if "stops_contact" in entry:
-            stops = _bool(entry["stops_contact"][1], file=file, field=f"{prefix}.stops_contact")
+            stops = boolean(entry["stops_contact"][1], file=file, field=f"{prefix}.stops_contact")
         outcomes[code] = OutcomeRule(code=code, labels=labels, hold=hold, pauses_ageing=pauses, stops_contact=stops)
     return CaseRules(outcomes=outcomes, reserve=reserve, promises=promises)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any
 
 import yaml
 from sqlalchemy import select
@@ -33,7 +32,7 @@ from arrears.auth.service import get_or_create_team, record
 from arrears.auth.tables import User
 from arrears.cases.queue import BUCKET_ORDER, Skill, set_skills
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import STR_TAG, compose_file, line_of, mapping, whole_number
+from arrears.kit.yamlfile import compose_file, line_of, mapping, reject_unknown, text, whole_number
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _SKILL_KEYS = ("buckets", "languages", "products", "priority")
@@ -63,9 +62,7 @@ class QueueRules:
 
 
 def _text(node: yaml.Node, *, file: str, field: str) -> str:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or not node.value.strip():
-        raise ConfigError("must be a non-empty text", file=file, line=line_of(node), field=field)
-    return node.value.strip()
+    return text(node, file=file, field=field).strip()
 
 
 def _texts(node: yaml.Node, *, file: str, field: str) -> tuple[str, ...]:
@@ -74,23 +71,16 @@ def _texts(node: yaml.Node, *, file: str, field: str) -> tuple[str, ...]:
     return tuple(_text(item, file=file, field=f"{field}[{i}]") for i, item in enumerate(node.value))
 
 
-def _unknown(entry: dict[str, Any], allowed: tuple[str, ...], *, file: str, prefix: str) -> None:
-    for key, (key_node, _) in entry.items():
-        if key not in allowed:
-            raise ConfigError(f"unknown key (allowed: {', '.join(allowed)})", file=file, line=line_of(key_node),
-                              field=f"{prefix}.{key}")
-
-
 def _buckets(node: yaml.Node, *, file: str, field: str) -> tuple[str, str]:
-    text = _text(node, file=file, field=field)
-    first, _, last = text.partition("-") if text.count("-") == 1 else (text, "", text)
+    written = _text(node, file=file, field=field)
+    first, _, last = written.partition("-") if written.count("-") == 1 else (written, "", written)
     first, last = first.strip(), last.strip()
     for b in (first, last):
         if b not in BUCKET_ORDER:
             raise ConfigError(f"unknown bucket {b!r} (buckets: {', '.join(BUCKET_ORDER)})", file=file,
                               line=line_of(node), field=field)
     if BUCKET_ORDER.index(first) > BUCKET_ORDER.index(last):
-        raise ConfigError(f"bucket range {text!r} is inverted", file=file, line=line_of(node), field=field)
+        raise ConfigError(f"bucket range {written!r} is inverted", file=file, line=line_of(node), field=field)
     return first, last
 
 
@@ -101,7 +91,7 @@ def _skills(node: yaml.Node, *, file: str, field: str) -> tuple[Skill, ...]:
     for i, item in enumerate(node.value):
         where = f"{field}[{i}]"
         entry = mapping(item, file=file, field=where)
-        _unknown(entry, _SKILL_KEYS, file=file, prefix=where)
+        reject_unknown(entry, _SKILL_KEYS, file=file, prefix=where)
         if "buckets" not in entry:
             raise ConfigError("a skill needs buckets", file=file, line=line_of(item), field=f"{where}.buckets")
         first, last = _buckets(entry["buckets"][1], file=file, field=f"{where}.buckets")
@@ -119,7 +109,7 @@ def load_queue_rules(path: str | PathLike[str]) -> QueueRules:
     if root is None:
         raise ConfigError("the file is empty", file=file, line=1)
     top = mapping(root, file=file, field=None)
-    _unknown(top, ("teams", "agents"), file=file, prefix="")
+    reject_unknown(top, ("teams", "agents"), file=file, prefix="")
     teams: list[TeamRule] = []
     agents: list[AgentRule] = []
     seen: dict[str, int] = {}
@@ -130,7 +120,7 @@ def load_queue_rules(path: str | PathLike[str]) -> QueueRules:
         for i, item in enumerate(node.value):
             where = f"teams[{i}]"
             entry = mapping(item, file=file, field=where)
-            _unknown(entry, ("code", "name", "skills"), file=file, prefix=where)
+            reject_unknown(entry, ("code", "name", "skills"), file=file, prefix=where)
             if "code" not in entry:
                 raise ConfigError("a team needs a code", file=file, line=line_of(item), field=f"{where}.code")
             code = _text(entry["code"][1], file=file, field=f"{where}.code")
@@ -152,7 +142,7 @@ def load_queue_rules(path: str | PathLike[str]) -> QueueRules:
         for i, item in enumerate(node.value):
             where = f"agents[{i}]"
             entry = mapping(item, file=file, field=where)
-            _unknown(entry, ("username", "capacity", "skills"), file=file, prefix=where)
+            reject_unknown(entry, ("username", "capacity", "skills"), file=file, prefix=where)
             if "username" not in entry:
                 raise ConfigError("an agent needs a username", file=file, line=line_of(item),
                                   field=f"{where}.username")

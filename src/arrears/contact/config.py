@@ -53,12 +53,11 @@ from arrears.contact.policy import (
     Rule,
 )
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import STR_TAG, compose_file, line_of, mapping, whole_number
+from arrears.kit.yamlfile import STR_TAG, boolean, compose_file, line_of, mapping, reject_unknown, text, whole_number
 
 PACK_NAMES: tuple[str, ...] = ("cn", "us-reg-f")
 DEFAULT_PACK = "cn"
 
-_BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _ID = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 _PACK = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -93,18 +92,6 @@ def default_pack_path(name: str = DEFAULT_PACK) -> Path:
     return Path(str(resources.files("arrears.contact").joinpath("packs", f"{name}.yaml")))
 
 
-def _text(node: yaml.Node, *, file: str, field: str) -> str:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or not node.value.strip():
-        raise ConfigError("must be a non-empty text", file=file, line=line_of(node), field=field)
-    return node.value
-
-
-def _bool(node: yaml.Node, *, file: str, field: str) -> bool:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
-        raise ConfigError("must be true or false", file=file, line=line_of(node), field=field)
-    return bool(yaml.safe_load(node.value))
-
-
 def _time(node: yaml.Node, *, file: str, field: str) -> int:
     if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG:
         raise ConfigError('must be a quoted time "HH:MM" (unquoted 08:00 is a number in YAML)', file=file,
@@ -118,7 +105,7 @@ def _time(node: yaml.Node, *, file: str, field: str) -> int:
 
 
 def _choice(node: yaml.Node, allowed: tuple[str, ...], *, file: str, field: str) -> str:
-    value = _text(node, file=file, field=field)
+    value = text(node, file=file, field=field)
     if value not in allowed:
         raise ConfigError(f"unknown value {value!r} (allowed: {', '.join(allowed)})", file=file,
                           line=line_of(node), field=field)
@@ -139,27 +126,20 @@ def _choices(node: yaml.Node, allowed: tuple[str, ...], *, file: str, field: str
     return frozenset(out)
 
 
-def _unknown(entry: dict, allowed: tuple[str, ...], *, file: str, prefix: str | None) -> None:
-    for key, (key_node, _) in entry.items():
-        if key not in allowed:
-            raise ConfigError(f"unknown key (allowed: {', '.join(allowed) or 'none'})", file=file,
-                              line=line_of(key_node), field=f"{prefix}.{key}" if prefix else key)
-
-
 def _labels(node: yaml.Node, *, file: str, field: str) -> tuple[str, str]:
     entry = mapping(node, file=file, field=field)
-    _unknown(entry, _LOCALES, file=file, prefix=field)
+    reject_unknown(entry, _LOCALES, file=file, prefix=field)
     for locale in _LOCALES:
         if locale not in entry:
             raise ConfigError("is required", file=file, line=line_of(node), field=f"{field}.{locale}")
-    return (_text(entry["en"][1], file=file, field=f"{field}.en"),
-            _text(entry["zh_CN"][1], file=file, field=f"{field}.zh_CN"))
+    return (text(entry["en"][1], file=file, field=f"{field}.en"),
+            text(entry["zh_CN"][1], file=file, field=f"{field}.zh_CN"))
 
 
 def _params(kind: str, node: yaml.Node | None, where: int, *, file: str, field: str) -> dict[str, yaml.Node]:
     spec = _PARAMS[kind]
     entry = {} if node is None else mapping(node, file=file, field=field)
-    _unknown(entry, tuple(spec), file=file, prefix=field)
+    reject_unknown(entry, tuple(spec), file=file, prefix=field)
     for name, required in spec.items():
         if required and name not in entry:
             raise ConfigError(f"is required for a {kind} rule", file=file,
@@ -182,7 +162,7 @@ def _window(p: dict[str, yaml.Node], *, file: str, field: str, required: bool) -
 
 def _build(kind: str, base: dict[str, Any], p: dict[str, yaml.Node], *, file: str, field: str) -> Rule:
     def opt_bool(name: str, default: bool) -> bool:
-        return _bool(p[name], file=file, field=f"{field}.{name}") if name in p else default
+        return boolean(p[name], file=file, field=f"{field}.{name}") if name in p else default
 
     def num(name: str, minimum: int) -> int:
         return whole_number(p[name], file=file, field=f"{field}.{name}", minimum=minimum)
@@ -198,7 +178,7 @@ def _build(kind: str, base: dict[str, Any], p: dict[str, yaml.Node], *, file: st
                               line=line_of(p["mode"]), field=f"{field}.allowed_from")
         country: str | None = None
         if "default_country" in p and p["default_country"].tag != _NULL:
-            country = _text(p["default_country"], file=file, field=f"{field}.default_country")
+            country = text(p["default_country"], file=file, field=f"{field}.default_country")
             if country not in holidays.list_supported_countries():
                 raise ConfigError(f"no public-holiday calendar for country {country!r}", file=file,
                                   line=line_of(p["default_country"]), field=f"{field}.default_country")
@@ -218,7 +198,7 @@ def _build(kind: str, base: dict[str, Any], p: dict[str, yaml.Node], *, file: st
         return HoldRule(**base, kinds=_choices(p["kinds"], HOLD_KINDS, file=file, field=f"{field}.kinds"))
     if kind == "party_purpose":
         entry = mapping(p["allowed"], file=file, field=f"{field}.allowed")
-        _unknown(entry, PARTIES, file=file, prefix=f"{field}.allowed")
+        reject_unknown(entry, PARTIES, file=file, prefix=f"{field}.allowed")
         allowed = tuple((party, _choices(v, PURPOSES, file=file, field=f"{field}.allowed.{party}", empty_ok=True))
                         for party, (_, v) in entry.items())
         return PartyPurpose(**base, allowed=allowed)
@@ -237,16 +217,16 @@ def load_pack(path: str | PathLike[str]) -> PolicyPack:
     if root is None:
         raise ConfigError("the policy pack is empty; 'pack', 'version' and 'rules' are required", file=file, line=1)
     top = mapping(root, file=file, field=None)
-    _unknown(top, _TOP_KEYS, file=file, prefix=None)
+    reject_unknown(top, _TOP_KEYS, file=file, prefix=None)
     for key in _TOP_KEYS:
         if key not in top:
             raise ConfigError("is required", file=file, line=line_of(root), field=key)
     name_node = top["pack"][1]
-    name = _text(name_node, file=file, field="pack")
+    name = text(name_node, file=file, field="pack")
     if not _PACK.match(name):
         raise ConfigError("must be lower-case letters, digits and - (at most 32)", file=file,
                           line=line_of(name_node), field="pack")
-    version = _text(top["version"][1], file=file, field="version")
+    version = text(top["version"][1], file=file, field="version")
     title_en, title_zh = _labels(top["title"][1], file=file, field="title")
 
     seq = top["rules"][1]
@@ -257,12 +237,12 @@ def load_pack(path: str | PathLike[str]) -> PolicyPack:
     for i, item in enumerate(seq.value):
         prefix = f"rules[{i}]"
         entry = mapping(item, file=file, field=prefix)
-        _unknown(entry, _RULE_KEYS, file=file, prefix=prefix)
+        reject_unknown(entry, _RULE_KEYS, file=file, prefix=prefix)
         for key in ("id", "kind", "title", "source"):
             if key not in entry:
                 raise ConfigError("is required", file=file, line=line_of(item), field=f"{prefix}.{key}")
         id_node = entry["id"][1]
-        rule_id = _text(id_node, file=file, field=f"{prefix}.id")
+        rule_id = text(id_node, file=file, field=f"{prefix}.id")
         if not _ID.match(rule_id):
             raise ConfigError("must be lower-case letters, digits, _ and . (at most 64)", file=file,
                               line=line_of(id_node), field=f"{prefix}.id")
@@ -271,12 +251,12 @@ def load_pack(path: str | PathLike[str]) -> PolicyPack:
         seen.add(rule_id)
         kind = _choice(entry["kind"][1], RULE_KINDS, file=file, field=f"{prefix}.kind")
         title = _labels(entry["title"][1], file=file, field=f"{prefix}.title")
-        source = _text(entry["source"][1], file=file, field=f"{prefix}.source")
+        source = text(entry["source"][1], file=file, field=f"{prefix}.source")
         scope: dict[str, frozenset[str]] = {"channels": frozenset(CHANNELS), "parties": frozenset(PARTIES),
                                             "purposes": frozenset(PURPOSES)}
         if "applies_to" in entry:
             scope_entry = mapping(entry["applies_to"][1], file=file, field=f"{prefix}.applies_to")
-            _unknown(scope_entry, _SCOPE_KEYS, file=file, prefix=f"{prefix}.applies_to")
+            reject_unknown(scope_entry, _SCOPE_KEYS, file=file, prefix=f"{prefix}.applies_to")
             allowed_values = {"channels": CHANNELS, "parties": PARTIES, "purposes": PURPOSES}
             for key, (_, node) in scope_entry.items():
                 scope[key] = _choices(node, allowed_values[key], file=file, field=f"{prefix}.applies_to.{key}")

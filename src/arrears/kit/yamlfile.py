@@ -59,3 +59,29 @@ def whole_number(node: yaml.Node, *, file: str, field: str, minimum: int = 0) ->
     if value < minimum:
         raise ConfigError(f"must be >= {minimum}, got {value}", file=file, line=line_of(node), field=field)
     return value
+
+
+BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+def text(node: yaml.Node, *, file: str, field: str) -> str:
+    """A plain, non-blank YAML string, as written."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or not node.value.strip():
+        raise ConfigError("must be a non-empty text", file=file, line=line_of(node), field=field)
+    return node.value
+
+
+def boolean(node: yaml.Node, *, file: str, field: str) -> bool:
+    """A YAML ``true`` or ``false`` (not "yes", 1 or a string)."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag != BOOL_TAG:
+        raise ConfigError("must be true or false", file=file, line=line_of(node), field=field)
+    return bool(yaml.safe_load(node.value))
+
+
+def reject_unknown(entry: dict[str, tuple[yaml.Node, yaml.Node]], allowed: tuple[str, ...], *, file: str,
+                   prefix: str | None) -> None:
+    """Refuse the first key of ``entry`` (from :func:`mapping`) that is not in ``allowed``."""
+    for key, (key_node, _) in entry.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key {key!r} (allowed: {', '.join(allowed) or 'none'})", file=file,
+                              line=line_of(key_node), field=f"{prefix}.{key}" if prefix else key)

@@ -33,7 +33,7 @@ import yaml
 
 from arrears.auth.model import ROLES
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import INT_TAG, STR_TAG, compose_file, line_of, mapping, whole_number
+from arrears.kit.yamlfile import INT_TAG, STR_TAG, compose_file, line_of, mapping, reject_unknown, text, whole_number
 from arrears.plans.model import (
     DEFERRAL_BASES,
     KINDS,
@@ -77,41 +77,28 @@ def default_products_path() -> Path:
     return Path(str(resources.files("arrears.plans").joinpath("products.yaml")))
 
 
-def _text(node: yaml.Node, *, file: str, field: str) -> str:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or not node.value.strip():
-        raise ConfigError("must be a non-empty text", file=file, line=line_of(node), field=field)
-    return node.value
-
-
 def _decimal(node: yaml.Node, *, file: str, field: str) -> Decimal:
     """A non-negative decimal number, read from the node's text (never through a float)."""
     ok = isinstance(node, yaml.ScalarNode) and node.tag in (INT_TAG, _FLOAT_TAG, STR_TAG)
-    text = node.value.strip() if ok else ""
-    if text.startswith("-"):
-        raise ConfigError(f"must be >= 0, got {text}", file=file, line=line_of(node), field=field)
-    if not _NUMBER.match(text):
+    written = node.value.strip() if ok else ""
+    if written.startswith("-"):
+        raise ConfigError(f"must be >= 0, got {written}", file=file, line=line_of(node), field=field)
+    if not _NUMBER.match(written):
         shown = node.value if isinstance(node, yaml.ScalarNode) else type(node).__name__
         raise ConfigError(f"must be a decimal number such as 0.60, got {shown!r}", file=file, line=line_of(node),
                           field=field)
     try:
-        return Decimal(text.replace("_", ""))
+        return Decimal(written.replace("_", ""))
     except InvalidOperation as exc:  # pragma: no cover - the pattern already guarantees a number
-        raise ConfigError(f"not a number: {text!r}", file=file, line=line_of(node), field=field) from exc
+        raise ConfigError(f"not a number: {written!r}", file=file, line=line_of(node), field=field) from exc
 
 
 def _role(node: yaml.Node, *, file: str, field: str) -> str:
-    role = _text(node, file=file, field=field)
+    role = text(node, file=file, field=field)
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r} (roles: {', '.join(ROLES)})", file=file, line=line_of(node),
                           field=field)
     return role
-
-
-def _unknown(entry: dict, allowed: tuple[str, ...], *, file: str, prefix: str | None) -> None:
-    for key, (key_node, _) in entry.items():
-        if key not in allowed:
-            raise ConfigError(f"unknown key (allowed: {', '.join(allowed)})", file=file, line=line_of(key_node),
-                              field=f"{prefix}.{key}" if prefix else key)
 
 
 def _between(value: Any, node: yaml.Node, low: Any, high: Any, *, file: str, field: str) -> None:
@@ -122,7 +109,7 @@ def _between(value: Any, node: yaml.Node, low: Any, high: Any, *, file: str, fie
 
 def _settlement(node: yaml.Node, *, file: str) -> SettlementRules:
     entry = mapping(node, file=file, field="settlement")
-    _unknown(entry, ("min_dpd", "authority", "senior_approver"), file=file, prefix="settlement")
+    reject_unknown(entry, ("min_dpd", "authority", "senior_approver"), file=file, prefix="settlement")
     kwargs: dict[str, Any] = {}
     if "min_dpd" in entry:
         kwargs["min_dpd"] = whole_number(entry["min_dpd"][1], file=file, field="settlement.min_dpd")
@@ -150,25 +137,25 @@ def _product(item: yaml.Node, index: int, *, file: str) -> Product:
         if key not in entry:
             raise ConfigError("is required", file=file, line=line_of(item), field=f"{prefix}.{key}")
     code_node = entry["code"][1]
-    code = _text(code_node, file=file, field=f"{prefix}.code")
+    code = text(code_node, file=file, field=f"{prefix}.code")
     if not _CODE.match(code):
         raise ConfigError("must be lower-case letters, digits and _ (at most 32)", file=file,
                           line=line_of(code_node), field=f"{prefix}.code")
     kind_node = entry["kind"][1]
-    kind = _text(kind_node, file=file, field=f"{prefix}.kind")
+    kind = text(kind_node, file=file, field=f"{prefix}.kind")
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r} (kinds: {', '.join(KINDS)})", file=file, line=line_of(kind_node),
                           field=f"{prefix}.kind")
-    _unknown(entry, (*_COMMON, *_KIND_KEYS[kind]), file=file, prefix=prefix)
+    reject_unknown(entry, (*_COMMON, *_KIND_KEYS[kind]), file=file, prefix=prefix)
 
     labels_node = entry["labels"][1]
     label_entry = mapping(labels_node, file=file, field=f"{prefix}.labels")
-    _unknown(label_entry, _LOCALES, file=file, prefix=f"{prefix}.labels")
+    reject_unknown(label_entry, _LOCALES, file=file, prefix=f"{prefix}.labels")
     labels = {}
     for locale in _LOCALES:
         if locale not in label_entry:
             raise ConfigError("is required", file=file, line=line_of(labels_node), field=f"{prefix}.labels.{locale}")
-        labels[locale] = _text(label_entry[locale][1], file=file, field=f"{prefix}.labels.{locale}")
+        labels[locale] = text(label_entry[locale][1], file=file, field=f"{prefix}.labels.{locale}")
 
     def node(key: str) -> yaml.Node:
         return entry[key][1]
@@ -212,7 +199,7 @@ def _product(item: yaml.Node, index: int, *, file: str) -> Product:
         else:
             kw["months"] = whole("months", 1, 12)
         if "base" in entry:
-            base = _text(node("base"), file=file, field=f"{prefix}.base")
+            base = text(node("base"), file=file, field=f"{prefix}.base")
             if base not in DEFERRAL_BASES:
                 raise ConfigError(f"must be one of {', '.join(DEFERRAL_BASES)}", file=file, line=line_of(node("base")),
                                   field=f"{prefix}.base")
@@ -256,14 +243,14 @@ def load_plan_products(path: str | PathLike[str]) -> PlanProducts:
     if root is None:
         raise ConfigError("the products file is empty; 'products' is required", file=file, line=1)
     top = mapping(root, file=file, field=None)
-    _unknown(top, (*_SECTIONS, "settlement", "products"), file=file, prefix=None)
+    reject_unknown(top, (*_SECTIONS, "settlement", "products"), file=file, prefix=None)
 
     sections: dict[str, dict[str, int]] = {}
     for name, keys in _SECTIONS.items():
         sections[name] = {}
         if name in top:
             entry = mapping(top[name][1], file=file, field=name)
-            _unknown(entry, keys, file=file, prefix=name)
+            reject_unknown(entry, keys, file=file, prefix=name)
             for key, (_, value_node) in entry.items():
                 minimum = 1 if key == "max_misses" else 0
                 sections[name][key] = whole_number(value_node, file=file, field=f"{name}.{key}", minimum=minimum)

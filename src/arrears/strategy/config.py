@@ -27,7 +27,7 @@ from os import PathLike
 import yaml
 
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import STR_TAG, compose_file, line_of, mapping, whole_number
+from arrears.kit.yamlfile import STR_TAG, compose_file, line_of, mapping, reject_unknown, text, whole_number
 from arrears.strategy.conditions import Condition, ConditionError, parse_condition
 from arrears.strategy.model import (
     ACTION_KINDS,
@@ -50,26 +50,13 @@ _ACTION_KEYS = ("action", "day", "when", "every", "until", "template", "queue", 
 _OTHERWISE = ("no_treatment",)
 
 
-def _text(node: yaml.Node, *, file: str, field: str) -> str:
-    if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or not node.value.strip():
-        raise ConfigError("must be a non-empty text", file=file, line=line_of(node), field=field)
-    return node.value
-
-
 def _code(node: yaml.Node, *, file: str, field: str, pattern: re.Pattern[str] = _CODE) -> str:
-    value = _text(node, file=file, field=field)
+    value = text(node, file=file, field=field)
     if not pattern.match(value):
         allowed = "lower-case letters, digits, - and _" if pattern is _NAME else "lower-case letters, digits and _"
         raise ConfigError(f"{value!r} must be {allowed}, starting with a letter", file=file, line=line_of(node),
                           field=field)
     return value
-
-
-def _unknown(entry: dict, allowed: tuple[str, ...], *, file: str, prefix: str | None) -> None:  # type: ignore[type-arg]
-    for key, (key_node, _) in entry.items():
-        if key not in allowed:
-            raise ConfigError(f"unknown key {key!r} (allowed: {', '.join(allowed)})", file=file,
-                              line=line_of(key_node), field=f"{prefix}.{key}" if prefix else key)
 
 
 def _required(entry: dict, keys: tuple[str, ...], node: yaml.Node, *, file: str, prefix: str) -> None:  # type: ignore[type-arg]
@@ -105,10 +92,10 @@ def _condition(node: yaml.Node, *, file: str, field: str) -> Condition:
 
 def _action(node: yaml.Node, *, file: str, prefix: str, step: int) -> Action:
     entry = mapping(node, file=file, field=prefix)
-    _unknown(entry, _ACTION_KEYS, file=file, prefix=prefix)
+    reject_unknown(entry, _ACTION_KEYS, file=file, prefix=prefix)
     _required(entry, ("action", "day"), node, file=file, prefix=prefix)
     kind_node = entry["action"][1]
-    kind = _text(kind_node, file=file, field=f"{prefix}.action")
+    kind = text(kind_node, file=file, field=f"{prefix}.action")
     if kind not in ACTION_KINDS:
         raise ConfigError(f"unknown action {kind!r} (allowed: {', '.join(ACTION_KINDS)})", file=file,
                           line=line_of(kind_node), field=f"{prefix}.action")
@@ -155,7 +142,7 @@ def _action(node: yaml.Node, *, file: str, prefix: str, step: int) -> Action:
             raise ConfigError(f"must be between {PRIORITIES.start} (first) and {PRIORITIES.stop - 1}, got {priority}",
                               file=file, line=line_of(p_node), field=f"{prefix}.priority")
     if "note" in entry:
-        note = _text(entry["note"][1], file=file, field=f"{prefix}.note")
+        note = text(entry["note"][1], file=file, field=f"{prefix}.note")
     when = _condition(entry["when"][1], file=file, field=f"{prefix}.when") if "when" in entry else None
     return Action(step=step, kind=kind, day=day, when=when, every=every, until=until, template=template, queue=queue,
                   priority=priority, note=note)
@@ -167,24 +154,24 @@ def load_strategy(path: str | PathLike[str]) -> Strategy:
     if root is None:
         raise ConfigError("the strategy file is empty; 'strategy' and 'segments' are required", file=file, line=1)
     top = mapping(root, file=file, field=None)
-    _unknown(top, _TOP_KEYS, file=file, prefix=None)
+    reject_unknown(top, _TOP_KEYS, file=file, prefix=None)
 
     if "strategy" not in top:
         raise ConfigError("is required: strategy: {name: …, version: …}", file=file, line=line_of(root),
                           field="strategy")
     header_node = top["strategy"][1]
     header = mapping(header_node, file=file, field="strategy")
-    _unknown(header, _HEADER_KEYS, file=file, prefix="strategy")
+    reject_unknown(header, _HEADER_KEYS, file=file, prefix="strategy")
     _required(header, ("name", "version"), header_node, file=file, prefix="strategy")
     name = _code(header["name"][1], file=file, field="strategy.name", pattern=_NAME)
     version = whole_number(header["version"][1], file=file, field="strategy.version", minimum=1)
-    description = _text(header["description"][1], file=file, field="strategy.description") \
+    description = text(header["description"][1], file=file, field="strategy.description") \
         if "description" in header else None
 
     otherwise = False
     if "otherwise" in top:
         o_node = top["otherwise"][1]
-        value = _text(o_node, file=file, field="otherwise")
+        value = text(o_node, file=file, field="otherwise")
         if value not in _OTHERWISE:
             raise ConfigError(f"the only value is {_OTHERWISE[0]!r}, got {value!r}", file=file, line=line_of(o_node),
                               field="otherwise")
@@ -200,7 +187,7 @@ def load_strategy(path: str | PathLike[str]) -> Strategy:
     for i, item in enumerate(seq.value):
         prefix = f"segments[{i}]"
         entry = mapping(item, file=file, field=prefix)
-        _unknown(entry, _SEGMENT_KEYS, file=file, prefix=prefix)
+        reject_unknown(entry, _SEGMENT_KEYS, file=file, prefix=prefix)
         _required(entry, ("code", "path"), item, file=file, prefix=prefix)
         code_node = entry["code"][1]
         code = _code(code_node, file=file, field=f"{prefix}.code")
@@ -208,7 +195,7 @@ def load_strategy(path: str | PathLike[str]) -> Strategy:
             raise ConfigError(f"duplicate segment code {code!r}", file=file, line=line_of(code_node),
                               field=f"{prefix}.code")
         seen.add(code)
-        seg_description = _text(entry["description"][1], file=file, field=f"{prefix}.description") \
+        seg_description = text(entry["description"][1], file=file, field=f"{prefix}.description") \
             if "description" in entry else None
         when = _condition(entry["when"][1], file=file, field=f"{prefix}.when") if "when" in entry else None
         if when is None and i < len(seq.value) - 1:
