@@ -19,10 +19,10 @@ from arrears.cases.commands import queue_app
 from arrears.channels.commands import worker as worker_command
 from arrears.config import get_settings
 from arrears.contact.commands import contact_app
+from arrears.kit.cli import store_engine
 from arrears.kit.clock import utc_now
-from arrears.kit.db import make_engine, transaction
+from arrears.kit.db import transaction
 from arrears.kit.errors import ArrearsError
-from arrears.kit.migrate import upgrade
 from arrears.kit.money import format_yuan
 from arrears.plans.commands import plans_app
 from arrears.score.commands import score_app
@@ -59,12 +59,6 @@ def _today() -> date:
     return business_date_of(utc_now())
 
 
-def _engine(url: str | None = None):  # type: ignore[no-untyped-def]
-    engine = make_engine(url or get_settings().database_url)
-    upgrade(engine)
-    return engine
-
-
 def _rules():  # type: ignore[no-untyped-def]
     from arrears.delinquency.config import load_rules
     from arrears.delinquency.model import DelinquencyRules
@@ -83,7 +77,7 @@ def _progress() -> Progress:
 @app.command()
 def init() -> None:
     """Create or upgrade the operational store (runs the migrations)."""
-    engine = _engine()
+    engine = store_engine()
     console.print(f"Store ready: {engine.url.render_as_string(hide_password=True)}")
 
 
@@ -143,7 +137,7 @@ def cycle(
     if (experiments is not None or model is not None) and not strategy:
         console.print("[red]error:[/red] --experiments and --model need at least one --strategy file")
         raise typer.Exit(2)
-    engine = _engine()
+    engine = store_engine()
     try:
         result = _run_cycle(engine, business_date.date())
         with transaction(engine) as session:
@@ -179,7 +173,7 @@ def export_delinquency(
     """Account id, DPD, bucket, cycles delinquent, amount past due and charge-off flag, as CSV."""
     from arrears.delinquency.export import export_delinquency as export
 
-    engine = _engine()
+    engine = store_engine()
     try:
         if out is None:
             import sys
@@ -240,7 +234,7 @@ def demo(
         shutil.rmtree(folder)
     files = folder / "files"
     _generate(files, accounts=accounts, seed=seed, as_of=day, months=6, fmt="csv")
-    engine = _engine(f"sqlite:///{folder / 'arrears.sqlite'}")
+    engine = store_engine(f"sqlite:///{folder / 'arrears.sqlite'}")
     with _progress() as progress:
         tasks: dict[str, int] = {}
 

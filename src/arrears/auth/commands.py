@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from datetime import timedelta
 from typing import Annotated
@@ -11,10 +10,9 @@ import typer
 from rich.console import Console
 
 from arrears.auth.model import ROLES
-from arrears.config import get_settings
-from arrears.kit.db import make_engine, transaction
+from arrears.kit.cli import cli_actor, store_engine
+from arrears.kit.db import transaction
 from arrears.kit.errors import ArrearsError
-from arrears.kit.migrate import upgrade
 
 users_app = typer.Typer(help="Users, roles, teams and API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -22,19 +20,6 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 
 def _console() -> Console:
     return Console()
-
-
-def _engine():  # type: ignore[no-untyped-def]
-    engine = make_engine(get_settings().database_url)
-    upgrade(engine)
-    return engine
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"[:64]
-    except Exception:  # no login name in some containers
-        return "cli"
 
 
 def _fail(console: Console, exc: ArrearsError) -> typer.Exit:
@@ -62,9 +47,9 @@ def add_user(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        with transaction(_engine()) as session:
+        with transaction(store_engine()) as session:
             user = create_user(session, username=username, password=password, role=role, team=team,
-                               display_name=display_name, actor=_actor())
+                               display_name=display_name, actor=cli_actor())
             user_id = user.id
     except ArrearsError as exc:
         raise _fail(console, exc) from None
@@ -82,9 +67,9 @@ def new_token(
 
     console = _console()
     try:
-        with transaction(_engine()) as session:
+        with transaction(store_engine()) as session:
             issued = issue_token(session, user=get_user(session, username), kind="api", ttl=timedelta(days=days),
-                                 label=label, actor=_actor())
+                                 label=label, actor=cli_actor())
     except ArrearsError as exc:
         raise _fail(console, exc) from None
     console.print(f"Token for {username} (id {issued.token_id}, expires {issued.expires_at.isoformat()}):",
@@ -102,7 +87,7 @@ def verify_audit() -> None:
     from arrears.auth.tables import AuditRecord
 
     console = _console()
-    with transaction(_engine()) as session:
+    with transaction(store_engine()) as session:
         problems = verify(session)
         count = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
     if problems:

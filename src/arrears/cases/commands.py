@@ -10,12 +10,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from arrears.auth.commands import _actor, _engine, _fail
+from arrears.auth.commands import _fail
 from arrears.auth.tables import Team, User
 from arrears.cases.model import OPEN_STATES
 from arrears.cases.queue import assign_cases, team_skills
 from arrears.cases.queue_rules import apply_queue_rules, describe, load_queue_rules
 from arrears.cases.tables import Case
+from arrears.kit.cli import cli_actor, store_engine
 from arrears.kit.db import transaction
 from arrears.kit.errors import ArrearsError
 
@@ -32,8 +33,8 @@ def load_rules(
     console = Console()
     try:
         rules = load_queue_rules(file)
-        with transaction(_engine()) as session:
-            summary = apply_queue_rules(session, rules, actor=_actor())
+        with transaction(store_engine()) as session:
+            summary = apply_queue_rules(session, rules, actor=cli_actor())
             assigned = assign_cases(session) if assign else {}
     except ArrearsError as exc:
         raise _fail(console, exc) from None
@@ -48,7 +49,7 @@ def assign() -> None:
     """Give every open case without a team to the first team whose rule matches it."""
     console = Console()
     try:
-        with transaction(_engine()) as session:
+        with transaction(store_engine()) as session:
             assigned = assign_cases(session)
     except ArrearsError as exc:
         raise _fail(console, exc) from None
@@ -59,7 +60,7 @@ def assign() -> None:
 def show() -> None:
     """Teams with their rules, agents and open cases; open cases no team's rule matches."""
     console = Console()
-    with transaction(_engine()) as session:
+    with transaction(store_engine()) as session:
         rules = team_skills(session)
         teams = session.execute(select(Team.id, Team.code, Team.name).order_by(Team.code)).all()
         agents = dict(session.execute(select(User.team_id, func.count()).where(User.active.is_(True))

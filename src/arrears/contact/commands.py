@@ -24,6 +24,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from arrears.kit.cli import store_engine
 from arrears.kit.errors import ArrearsError
 
 contact_app = typer.Typer(help="Contact timing: the daily call plan and best hours to call.", no_args_is_help=True)
@@ -35,16 +36,6 @@ HISTORY_DAYS = 180
 def _fail(message: str) -> typer.Exit:
     _err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(1)
-
-
-def _engine():  # type: ignore[no-untyped-def]
-    from arrears.config import get_settings
-    from arrears.kit.db import make_engine
-    from arrears.kit.migrate import upgrade
-
-    engine = make_engine(get_settings().database_url)
-    upgrade(engine)
-    return engine
 
 
 def _hour(text: Any, where: str) -> int:
@@ -132,7 +123,7 @@ def plan_command(
     settings = get_settings()
     business_day = day.date()
     bank_tz = settings.timezone
-    engine = _engine()
+    engine = store_engine()
     try:
         cases = read_due_cases(engine, day=business_day, bank_tz=bank_tz)
         agents = read_agents(engine)
@@ -182,7 +173,7 @@ def best_time_command(
     from arrears.contact.policy import local_instant
     from arrears.kit.clock import utc_now
 
-    engine = _engine()
+    engine = store_engine()
     try:
         customer_id, tz, ref, case_id = account_customer(engine, account)
         now = utc_now() if day is None else local_instant(ZoneInfo(get_settings().timezone), day.date())

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from arrears.auth.commands import _actor, _engine
 from arrears.auth.model import ROLES
+from arrears.kit.cli import cli_actor, store_engine
 from arrears.kit.db import transaction
 from arrears.kit.errors import ArrearsError
 from arrears.kit.money import to_fen
@@ -61,7 +61,7 @@ def options(
         raise _fail(f"--role: unknown role {role!r}; roles are {', '.join(ROLES)}")
     fen = _fen(affordable) if affordable is not None else None
     try:
-        with transaction(_engine()) as session:
+        with transaction(store_engine()) as session:
             found = service.options_for_account(
                 session, account=repo.account_by_ref_or_id(session, account), role=role, affordable=fen,
                 business_date=business_date.date() if business_date else None)
@@ -85,8 +85,8 @@ def run_monitor(day, *, actor: str | None = None) -> dict:  # type: ignore[no-un
     from arrears.plans import service
 
     try:
-        with transaction(_engine()) as session:
-            r = service.monitor_plans(session, business_date=day, actor=actor or _actor())
+        with transaction(store_engine()) as session:
+            r = service.monitor_plans(session, business_date=day, actor=actor or cli_actor())
     except ArrearsError as exc:
         raise _fail(str(exc)) from exc
     return {"business_date": r.business_date.isoformat(), "agreements": r.agreements, "kept": r.kept,
@@ -101,7 +101,7 @@ def show(agreement: Annotated[int, typer.Option("--agreement", min=1, help="Agre
     from arrears.plans import service
 
     try:
-        with transaction(_engine()) as session:
+        with transaction(store_engine()) as session:
             a = repo.get_agreement(session, agreement)
             rows = repo.instalments(session, a.id)
             out = {
