@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -204,96 +204,117 @@ def _read(reader: ArrowReader, *, business_date: date, account_ids: Sequence[int
     return out
 
 
-def _sql(business_date: date, time_zone: str, current_bucket: str) -> str:
+def feature_sql(business_date: date, current_bucket: str) -> str:
+    """The feature view as one portable SQL statement (DuckDB's dialect; SQLGlot turns it into Spark
+    SQL for the file cycle, :mod:`arrears.batch.filecycle`).
+
+    Inputs are relations named ``acc``, ``snap``, ``stmt``, ``pay``, ``hold``, ``cases``, ``review``,
+    ``contact``, ``promise``, ``plan`` and ``score`` with the columns :func:`_read` gives them, except
+    that ``contact`` carries ``on_date``: the interaction's date in the bank's time zone (the caller
+    converts, because time-zone functions differ between engines). ``stmt``, ``pay`` and ``hold``
+    hold rows on or before the business date only (holds: active on it). Window bounds are date
+    literals, and nothing here needs a correlated sub-query: Spark runs the same text.
+    """
     bd = f"DATE {_iso(business_date)}"
+    d7, d30, d90 = (f"DATE {_iso(business_date - timedelta(days=n))}" for n in (7, 30, 90))
     severity = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(HOLD_SEVERITY))
-    tz = time_zone.replace("'", "''")
     bucket = current_bucket.replace("'", "''")
     return f"""
     WITH last_stmt AS (
         SELECT account_id, max(statement_date) AS statement_date, arg_max(new_balance, statement_date) AS new_balance
         FROM stmt GROUP BY account_id
+    ), paid_since AS (
+        SELECT p.account_id, sum(p.amount) AS amount
+        FROM pay p JOIN last_stmt l ON l.account_id = p.account_id AND p.value_date > l.statement_date
+        GROUP BY p.account_id
     ), bal AS (
-        SELECT a.account_id,
-               coalesce(l.new_balance, 0) - coalesce((
-                   SELECT sum(p.amount) FROM pay p WHERE p.account_id = a.account_id
-                   AND p.value_date > l.statement_date), 0) AS balance
-        FROM acc a LEFT JOIN last_stmt l USING (account_id)
+        SELECT a.account_id, coalesce(l.new_balance, 0) - coalesce(q.amount, 0) AS balance
+        FROM acc a LEFT JOIN last_stmt l ON l.account_id = a.account_id
+        LEFT JOIN paid_since q ON q.account_id = a.account_id
     ), pays AS (
         SELECT account_id,
-               sum(amount) FILTER (WHERE value_date > {bd} - 90) AS fen_90,
-               count(*) FILTER (WHERE value_date > {bd} - 90) AS n_90,
+               sum(CASE WHEN value_date > {d90} THEN amount ELSE 0 END) AS fen_90,
+               sum(CASE WHEN value_date > {d90} THEN 1 ELSE 0 END) AS n_90,
                max(value_date) AS last_date
         FROM pay GROUP BY account_id
     ), holds_now AS (
         SELECT account_id, arg_min(kind, CASE kind {severity} ELSE 99 END) AS kind FROM hold GROUP BY account_id
     ), chosen_case AS (
-        SELECT account_id, arg_max(case_id, (is_open, case_id)) AS case_id FROM cases GROUP BY account_id
+        SELECT account_id, coalesce(max(CASE WHEN is_open THEN case_id END), max(case_id)) AS case_id
+        FROM cases GROUP BY account_id
     ), the_case AS (
-        SELECT c.* FROM cases c JOIN chosen_case USING (account_id, case_id)
-    ), contacts AS (
-        SELECT account_id, started_s, outcome, direction, party,
-               CAST(timezone('{tz}', to_timestamp(started_s)) AS DATE) AS on_date
-        FROM contact
+        SELECT c.* FROM cases c JOIN chosen_case k ON k.account_id = c.account_id AND k.case_id = c.case_id
     ), contacts_by_account AS (
         SELECT account_id,
                arg_max(outcome, started_s) AS last_outcome,
                max(on_date) AS last_date,
-               count(*) FILTER (WHERE direction = 'outbound' AND on_date > {bd} - 7) AS attempts_7d,
-               count(*) FILTER (WHERE party = 'debtor' AND on_date > {bd} - 30) AS rpc_30d
-        FROM contacts WHERE on_date <= {bd} GROUP BY account_id
+               sum(CASE WHEN direction = 'outbound' AND on_date > {d7} THEN 1 ELSE 0 END) AS attempts_7d,
+               sum(CASE WHEN party = 'debtor' AND on_date > {d30} THEN 1 ELSE 0 END) AS rpc_30d
+        FROM contact WHERE on_date <= {bd} GROUP BY account_id
     ), promises_by_account AS (
         SELECT account_id,
-               bool_or(status = 'open' AND created_on <= {bd}) AS open_promise,
-               bool_or(status = 'broken' AND promised_date > {bd} - 90 AND promised_date <= {bd}) AS broken_90d
+               max(CASE WHEN status = 'open' AND created_on <= {bd} THEN 1 ELSE 0 END) = 1 AS open_promise,
+               max(CASE WHEN status = 'broken' AND promised_date > {d90} AND promised_date <= {bd}
+                        THEN 1 ELSE 0 END) = 1 AS broken_90d
         FROM promise GROUP BY account_id
     ), plans AS (
         SELECT account_id, arg_max(status, id) AS status FROM plan GROUP BY account_id
     ), scores AS (
         SELECT account_id, arg_max(score, as_of) AS score FROM score GROUP BY account_id
+    ), reviews AS (
+        SELECT DISTINCT account_id FROM review
     )
     SELECT
         a.account_id, a.account_ref, a.product, a.account_status, a.language,
-        CASE WHEN regexp_full_match(coalesce(a.id_prefix, ''), '[0-9]{{2}}') THEN a.id_prefix END AS region_code,
-        greatest(0, (year({bd}) - year(a.opened_on)) * 12 + month({bd}) - month(a.opened_on)
-                    - CASE WHEN day({bd}) < day(a.opened_on) THEN 1 ELSE 0 END) AS months_on_book,
+        CASE WHEN regexp_matches(coalesce(a.id_prefix, ''), '^[0-9]{{2}}$') THEN a.id_prefix END AS region_code,
+        CAST(greatest(0, (year({bd}) - year(a.opened_on)) * 12 + month({bd}) - month(a.opened_on)
+                    - CASE WHEN day({bd}) < day(a.opened_on) THEN 1 ELSE 0 END) AS BIGINT) AS months_on_book,
         a.credit_limit,
-        b.balance,
-        CASE WHEN a.credit_limit > 0 THEN (greatest(b.balance, 0) * 10000) // a.credit_limit END AS utilisation_bp,
-        coalesce(s.dpd, 0) AS dpd,
+        CAST(b.balance AS BIGINT) AS balance,
+        CASE WHEN a.credit_limit > 0 THEN CAST((greatest(b.balance, 0) * 10000) // a.credit_limit AS BIGINT) END
+            AS utilisation_bp,
+        CAST(coalesce(s.dpd, 0) AS BIGINT) AS dpd,
         coalesce(s.bucket, '{bucket}') AS bucket,
-        coalesce(s.cycles_delinquent, 0) AS cycles_delinquent,
-        coalesce(s.amount_past_due, 0) AS amount_past_due,
+        CAST(coalesce(s.cycles_delinquent, 0) AS BIGINT) AS cycles_delinquent,
+        CAST(coalesce(s.amount_past_due, 0) AS BIGINT) AS amount_past_due,
         coalesce(s.charge_off, false) AS charge_off,
-        coalesce(p.fen_90, 0) AS payments_90d_fen,
-        coalesce(p.n_90, 0) AS payments_count_90d,
-        date_diff('day', p.last_date, {bd}) AS last_payment_days_ago,
-        sc.score AS behaviour_score,
+        CAST(coalesce(p.fen_90, 0) AS BIGINT) AS payments_90d_fen,
+        CAST(coalesce(p.n_90, 0) AS BIGINT) AS payments_count_90d,
+        CAST(date_diff('day', p.last_date, {bd}) AS BIGINT) AS last_payment_days_ago,
+        CAST(sc.score AS BIGINT) AS behaviour_score,
         h.kind IS NOT NULL AS hold_active,
         h.kind AS hold_kind,
-        a.account_id IN (SELECT account_id FROM review) AS hold_review_pending,
+        r.account_id IS NOT NULL AS hold_review_pending,
         c.case_id,
         c.status AS case_status,
-        date_diff('day', greatest(c.opened_on, coalesce(c.reopened_on, c.opened_on)), {bd}) AS days_in_case,
+        CAST(date_diff('day', greatest(c.opened_on, coalesce(c.reopened_on, c.opened_on)), {bd}) AS BIGINT)
+            AS days_in_case,
         k.last_outcome AS last_contact_outcome,
-        date_diff('day', k.last_date, {bd}) AS days_since_last_contact,
-        coalesce(k.attempts_7d, 0) AS contact_attempts_7d,
-        coalesce(k.rpc_30d, 0) AS rpc_30d,
+        CAST(date_diff('day', k.last_date, {bd}) AS BIGINT) AS days_since_last_contact,
+        CAST(coalesce(k.attempts_7d, 0) AS BIGINT) AS contact_attempts_7d,
+        CAST(coalesce(k.rpc_30d, 0) AS BIGINT) AS rpc_30d,
         coalesce(pr.open_promise, false) AS open_promise,
         coalesce(pr.broken_90d, false) AS promise_broken_90d,
         pl.status AS plan_status
     FROM acc a
-    JOIN bal b USING (account_id)
-    LEFT JOIN snap s USING (account_id)
-    LEFT JOIN pays p USING (account_id)
-    LEFT JOIN scores sc USING (account_id)
-    LEFT JOIN holds_now h USING (account_id)
-    LEFT JOIN the_case c USING (account_id)
-    LEFT JOIN contacts_by_account k USING (account_id)
-    LEFT JOIN promises_by_account pr USING (account_id)
-    LEFT JOIN plans pl USING (account_id)
-    ORDER BY a.account_id
+    JOIN bal b ON b.account_id = a.account_id
+    LEFT JOIN snap s ON s.account_id = a.account_id
+    LEFT JOIN pays p ON p.account_id = a.account_id
+    LEFT JOIN scores sc ON sc.account_id = a.account_id
+    LEFT JOIN holds_now h ON h.account_id = a.account_id
+    LEFT JOIN reviews r ON r.account_id = a.account_id
+    LEFT JOIN the_case c ON c.account_id = a.account_id
+    LEFT JOIN contacts_by_account k ON k.account_id = a.account_id
+    LEFT JOIN promises_by_account pr ON pr.account_id = a.account_id
+    LEFT JOIN plans pl ON pl.account_id = a.account_id
     """
+
+
+def contact_dates_sql(time_zone: str) -> str:
+    """DuckDB: ``contact_raw`` (``started_s``, seconds since the epoch) with ``on_date`` in ``time_zone``."""
+    tz = time_zone.replace("'", "''")
+    return ("SELECT account_id, started_s, outcome, direction, party, "
+            f"CAST(timezone('{tz}', to_timestamp(started_s)) AS DATE) AS on_date FROM contact_raw")
 
 
 def optional_tables(engine: Engine) -> set[str]:
@@ -326,8 +347,9 @@ def build_features(
         tables = _read(reader, business_date=business_date, account_ids=account_ids, optional=optional)
     with closing(duckdb.connect()) as con:
         for name, table in tables.items():
-            con.register(name, table)
-        result = con.sql(_sql(business_date, time_zone, current_bucket)).to_arrow_table()
+            con.register("contact_raw" if name == "contact" else name, table)
+        con.execute(f"CREATE TEMP TABLE contact AS {contact_dates_sql(time_zone)}")
+        result = con.sql(f"{feature_sql(business_date, current_bucket)} ORDER BY a.account_id").to_arrow_table()
     return result.cast(FEATURE_SCHEMA)
 
 

@@ -38,7 +38,7 @@ from sqlalchemy import Engine
 
 from arrears.cases.model import OPEN_STATES, can_transition
 from arrears.kit.db import transaction
-from arrears.kit.errors import ConfigError
+from arrears.kit.errors import ArrearsError, ConfigError
 from arrears.strategy import repository as repo
 from arrears.strategy.engine import TREATMENTS_SCHEMA, select_treatments
 from arrears.strategy.features import build_features
@@ -152,7 +152,7 @@ def choose(features: pa.Table, strategies: Sequence[Strategy], business_date: da
            experiments: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Each account's treatment row (:data:`TREATMENTS_SCHEMA` plus ``experiment``, ``arm``, ``case_id``,
     ``case_status``), for accounts given a segment; see the module docstring for the rules."""
-    from arrears.strategy.experiments import assign
+    from arrears.strategy.experiments import ExperimentError, assign
 
     by_name = {s.name: s for s in strategies}
     info = {r["account_id"]: r for r in features.select(["account_id", "account_ref", "case_id", "case_status"])
@@ -174,7 +174,7 @@ def choose(features: pa.Table, strategies: Sequence[Strategy], business_date: da
                 row["experiment"], row["arm"] = e.code, arm.code
                 target = arm.strategy or row["strategy"]
                 if target not in by_name:
-                    raise ConfigError(f"experiment {e.code}, arm {arm.code}: strategy {target!r} is not among the "
+                    raise ExperimentError(f"experiment {e.code}, arm {arm.code}: strategy {target!r} is not among the "
                                       f"strategy files given ({', '.join(by_name)})")
                 base = by_name[row["strategy"]]
                 empty = not base.segment(row["segment"]).path
@@ -307,12 +307,12 @@ def run_strategy_step(engine: Engine, *, business_date: date, strategy_files: Se
     from arrears.strategy.experiments import load_experiments
 
     if not strategy_files:
-        raise ConfigError("the strategy step needs at least one strategy file")
+        raise ArrearsError("the strategy step needs at least one strategy file")
     strategies = [load_strategy(f) for f in strategy_files]
     names = [s.name for s in strategies]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"strategy name(s) {', '.join(dupes)} given more than once")
+        raise ArrearsError(f"strategy name(s) {', '.join(dupes)} given more than once")
     experiments = load_experiments(experiments_file) if experiments_file is not None else ()
     result = StepResult(business_date=business_date)
     if model_dir is not None:
