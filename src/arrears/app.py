@@ -23,6 +23,7 @@ from arrears.cases.endpoints import queue_router
 from arrears.cases.endpoints import router as cases_router
 from arrears.config import Settings, get_settings
 from arrears.contact.endpoints import router as contact_router
+from arrears.escalation.endpoints import router as escalation_router
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
 from arrears.plans.endpoints import router as plans_router
@@ -116,4 +117,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(queue_router)
     app.include_router(plans_router)
     app.include_router(contact_router)
+    app.include_router(escalation_router)
     return app

@@ -6,6 +6,7 @@ from arrears.cases import tables as cases_tables  # noqa: F401
 from arrears.channels import tables as channels_tables  # noqa: F401
 from arrears.contact import tables as contact_tables  # noqa: F401
 from arrears.delinquency import tables as delinquency_tables  # noqa: F401
+from arrears.escalation import tables as escalation_tables  # noqa: F401
 from arrears.kit.db import Base
 from arrears.plans import tables as plans_tables  # noqa: F401
 from arrears.strategy import tables as strategy_tables  # noqa: F401
