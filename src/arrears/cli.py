@@ -19,6 +19,7 @@ from arrears.cases.commands import queue_app
 from arrears.channels.commands import worker as worker_command
 from arrears.config import get_settings
 from arrears.contact.commands import contact_app
+from arrears.escalation.commands import agency_app, chargeoff_app, legal_app, recoveries_app
 from arrears.kit.cli import store_engine
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction
@@ -26,6 +27,7 @@ from arrears.kit.errors import ArrearsError
 from arrears.kit.money import format_yuan
 from arrears.plans.commands import plans_app
 from arrears.score.commands import score_app
+from arrears.sim.commands import simulate as simulate_command
 from arrears.strategy.commands import strategy_app
 from arrears.web_commands import serve
 
@@ -42,7 +44,12 @@ app.add_typer(score_app, name="score")
 app.add_typer(strategy_app, name="strategy")
 app.add_typer(contact_app, name="contact")
 app.add_typer(spark_app, name="spark")
+app.add_typer(agency_app, name="agency")
+app.add_typer(legal_app, name="legal")
+app.add_typer(chargeoff_app, name="chargeoff")
+app.add_typer(recoveries_app, name="recoveries")
 app.command("worker", help="Deliver the outbox: SMS, e-mail and letters, with retries and backoff.")(worker_command)
+app.command("simulate")(simulate_command)
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
 app.command("ingest", help="Load the bank's files (CSV or Parquet; a folder loads every file in order).")(
     ingest_command
