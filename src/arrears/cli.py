@@ -134,16 +134,33 @@ def cycle(
     experiments: Annotated[Path | None, typer.Option(help="Champion/challenger experiments file.")] = None,
     model: Annotated[Path | None, typer.Option(help="Behaviour-score model directory: score every open case "
                                                       "first (needs --strategy).")] = None,
+    engine_name: Annotated[str | None, typer.Option(
+        "--engine", help="duckdb or spark: run the whole cycle file to file (needs --ledger, --out and "
+        "--strategy; docs/operations.md) instead of on the store.")] = None,
+    ledger: Annotated[Path | None, typer.Option(help="File cycle: folder of the bank's customers, accounts, "
+                                                      "statements, payments and holds files.")] = None,
+    out: Annotated[Path | None, typer.Option(help="File cycle: output folder (Parquet per business date).")] = None,
+    state: Annotated[Path | None, typer.Option(help="File cycle: folder of the collections state (cases, "
+                                                     "interactions, promises, plans, hold_reviews Parquet).")] = None,
+    master: Annotated[str, typer.Option(help="File cycle on Spark: the master (local[N], spark://…, yarn, "
+                                             "k8s://…).")] = "local[2]",
 ) -> None:
     """Run the daily delinquency cycle for a business date and print the bucket summary; then give
     the new cases to teams by the assignment rules, run the strategy step (with --strategy), and judge
-    the repayment plans on that date (each a transaction of its own)."""
+    the repayment plans on that date (each a transaction of its own).
+
+    With --engine (and --ledger, --out): the whole cycle — delinquency, features, scoring,
+    segmentation and treatment — file to file on DuckDB or Spark; the store is not touched."""
     from arrears.cases.queue import assign_cases
     from arrears.plans.commands import run_monitor
 
     if (experiments is not None or model is not None) and not strategy:
         console.print("[red]error:[/red] --experiments and --model need at least one --strategy file")
         raise typer.Exit(2)
+    if engine_name is not None or ledger is not None or out is not None or state is not None:
+        _file_cycle(business_date.date(), engine_name or "duckdb", ledger, out, state, strategy or [], experiments,
+                    model, master)
+        return
     engine = store_engine()
     try:
         result = _run_cycle(engine, business_date.date())
@@ -170,6 +187,24 @@ def cycle(
     console.print(f"Plans: {plans['agreements']:,} active judged, {plans['missed']:,} instalments newly missed, "
                   f"{plans['reminders']:,} reminders, {len(plans['broken']):,} broken, "
                   f"{len(plans['completed']):,} completed.")
+
+
+def _file_cycle(day: date, engine_name: str, ledger: Path | None, out: Path | None, state: Path | None,
+                strategy: list[Path], experiments: Path | None, model: Path | None, master: str) -> None:
+    from arrears.batch.filecycle import run_file_cycle
+
+    if ledger is None or out is None or not strategy:
+        console.print("[red]error:[/red] the file cycle (--engine) needs --ledger, --out and at least one --strategy")
+        raise typer.Exit(2)
+    try:
+        result = run_file_cycle(engine=engine_name, ledger_dir=ledger, out_dir=out, business_date=day,
+                                strategy_files=strategy, rules=_rules(), experiments_file=experiments,
+                                model_dir=model, state_dir=state, time_zone=get_settings().timezone, master=master)
+    except ArrearsError as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    console.print(result.summary(), soft_wrap=True)
+    console.print("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()) + ".")
 
 
 @export_app.command("delinquency")

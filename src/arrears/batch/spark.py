@@ -24,6 +24,8 @@ repayment plans (they live in the store), and it does not restate past dates for
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +51,7 @@ _COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "holds": (("account_id", "text", "account_id"), ("kind", "text", "kind"), ("start_date", "date", "start_date"),
               ("end_date", "date?", "end_date"), ("pauses_ageing", "boolean?", "pauses_ageing")),
 }
-_SPARK_TYPES = {"text": "string", "date": "date", "date?": "date", "integer": "bigint",
+_SPARK_TYPES = {"text": "string", "text?": "string", "date": "date", "date?": "date", "integer": "bigint",
                 "boolean": "boolean", "boolean?": "boolean"}
 
 
@@ -76,6 +78,10 @@ def spark_session(master: str = "local[2]", *, app_name: str = "arrears", shuffl
                .config("spark.ui.showConsoleProgress", "false"))
     if shuffle_partitions is None and master.startswith("local"):
         shuffle_partitions = 8
+    if master.startswith("local"):
+        # Python workers (scoring) run this interpreter, with its packages; on a cluster set
+        # PYSPARK_PYTHON to an environment that has arrears installed (docs/operations.md)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     for key, value in (conf or {}).items():
@@ -114,7 +120,7 @@ def _bad_rows(df: DataFrame, condition: str, column: str) -> None:
 
 
 def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: str | None = None,
-                     validate: bool = True) -> DataFrame:
+                     validate: bool = True, columns: tuple[tuple[str, str, str], ...] | None = None) -> DataFrame:
     """One kind of ledger file as a DataFrame of the engine's columns (``account_id`` kept as text).
 
     A missing required column, or (with ``validate``) a value that is not of the column's type,
@@ -124,7 +130,7 @@ def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: st
     from pyspark.sql import types as T
 
     files, fmt = _ledger_files(ledger_dir, kind, fmt)
-    wanted = _COLUMNS[kind]
+    wanted = _COLUMNS[kind] if columns is None else columns
     if not files:
         if kind == "statements":
             raise SparkInputError(f"{ledger_dir}: no statements*.csv or statements*.parquet file")
@@ -155,7 +161,7 @@ def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: st
         src = F.col(f"`{present[name]}`")
         if fmt == "parquet":
             dtype = raw.schema[present[name]].dataType
-            ok = {"text": (T.StringType,), "date": (T.DateType,), "date?": (T.DateType,),
+            ok = {"text": (T.StringType,), "text?": (T.StringType,), "date": (T.DateType,), "date?": (T.DateType,),
                   "integer": (T.ByteType, T.ShortType, T.IntegerType, T.LongType),
                   "boolean": (T.BooleanType,), "boolean?": (T.BooleanType,)}[typ]
             if not isinstance(dtype, ok):
