@@ -640,7 +640,7 @@ def run_file_cycle(
         stages = _stage_sql(business_date, rules)
         with _timer(timings, "delinquency"):
             for name, sql in stages[:5]:
-                runner.stage(name, sql, keep=name in ("keys", "assessed"))
+                runner.stage(name, sql, keep=True)  # the keyed ledger is read once, for delinquency and features
             result.accounts = runner.count("assessed")
         with _timer(timings, "features"):
             for name, sql in stages[5:-1]:
