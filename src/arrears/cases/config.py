@@ -19,11 +19,18 @@ from importlib import resources
 from os import PathLike
 from pathlib import Path
 
-import yaml
-
 from arrears.cases.model import HOLD_KINDS, CaseRules, LivingReserve, OutcomeRule, PromiseRules
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import boolean, compose_file, line_of, mapping, reject_unknown, text, whole_number
+from arrears.kit.yamlfile import (
+    boolean,
+    compose_file,
+    line_of,
+    mapping,
+    reject_unknown,
+    required_list,
+    text,
+    whole_number,
+)
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _LOCALES = ("zh_CN", "en")
@@ -57,13 +64,9 @@ def load_case_rules(path: str | PathLike[str]) -> CaseRules:
     reserve = LivingReserve(**sections["living_reserve"])
     promises = PromiseRules(**sections["promises"])
 
-    if "outcomes" not in top:
-        raise ConfigError("missing the outcome list", file=file, line=line_of(root), field="outcomes")
-    seq = top["outcomes"][1]
-    if not isinstance(seq, yaml.SequenceNode) or not seq.value:
-        raise ConfigError("expected a non-empty list of outcomes", file=file, line=line_of(seq), field="outcomes")
+    items = required_list(top, "outcomes", root=root, file=file, one="outcome", many="outcomes")
     outcomes: dict[str, OutcomeRule] = {}
-    for i, item in enumerate(seq.value):
+    for i, item in enumerate(items):
         prefix = f"outcomes[{i}]"
         entry = mapping(item, file=file, field=prefix)
         reject_unknown(entry, _OUTCOME_KEYS, file=file, prefix=prefix)

@@ -25,7 +25,16 @@ import yaml
 
 from arrears.escalation.model import RATE_MAX_BP, RECALL_HOLD_KINDS, Agencies, Agency, CommissionTier, RecallRules
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import boolean, compose_file, line_of, mapping, reject_unknown, text, whole_number
+from arrears.kit.yamlfile import (
+    boolean,
+    compose_file,
+    line_of,
+    mapping,
+    reject_unknown,
+    required_list,
+    text,
+    whole_number,
+)
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _AGENCY_KEYS = ("code", "name", "term_days", "commission", "recall")
@@ -102,13 +111,9 @@ def load_agencies(path: str | PathLike[str]) -> Agencies:
         raise ConfigError("the agencies file is empty; 'agencies' is required", file=file, line=1)
     top = mapping(root, file=file, field=None)
     reject_unknown(top, ("agencies",), file=file, prefix=None)
-    if "agencies" not in top:
-        raise ConfigError("missing the agency list", file=file, line=line_of(root), field="agencies")
-    seq = top["agencies"][1]
-    if not isinstance(seq, yaml.SequenceNode) or not seq.value:
-        raise ConfigError("expected a non-empty list of agencies", file=file, line=line_of(seq), field="agencies")
+    items = required_list(top, "agencies", root=root, file=file, one="agency", many="agencies")
     agencies: dict[str, Agency] = {}
-    for i, item in enumerate(seq.value):
+    for i, item in enumerate(items):
         prefix = f"agencies[{i}]"
         entry = mapping(item, file=file, field=prefix)
         reject_unknown(entry, _AGENCY_KEYS, file=file, prefix=prefix)

@@ -85,3 +85,15 @@ def reject_unknown(entry: dict[str, tuple[yaml.Node, yaml.Node]], allowed: tuple
         if key not in allowed:
             raise ConfigError(f"unknown key {key!r} (allowed: {', '.join(allowed) or 'none'})", file=file,
                               line=line_of(key_node), field=f"{prefix}.{key}" if prefix else key)
+
+
+
+def required_list(top: dict[str, tuple[yaml.Node, yaml.Node]], key: str, *, root: yaml.Node, file: str,
+                  one: str, many: str) -> list[yaml.Node]:
+    """The items of the non-empty list under ``key``; ``one``/``many`` name an item in the messages."""
+    if key not in top:
+        raise ConfigError(f"missing the {one} list", file=file, line=line_of(root), field=key)
+    seq = top[key][1]
+    if not isinstance(seq, yaml.SequenceNode) or not seq.value:
+        raise ConfigError(f"expected a non-empty list of {many}", file=file, line=line_of(seq), field=key)
+    return list(seq.value)

@@ -33,7 +33,17 @@ import yaml
 
 from arrears.auth.model import ROLES
 from arrears.kit.errors import ConfigError
-from arrears.kit.yamlfile import INT_TAG, STR_TAG, compose_file, line_of, mapping, reject_unknown, text, whole_number
+from arrears.kit.yamlfile import (
+    INT_TAG,
+    STR_TAG,
+    compose_file,
+    line_of,
+    mapping,
+    reject_unknown,
+    required_list,
+    text,
+    whole_number,
+)
 from arrears.plans.model import (
     DEFERRAL_BASES,
     KINDS,
@@ -258,13 +268,9 @@ def load_plan_products(path: str | PathLike[str]) -> PlanProducts:
     reage = ReageRules(**sections["reage"])
     settlement = _settlement(top["settlement"][1], file=file) if "settlement" in top else SettlementRules()
 
-    if "products" not in top:
-        raise ConfigError("missing the product list", file=file, line=line_of(root), field="products")
-    seq = top["products"][1]
-    if not isinstance(seq, yaml.SequenceNode) or not seq.value:
-        raise ConfigError("expected a non-empty list of products", file=file, line=line_of(seq), field="products")
+    items = required_list(top, "products", root=root, file=file, one="product", many="products")
     products: dict[str, Product] = {}
-    for i, item in enumerate(seq.value):
+    for i, item in enumerate(items):
         product = _product(item, i, file=file)
         if product.code in products:
             code_node = mapping(item, file=file, field=f"products[{i}]")["code"][1]
