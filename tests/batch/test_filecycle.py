@@ -9,6 +9,7 @@ DuckDB, and the DuckDB cycle's features are checked against the store's definiti
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -175,14 +176,18 @@ def _cycle(ledger: Path, out: Path, **kw):  # type: ignore[no-untyped-def]
                           strategy_files=STRATEGIES, **kw)
 
 
+def _set_cell(path: Path, row: int, column: str, value: str) -> None:
+    """Change one cell of a CSV file; ``row`` counts the header as row 1."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[row - 1][rows[0].index(column)] = value
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
 def test_a_bad_csv_value_names_the_file_row_and_column(tmp_path: Path) -> None:
     ledger = _small_ledger(tmp_path / "ledger")
-    lines = (ledger / "payments.csv").read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
-    cells = lines[3].split(",")
-    cells[header.index("amount_fen")] = "12.50"
-    lines[3] = ",".join(cells)
-    (ledger / "payments.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _set_cell(ledger / "payments.csv", 4, "amount_fen", "12.50")
     with pytest.raises(FileCycleError, match=r"payments\.csv, row 4, column 'amount_fen': cannot read '12\.50'"):
         _cycle(ledger, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -190,12 +195,7 @@ def test_a_bad_csv_value_names_the_file_row_and_column(tmp_path: Path) -> None:
 
 def test_a_missing_required_value_and_column_are_named(tmp_path: Path) -> None:
     ledger = _small_ledger(tmp_path / "ledger")
-    text = (ledger / "accounts.csv").read_text(encoding="utf-8").splitlines()
-    header = text[0].split(",")
-    cells = text[2].split(",")
-    cells[header.index("opened_on")] = ""
-    text[2] = ",".join(cells)
-    (ledger / "accounts.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
+    _set_cell(ledger / "accounts.csv", 3, "opened_on", "")
     with pytest.raises(FileCycleError, match=r"accounts\.csv, row 3, column 'opened_on': missing value"):
         _cycle(ledger, tmp_path / "out")
     (ledger / "accounts.csv").unlink()
