@@ -107,6 +107,13 @@ def treatment_sql(strategy: Strategy, business_date: date) -> str:
     """
 
 
+def register_inputs(con: duckdb.DuckDBPyConnection, features: pa.Table, assignments: pa.Table | None) -> None:
+    """Register ``features`` and ``assignments`` on ``con``, checked against their schemas."""
+    con.register("features", features.select(FEATURE_SCHEMA.names).cast(FEATURE_SCHEMA))
+    con.register("assignments", ASSIGNMENTS_SCHEMA.empty_table() if assignments is None else
+                 assignments.select(ASSIGNMENTS_SCHEMA.names).cast(ASSIGNMENTS_SCHEMA))
+
+
 def select_treatments(features: pa.Table, strategy: Strategy, business_date: date, *,
                       assignments: pa.Table | None = None) -> pa.Table:
     """One row per account of ``features``: its segment, since when, and the actions due on ``business_date``.
@@ -116,12 +123,8 @@ def select_treatments(features: pa.Table, strategy: Strategy, business_date: dat
     ordered by account id; ``segment`` is NULL for an account that matches no segment of a strategy
     with ``otherwise: no_treatment``; ``actions`` lists the due actions by step (empty when none).
     """
-    features = features.select(FEATURE_SCHEMA.names).cast(FEATURE_SCHEMA)
-    assignments = ASSIGNMENTS_SCHEMA.empty_table() if assignments is None else \
-        assignments.select(ASSIGNMENTS_SCHEMA.names).cast(ASSIGNMENTS_SCHEMA)
     with closing(duckdb.connect()) as con:
-        con.register("features", features)
-        con.register("assignments", assignments)
+        register_inputs(con, features, assignments)
         con.register("path", _path_table(strategy))
         result = con.sql(treatment_sql(strategy, business_date)).to_arrow_table()
     return result.cast(TREATMENTS_SCHEMA)

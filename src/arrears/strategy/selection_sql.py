@@ -231,15 +231,10 @@ def choose_duckdb(features: pa.Table, strategies: Sequence[Strategy], business_d
 
     import duckdb
 
-    from arrears.strategy.engine import ASSIGNMENTS_SCHEMA
-    from arrears.strategy.features import FEATURE_SCHEMA
+    from arrears.strategy.engine import register_inputs
 
-    features = features.select(FEATURE_SCHEMA.names).cast(FEATURE_SCHEMA)
-    assignments = ASSIGNMENTS_SCHEMA.empty_table() if assignments is None else \
-        assignments.select(ASSIGNMENTS_SCHEMA.names).cast(ASSIGNMENTS_SCHEMA)
     with closing(duckdb.connect()) as con:
-        con.register("features", features)
-        con.register("assignments", assignments)
+        register_inputs(con, features, assignments)
         con.register("paths", paths_table(strategies))
         con.execute(f"CREATE TEMP TABLE arms AS {arms_sql(experiments, business_date)}")
         con.execute(f"CREATE TEMP TABLE chosen AS {chosen_sql(strategies, experiments, business_date)}")
