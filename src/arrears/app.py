@@ -27,6 +27,7 @@ from arrears.escalation.endpoints import router as escalation_router
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
 from arrears.plans.endpoints import router as plans_router
+from arrears.web import pages_mount, static_files
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type", 422: "validation_error"}
@@ -118,4 +119,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans_router)
     app.include_router(contact_router)
     app.include_router(escalation_router)
+    app.mount("/static", static_files(), name="static")
+    app.router.routes.append(pages_mount(app))  # the web UI: only the paths its pages match
     return app

@@ -1,0 +1,99 @@
+"""The web UI: server-rendered pages (Jinja2 + HTMX) over the same services as the REST API.
+
+The pages are a FastAPI application of their own (:func:`application`), with HTML error pages in the
+caller's language, mounted at the site's root by :func:`pages_mount` so that it only takes the paths
+its own routes match: everything else (the API, its 404 and 405 answers) stays the API's.
+:func:`static_files` serves ``static/`` (own CSS and JS, vendored HTMX and ECharts) under
+``/static``. See docs/web.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from arrears.kit.errors import ArrearsError
+from arrears.web import casepage, pages
+from arrears.web.security import LoginRequired, login_redirect
+
+
+def static_files() -> StaticFiles:
+    """The package's ``static/`` directory (installed with the package, no CDN)."""
+    return StaticFiles(packages=[("arrears.web", "static")])
+
+
+def _login_required(request: Request, exc: Exception) -> Response:
+    return login_redirect(request)
+
+
+def _arrears_error(request: Request, exc: Exception) -> Response:
+    from arrears.web.render import error_page
+
+    assert isinstance(exc, ArrearsError)
+    return error_page(request, exc.status, exc.message)
+
+
+def _validation_error(request: Request, exc: Exception) -> Response:
+    from arrears.web.render import error_page
+
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    field = ".".join(str(p) for p in first.get("loc", ())[1:])
+    return error_page(request, 422, f"{field}: {first.get('msg', 'invalid value')}")
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    from arrears.web.render import error_page
+
+    assert isinstance(exc, StarletteHTTPException)
+    return error_page(request, exc.status_code, str(exc.detail))
+
+
+def application(parent: FastAPI) -> FastAPI:
+    """The pages, sharing ``parent``'s state (engine, settings, case rules).
+
+    Errors become HTML pages (or fragments for HTMX) here. They are handled after the request's
+    transaction has ended, so a failed write is rolled back like in the API; answers that must keep
+    a write (a logged gate block, a counted wrong SMS code) are returned, not raised."""
+    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="arrears web")
+    web.state = parent.state
+    web.include_router(pages.router)
+    web.include_router(casepage.router)
+    web.add_exception_handler(LoginRequired, _login_required)
+    web.add_exception_handler(ArrearsError, _arrears_error)
+    web.add_exception_handler(RequestValidationError, _validation_error)
+    web.add_exception_handler(StarletteHTTPException, _http_error)
+    return web
+
+
+class PagesMount(Mount):
+    """A mount at the root that matches only the paths its application's routes match, so that it
+    does not shadow the API's routes, or the API's answers for paths nobody serves."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.NONE:
+            return match, child
+        inner = {**scope, **child}
+        best = Match.NONE
+        for route in self.routes:
+            found, _ = route.matches(inner)
+            if found is Match.FULL:
+                return Match.FULL, child
+            if found is Match.PARTIAL:
+                best = Match.PARTIAL
+        return best, child
+
+
+def pages_mount(parent: FastAPI) -> PagesMount:
+    """The web UI for ``parent``: ``parent.router.routes.append(pages_mount(parent))``, after the API."""
+    return PagesMount("", app=application(parent), name="web")
+
+
+__all__ = ["application", "pages_mount", "static_files"]

@@ -1,0 +1,457 @@
+"""The case page and the guided call script.
+
+Everything the agent sees is read within the caller's scope (another team's case is 404) and masked
+by role; every write goes through the domain services, so the compliance gate and the audit log
+apply exactly as through the API (the audit actions are the API's).
+
+The script's steps are HTMX fragments (``GET /case/{id}/script/{step}`` into ``#script``); without
+HTMX the same URLs answer the whole case page at that step, and the forms post normally and are
+redirected back.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from arrears.auth.deps import DbSession
+from arrears.auth.model import POLICY, Role, can_reveal, mask
+from arrears.auth.service import case_scope, record, reveal
+from arrears.auth.tables import User
+from arrears.cases import repository as case_repo
+from arrears.cases import service as case_service
+from arrears.cases.model import CAUSES, PARTIES, TRANSITIONS, WILLINGNESS
+from arrears.cases.tables import Case
+from arrears.contact.config import DEFAULT_PACK, load_default_pack
+from arrears.contact.policy import gate
+from arrears.contact.service import ContactBlocked, ContactFieldError, candidate_for_case
+from arrears.kit.clock import utc_now
+from arrears.kit.errors import ArrearsError, NotFound
+from arrears.kit.money import to_fen, to_yuan
+from arrears.plans import repository as plan_repo
+from arrears.plans import service as plan_service
+from arrears.web import labels
+from arrears.web import repository as repo
+from arrears.web.i18n import N_
+from arrears.web.render import gettext, render, request_locale, settings_of
+from arrears.web.security import CsrfUser, WebUser, is_htmx, page_role
+
+router = APIRouter(include_in_schema=False)
+
+#: Roles that work cases (the API's WORKERS): record outcomes, investigations, agreements.
+WORKERS = (Role.AGENT, Role.TEAM_LEAD, Role.SUPERVISOR, Role.ADMIN)
+Worker = Annotated[User, Depends(page_role(*WORKERS))]
+STEP_CODES = tuple(code for code, _ in labels.SCRIPT_STEPS)
+
+
+class FormError(ArrearsError):
+    status = 422
+
+
+def _case(session: Session, user: User, case_id: int) -> Case:
+    return case_repo.case_in_scope(session, case_id, scope=case_scope(user, Case.team_id))
+
+
+def _audit(session: Session, user: User, action: str, entity: str, entity_id: int, **detail: Any) -> None:
+    record(session, actor=user.username, action=action, entity=entity, entity_id=entity_id,
+           detail={**detail, "source": "web"})
+
+
+def _bank_zone(request: Request) -> ZoneInfo:
+    return ZoneInfo(settings_of(request).timezone)
+
+
+# -- what the page shows -------------------------------------------------------------------------------
+
+def _personal(user: User, customer: Any, points: list[Any]) -> dict[str, Any]:
+    """The customer's personal data as the caller's role may see it, and what it may unmask (an
+    audited reveal; a value the role already sees plain has nothing to reveal)."""
+    role = user.role
+
+    def revealable(kind: str) -> bool:
+        return can_reveal(kind, role) and role not in POLICY[kind].plain
+
+    return {
+        "name": mask("name", customer.name, role),
+        "national_id": mask("national_id", customer.national_id, role),
+        "can_reveal_national_id": revealable("national_id"),
+        "points": [{"id": p.id, "kind": p.kind, "value": mask(p.kind, p.value, role), "owner": p.owner,
+                    "relation": p.relation, "verified": p.verified, "opted_out": p.opted_out,
+                    "can_reveal": revealable(p.kind)} for p in points],
+    }
+
+
+def _chart(snaps: list[Any]) -> str:
+    """Chart data (JSON, read by static/app.js): dates, DPD, amount past due in yuan (text, exact)."""
+    return json.dumps({
+        "dates": [s.business_date.isoformat() for s in snaps],
+        "dpd": [int(s.dpd) for s in snaps],
+        "past_due": [str(to_yuan(int(s.amount_past_due))) for s in snaps],
+        "buckets": [s.bucket for s in snaps],
+    }).replace("</", "<\\/")  # inside a <script> element
+
+
+def _verdict(session: Session, case: Case, points: list[Any], now: datetime) -> dict[str, Any]:
+    """The gate's verdict for a recorded call to the cardholder now (asked, not logged: viewing the page is
+    not a contact; recording the call passes the gate again, and that is logged)."""
+    phone = next((p for p in points if p.kind == "phone" and p.owner == "debtor" and not p.opted_out), None)
+    try:
+        candidate = candidate_for_case(session, case_id=case.id, channel="call", party="debtor",
+                                       purpose="collection", at=now, contact_point_id=phone.id if phone else None,
+                                       has_recording=True)
+        decision = gate(candidate, load_default_pack(DEFAULT_PACK))
+    except ContactFieldError as exc:
+        return {"allowed": False, "blocks": [], "next_allowed_at": None, "error": exc.message}
+    return {"allowed": decision.allowed, "blocks": decision.blocks, "next_allowed_at": decision.next_allowed_at,
+            "error": None}
+
+
+def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
+    interactions = case_repo.interactions(session, case.id)
+    names = repo.usernames(session, {i.agent_id for i in interactions if i.agent_id is not None})
+    items: list[dict[str, Any]] = [
+        {"at": i.started_at, "kind": "interaction", "channel": i.channel, "direction": i.direction,
+         "party": i.party, "outcome": i.outcome, "notes": i.notes, "agent": names.get(i.agent_id or 0)}
+        for i in interactions]
+    items += [{"at": m.sent_at or m.created_at, "kind": "message", "channel": m.channel, "template": m.template,
+               "status": m.status} for m in repo.messages(session, case.id)]
+    items.sort(key=lambda x: x["at"], reverse=True)
+    return items
+
+
+def case_context(request: Request, session: Session, user: User, case: Case, step: str) -> dict[str, Any]:
+    account, customer, points, team = case_repo.case_parties(session, case)
+    now = utc_now()
+    snaps = repo.snapshots(session, account.id)
+    return {
+        "case": case, "account": account, "customer": customer, "team": team,
+        "personal": _personal(user, customer, points),
+        "chart": _chart(snaps), "has_history": bool(snaps),
+        "timeline": _timeline(session, case),
+        "holds": case_repo.holds_of_case(session, case.id),
+        "reviews": case_repo.hold_reviews(session, case.id),
+        "verdict": _verdict(session, case, points, now),
+        "promises": case_repo.promises(session, case.id),
+        "appointments": case_repo.appointments(session, case.id),
+        "customer_tz": customer.time_zone,
+        "can_review": user.role in REVIEWERS,
+        "held_by_me": case.held_by == user.id and case.lease_expires_at is not None and case.lease_expires_at > now,
+        **script_context(request, session, user, case, step),
+    }
+
+
+def _outcome_labels(request: Request) -> list[tuple[str, str]]:
+    locale = request_locale(request)
+    rules = request.app.state.case_rules
+    return [(code, rule.labels.get(locale, code)) for code, rule in rules.outcomes.items()]
+
+
+def script_context(request: Request, session: Session, user: User, case: Case, step: str,
+                   **extra: Any) -> dict[str, Any]:
+    """What one step of the call script needs."""
+    if step not in STEP_CODES:
+        raise NotFound(f"no script step {step!r}")
+    account, customer, points, _ = case_repo.case_parties(session, case)
+    out: dict[str, Any] = {"case": case, "step": step, "steps": labels.SCRIPT_STEPS, "labels": labels,
+                           "can_work": user.role in WORKERS, "sees_names": user.role in POLICY["name"].plain,
+                           "customer_name": mask("name", customer.name, user.role),
+                           "outcome_labels": dict(_outcome_labels(request)), **extra}
+    today = case_service.business_date_of(utc_now())
+    if step in ("explain", "options"):
+        inputs, _ = plan_service.plan_inputs(session, account=account, case=case, role=user.role,
+                                             business_date=today)
+        snapshot = plan_repo.latest_snapshot(session, account.id, on_or_before=today)
+        out.update(inputs=inputs, oldest_due=snapshot.oldest_unpaid_due_date if snapshot else None,
+                   account_ref=account.account_ref)
+    if step in ("reason", "investigation", "options"):
+        out.update(causes=CAUSES, willingness=WILLINGNESS,
+                   investigation=case_service.current_investigation(session, case_id=case.id),
+                   chosen_cause=request.query_params.get("cause"))
+    if step == "options":
+        found = plan_service.options_for_case(session, case_id=case.id, user=user)
+        out.update(options=found.options, option_inputs=found.inputs)
+    if step in ("agreement", "options"):
+        agreements = plan_repo.agreements_of_case(session, case.id)
+        out.update(agreements=agreements,
+                   schedules={a.id: plan_repo.instalments(session, a.id) for a in agreements
+                              if a.status in ("pending_approval", "awaiting_confirmation", "active")},
+                   methods=labels.CONFIRMATION_METHODS,
+                   mobiles=[(p.id, mask("phone", p.value, user.role)) for p in plan_repo.debtor_mobiles(session,
+                                                                                                      customer.id)])
+    if step == "next":
+        out.update(outcomes=_outcome_labels(request), parties=PARTIES,
+                   phones=[(p.id, mask("phone", p.value, user.role), p.owner) for p in points if p.kind == "phone"],
+                   moves=sorted(TRANSITIONS.get(case.status, ())), today=today)
+    return out
+
+
+def _script_response(request: Request, session: Session, user: User, case: Case, step: str,
+                     status_code: int = 200, **extra: Any) -> Response:
+    if is_htmx(request):
+        return render(request, "_script.html", status_code=status_code,
+                      **script_context(request, session, user, case, step, **extra))
+    return render(request, "case.html", status_code=status_code, **case_context(request, session, user, case, step),
+                  **{k: v for k, v in extra.items()})
+
+
+def _done(request: Request, session: Session, user: User, case: Case, step: str, notice: str) -> Response:
+    """After a write: the next step (HTMX), or a redirect to the case page at that step."""
+    if is_htmx(request):
+        return render(request, "_script.html", **script_context(request, session, user, case, step,
+                                                                notice=gettext(request, notice)))
+    return RedirectResponse(f"/case/{case.id}?step={step}#script", status_code=303)
+
+
+# -- pages ------------------------------------------------------------------------------------------------
+
+@router.get("/case/{case_id}")
+def case_page(request: Request, case_id: int, session: DbSession, user: WebUser, step: str = "greeting") -> Response:
+    case = _case(session, user, case_id)
+    return render(request, "case.html", **case_context(request, session, user, case, step))
+
+
+@router.get("/case/{case_id}/script/{step}")
+def script_step(request: Request, case_id: int, step: str, session: DbSession, user: WebUser) -> Response:
+    case = _case(session, user, case_id)
+    return _script_response(request, session, user, case, step)
+
+
+@router.get("/case/{case_id}/best-hours")
+def best_hours_fragment(request: Request, case_id: int, session: DbSession, user: WebUser) -> Response:
+    """The customer's best hours to call, with the reason (the best-time model over the call history)."""
+    from arrears.web.besttime import HistoryCache, best_hours_for
+
+    cache = getattr(request.app.state, "web_besttime", None)
+    if cache is None:
+        cache = request.app.state.web_besttime = HistoryCache()
+    case = _case(session, user, case_id)
+    _, customer, _, _ = case_repo.case_parties(session, case)
+    appts = [(a.window_start, a.window_end) for a in case_repo.appointments(session, case.id)
+             if a.status == "scheduled" and a.window_end > utc_now()]
+    choices = best_hours_for(request.app.state.engine, customer_id=customer.id, tz=customer.time_zone,
+                             locale=request_locale(request), appointments=appts, cache=cache)
+    return render(request, "_best_hours.html", choices=choices)
+
+
+@router.post("/case/{case_id}/reveal")
+def reveal_value(
+    request: Request, case_id: int, session: DbSession, user: CsrfUser,
+    kind: Annotated[str, Form(max_length=16)], contact_point_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Unmask one value for a role the masking policy allows; audited (never the value itself)."""
+    case = _case(session, user, case_id)
+    _, customer, points, _ = case_repo.case_parties(session, case)
+    if kind in ("national_id", "name"):
+        value, subject = (customer.national_id if kind == "national_id" else customer.name), \
+            f"customer:{customer.customer_ref}"
+    else:
+        point = next((p for p in points if p.id == contact_point_id and p.kind == kind), None)
+        if point is None:
+            raise NotFound(f"case {case.id} has no {kind} contact point {contact_point_id}")
+        value, subject = point.value, f"contact_point:{point.id}"
+    shown = reveal(session, user=user, kind=kind, value=value, subject=subject, purpose="view")
+    return render(request, "_revealed.html", value=shown)
+
+
+# -- writes of the call script ------------------------------------------------------------------------------
+
+def _fen(text: str, field: str, *, positive: bool = False) -> int:
+    try:
+        amount = Decimal(text.strip().replace(",", ""))
+    except (InvalidOperation, AttributeError):
+        raise FormError(f"{field}: not an amount: {text!r}") from None
+    if not amount.is_finite() or amount < 0 or (positive and amount == 0) or amount >= Decimal(10) ** 12:
+        raise FormError(f"{field}: must be {'more than' if positive else 'at least'} 0")
+    return to_fen(amount)
+
+
+@router.post("/case/{case_id}/script/investigation")
+def post_investigation(
+    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    cause: Annotated[str, Form()], monthly_income: Annotated[str, Form(max_length=20)],
+    essential_spending: Annotated[str, Form(max_length=20)],
+    other_debt_payments: Annotated[str, Form(max_length=20)] = "0",
+    dependants: Annotated[int, Form(ge=0, le=50)] = 0, willingness: Annotated[int, Form(ge=1, le=5)] = 3,
+    notes: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """A new version of the investigation; the affordable monthly amount is computed by the service."""
+    case = _case(session, user, case_id)
+    version = case_service.record_investigation(
+        session, case_id=case.id, cause=cause, monthly_income=_fen(monthly_income, "monthly_income"),
+        essential_spending=_fen(essential_spending, "essential_spending"),
+        other_debt_payments=_fen(other_debt_payments or "0", "other_debt_payments"), dependants=dependants,
+        willingness=willingness, recorded_by=case_service.user_actor(user.id), rules=request.app.state.case_rules,
+        notes=notes.strip() or None)
+    _audit(session, user, "investigation.create", "investigation", version.id, case_id=case.id,
+           version=version.version, cause=version.cause, affordable_monthly=version.affordable_monthly)
+    return _done(request, session, user, case, "options", N_("Investigation saved: these are the options it allows."))
+
+
+@router.post("/case/{case_id}/script/agreement")
+def post_agreement(
+    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    option_code: Annotated[str, Form(max_length=64)], reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """An agreement from an option offered today (the plans service writes schedule, terms, PDF, audit)."""
+    case = _case(session, user, case_id)
+    _, customer, _, _ = case_repo.case_parties(session, case)
+    locale = customer.language if customer.language in ("zh_CN", "en") else "zh_CN"
+    plan_service.create_agreement(session, case_id=case.id, user=user, option_code=option_code,
+                                  reason=reason.strip() or None, locale=locale)
+    return _done(request, session, user, case, "agreement", N_("Agreement written: confirm it with the customer."))
+
+
+def _draft(session: Session, user: User, case: Case, agreement_id: int) -> Any:
+    agreement = plan_repo.get_agreement(session, agreement_id)
+    if agreement.case_id != case.id:
+        raise NotFound(f"no agreement {agreement_id} on case {case.id}")
+    return agreement
+
+
+@router.post("/case/{case_id}/script/send-code")
+def post_send_code(
+    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    agreement_id: Annotated[int, Form(ge=1)], contact_point_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    case = _case(session, user, case_id)
+    agreement = _draft(session, user, case, agreement_id)
+    plan_service.send_confirmation_code(session, agreement_id=agreement.id, user=user,
+                                        contact_point_id=contact_point_id)
+    return _done(request, session, user, case, "agreement", N_("A confirmation code was sent to the customer's mobile."))
+
+
+@router.post("/case/{case_id}/script/confirm")
+def post_confirm(
+    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    agreement_id: Annotated[int, Form(ge=1)], method: Annotated[str, Form(max_length=32)],
+    code: Annotated[str, Form(max_length=12)] = "", reference: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The customer's confirmation; a wrong code is answered (not raised) so that the attempt counts."""
+    case = _case(session, user, case_id)
+    agreement = _draft(session, user, case, agreement_id)
+    done = plan_service.confirm_agreement(session, agreement_id=agreement.id, user=user, method=method,
+                                          code=code.strip() or None, reference_=reference.strip() or None)
+    if done.error is not None:
+        return _script_response(request, session, user, case, "agreement", status_code=400,
+                                error=gettext(request, N_("The code is wrong or has expired.")) + f" ({done.error})")
+    return _done(request, session, user, case, "next", N_("Agreement confirmed: the plan is active."))
+
+
+def _local(request: Request, day: str, clock: str, field: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), tzinfo=_bank_zone(request))
+    except ValueError:
+        raise FormError(f"{field}: give a date (YYYY-MM-DD) and a time (HH:MM)") from None
+
+
+@router.post("/case/{case_id}/script/outcome")
+def post_outcome(
+    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    outcome: Annotated[str, Form(max_length=32)], party: Annotated[str, Form(max_length=24)] = "debtor",
+    contact_point_id: Annotated[int | None, Form()] = None,
+    recording_ref: Annotated[str, Form(max_length=200)] = "", notes: Annotated[str, Form(max_length=4000)] = "",
+    next_step: Annotated[str, Form(max_length=16)] = "none",
+    promise_amount: Annotated[str, Form(max_length=20)] = "", promise_date: Annotated[str, Form(max_length=10)] = "",
+    appointment_date: Annotated[str, Form(max_length=10)] = "",
+    appointment_from: Annotated[str, Form(max_length=5)] = "", appointment_to: Annotated[str, Form(max_length=5)] = "",
+    to_state: Annotated[str, Form(max_length=16)] = "", move_reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """The call's outcome (through the compliance gate) and the next step: a promise to pay, a
+    call-back appointment or a lifecycle move. All or nothing, except a block, which is logged."""
+    case = _case(session, user, case_id)
+    rules = request.app.state.case_rules
+    if next_step not in labels.NEXT_STEPS:
+        raise FormError(f"next_step: one of {', '.join(labels.NEXT_STEPS)}")
+    if contact_point_id is not None:
+        _, customer, points, _ = case_repo.case_parties(session, case)
+        if all(p.id != contact_point_id for p in points):
+            raise FormError(f"contact_point_id: {contact_point_id} is not one of the customer's")
+    now = utc_now()
+    try:
+        done = case_service.record_interaction(
+            session, case_id=case.id, channel="call", direction="outbound", party=party, started_at=now,
+            ended_at=now, outcome=outcome, rules=rules, agent_id=user.id, contact_point_id=contact_point_id,
+            notes=notes.strip() or None, recording_ref=recording_ref.strip() or None)
+    except ContactBlocked as blocked:
+        # Answered, not raised: the request's transaction keeps the logged block, nothing else is written.
+        return _script_response(request, session, user, case, "next", status_code=409, blocked=blocked.decision)
+    interaction = done.interaction
+    _audit(session, user, "interaction.create", "interaction", interaction.id, case_id=case.id, channel="call",
+           outcome=outcome, hold_id=done.hold.id if done.hold else None,
+           review_id=done.review.id if done.review else None)
+    if next_step == "promise":
+        if not promise_date:
+            raise FormError("promise_date: required for a promise")
+        try:
+            promised = date.fromisoformat(promise_date)
+        except ValueError:
+            raise FormError("promise_date: give a date (YYYY-MM-DD)") from None
+        promise = case_service.record_promise(session, case_id=case.id, amount=_fen(promise_amount, "promise_amount",
+                                                                                     positive=True),
+                                              promised_date=promised, created_by=case_service.user_actor(user.id),
+                                              rules=rules, interaction_id=interaction.id)
+        _audit(session, user, "promise.create", "promise", promise.id, case_id=case.id, amount=promise.amount,
+               promised_date=promise.promised_date)
+    elif next_step == "appointment":
+        start = _local(request, appointment_date, appointment_from, "appointment_from")
+        end = _local(request, appointment_date, appointment_to, "appointment_to")
+        if end <= start:
+            end = start + timedelta(hours=1)
+        appt = case_service.schedule_appointment(session, case_id=case.id, owner_id=user.id, window_start=start,
+                                                 window_end=end, created_by=case_service.user_actor(user.id),
+                                                 notes=notes.strip() or None)
+        _audit(session, user, "appointment.create", "appointment", appt.id, case_id=case.id, owner_id=user.id,
+               window_start=appt.window_start, window_end=appt.window_end)
+    elif next_step == "transition":
+        move = case_service.transition(session, case_id=case.id, to_state=to_state,
+                                       actor=case_service.user_actor(user.id),
+                                       reason=move_reason.strip() or f"call outcome: {outcome}")
+        _audit(session, user, "case.transition", "case", case.id, transition_id=move.id, from_state=move.from_state,
+               to_state=move.to_state, reason=move.reason)
+    return _done(request, session, user, case, "next", N_("Outcome saved."))
+
+
+@router.post("/case/{case_id}/appointments/{appointment_id}/cancel")
+def post_cancel_appointment(request: Request, case_id: int, appointment_id: int, session: DbSession, user: Worker,
+                            _: CsrfUser) -> Response:
+    case = _case(session, user, case_id)
+    appt = case_repo.get_appointment(session, appointment_id)
+    if appt.case_id != case.id:
+        raise NotFound(f"no appointment {appointment_id} on case {case.id}")
+    case_service.cancel_appointment(session, appointment_id=appt.id)
+    _audit(session, user, "appointment.cancel", "appointment", appt.id, case_id=case.id)
+    return RedirectResponse(f"/case/{case.id}", status_code=303)
+
+
+#: Roles that confirm or lift a hold an interaction placed (the API's REVIEWERS: not the agent).
+REVIEWERS = (Role.TEAM_LEAD, Role.SUPERVISOR, Role.COMPLIANCE, Role.ADMIN)
+Reviewer = Annotated[User, Depends(page_role(*REVIEWERS))]
+
+
+@router.post("/case/{case_id}/hold-reviews/{review_id}")
+def post_hold_review(
+    request: Request, case_id: int, review_id: int, session: DbSession, user: Reviewer, _: CsrfUser,
+    note: Annotated[str, Form(min_length=1, max_length=2000)],
+    lift_hold_on: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """A second person confirms the hold (contact stays stopped by the hold) or lifts it on a day."""
+    case = _case(session, user, case_id)
+    review = case_repo.get_review(session, review_id)
+    if review.case_id != case.id:
+        raise NotFound(f"no hold review {review_id} on case {case.id}")
+    try:
+        lift = date.fromisoformat(lift_hold_on) if lift_hold_on else None
+    except ValueError:
+        raise FormError("lift_hold_on: give a date (YYYY-MM-DD)") from None
+    done = case_service.review_hold(session, review_id=review.id, reviewer_id=user.id, note=note.strip(),
+                                    lift_hold_on=lift)
+    _audit(session, user, "hold.review", "hold_review", done.id, case_id=case.id, hold_id=done.hold_id,
+           lifted_on=lift)
+    return RedirectResponse(f"/case/{case.id}", status_code=303)

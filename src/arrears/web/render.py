@@ -1,0 +1,135 @@
+"""Rendering pages: one Jinja2 environment per UI language (its gettext installed through the i18n
+extension), the request's language, the navigation by role and the context every page gets."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from arrears.auth.model import Role, mask
+from arrears.config import Settings, get_settings
+from arrears.web import labels
+from arrears.web.i18n import (
+    DEFAULT_LOCALE,
+    LANG_COOKIE,
+    LANGUAGE_NAMES,
+    LOCALES,
+    N_,
+    Formatter,
+    check_locale,
+    translations,
+)
+from arrears.web.security import csrf_token, is_htmx
+
+#: Where each role starts (``/`` sends it there) and the pages its navigation shows: (path, label).
+START_PAGES: dict[str, str] = {
+    Role.AGENT: "/queue",
+    Role.TEAM_LEAD: "/team",
+    Role.SUPERVISOR: "/supervisor",
+    Role.COMPLIANCE: "/compliance",
+    Role.ADMIN: "/admin",
+    Role.AUDITOR: "/audit",
+}
+NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
+    Role.AGENT: (("/queue", N_("My queue")),),
+    Role.TEAM_LEAD: (("/team", N_("Team")), ("/queue", N_("My queue"))),
+    Role.SUPERVISOR: (("/supervisor", N_("Supervision")),),
+    Role.COMPLIANCE: (("/compliance", N_("Compliance")),),
+    Role.ADMIN: (("/admin", N_("Administration")),),
+    Role.AUDITOR: (("/audit", N_("Audit")),),
+}
+ROLE_NAMES = {
+    Role.AGENT: N_("Agent"), Role.TEAM_LEAD: N_("Team lead"), Role.SUPERVISOR: N_("Supervisor"),
+    Role.COMPLIANCE: N_("Compliance officer"), Role.ADMIN: N_("Administrator"), Role.AUDITOR: N_("Auditor"),
+}
+
+
+@cache
+def environment(locale: str) -> Environment:
+    env = Environment(
+        loader=PackageLoader("arrears.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def request_locale(request: Request) -> str:
+    """``?lang=`` first, then the language cookie, then zh_CN."""
+    return (check_locale(request.query_params.get("lang")) or check_locale(request.cookies.get(LANG_COOKIE))
+            or DEFAULT_LOCALE)
+
+
+def settings_of(request: Request) -> Settings:
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+def formatter(request: Request) -> Formatter:
+    return Formatter(request_locale(request), settings_of(request).timezone)
+
+
+def gettext(request: Request, message: str) -> str:
+    """``message`` in the request's language (for text built in Python, e.g. flash messages)."""
+    return translations(request_locale(request)).gettext(message)
+
+
+def _lang_url(request: Request, locale: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", locale)]
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def context(request: Request, **extra: Any) -> dict[str, Any]:
+    locale = request_locale(request)
+    user = getattr(request.state, "user", None)
+    token = getattr(request.state, "session_token", None)
+    role = user.role if user is not None else None
+    return {
+        "request": request,
+        "user": user,
+        "role": role,
+        "role_name": ROLE_NAMES.get(role, "") if role else "",
+        "csrf": csrf_token(token) if token else "",
+        "locale": locale,
+        "html_lang": "zh-CN" if locale == "zh_CN" else "en",
+        "fmt": formatter(request),
+        "nav": NAVIGATION.get(role, ()) if role else (),
+        "languages": [(code, LANGUAGE_NAMES[code], _lang_url(request, code)) for code in LOCALES],
+        "path": request.url.path,
+        "labels": labels,
+        "mask_name": lambda value: mask("name", value, role) if role else "",
+        **extra,
+    }
+
+
+def render(request: Request, template: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    """The template in the request's language; a ``?lang=`` choice is remembered in a cookie."""
+    locale = request_locale(request)
+    html = environment(locale).get_template(template).render(context(request, **extra))
+    response = HTMLResponse(html, status_code=status_code)
+    chosen = check_locale(request.query_params.get("lang"))
+    if chosen is not None and chosen != check_locale(request.cookies.get(LANG_COOKIE)):
+        response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 24 * 3600, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https")
+    return response
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    titles = {403: N_("Not allowed"), 404: N_("Not found"), 409: N_("Not possible now"),
+              422: N_("Please check the form")}
+    title = titles.get(status, N_("Something went wrong"))
+    if not is_htmx(request):
+        return render(request, "error.html", status_code=status, title=title, message=message, status=status)
+    # An HTMX request: the error goes into the page's message area, and the form stays as it was typed.
+    response = render(request, "_error_fragment.html", status_code=status, title=title, message=message,
+                      status=status)
+    response.headers["HX-Retarget"] = "#flash"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return response

@@ -1,0 +1,129 @@
+"""Read-only SQL of the web pages (the writes go through the domains' services)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from arrears.accounts.tables import Account, Customer
+from arrears.auth.tables import User
+from arrears.cases.model import OPEN_STATES
+from arrears.cases.tables import Appointment, Case, HoldReview, Promise, Task, expected_value_sql
+from arrears.channels.tables import OutboxMessage
+from arrears.delinquency.tables import DelinquencySnapshot
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    case: Case
+    account_ref: str
+    customer_name: str
+    amount_past_due: int | None
+    #: what to do next: (code, moment or day or None); see ``queue.html`` for the words
+    next_action: tuple[str, Any]
+
+
+def latest_past_due(session: Session, account_ids: list[int]) -> dict[int, int]:
+    """The amount past due (fen) of each account's latest current snapshot."""
+    out: dict[int, int] = {}
+    if not account_ids:
+        return out
+    rows = session.execute(
+        select(DelinquencySnapshot.account_id, DelinquencySnapshot.amount_past_due)
+        .where(DelinquencySnapshot.account_id.in_(account_ids), DelinquencySnapshot.superseded_by_run_id.is_(None))
+        .order_by(DelinquencySnapshot.account_id, DelinquencySnapshot.business_date.desc(),
+                  DelinquencySnapshot.id.desc()))
+    for account_id, amount in rows:
+        out.setdefault(int(account_id), int(amount))
+    return out
+
+
+def _next_actions(session: Session, cases: list[Case], *, user: User, now: datetime, today: date
+                  ) -> dict[int, tuple[str, Any]]:
+    ids = [c.id for c in cases]
+    if not ids:
+        return {}
+    appts: dict[int, list[Appointment]] = defaultdict(list)
+    for a in session.scalars(select(Appointment).where(Appointment.case_id.in_(ids), Appointment.status == "scheduled",
+                                                       Appointment.window_end >= now)
+                             .order_by(Appointment.window_start)):
+        appts[a.case_id].append(a)
+    reviews = set(session.scalars(select(HoldReview.case_id).where(HoldReview.case_id.in_(ids),
+                                                                   HoldReview.status == "pending")))
+    promises: dict[int, date] = {}
+    for case_id, promised in session.execute(select(Promise.case_id, Promise.promised_date)
+                                             .where(Promise.case_id.in_(ids), Promise.status == "open")
+                                             .order_by(Promise.promised_date)):
+        promises.setdefault(case_id, promised)
+    broken = set(session.scalars(select(Task.case_id).where(Task.case_id.in_(ids), Task.status == "open",
+                                                            Task.kind.in_(("broken_promise", "promise_short")))))
+    out: dict[int, tuple[str, Any]] = {}
+    for c in cases:
+        first = appts.get(c.id, [None])[0]
+        if first is not None and first.window_start <= now:
+            out[c.id] = ("appointment_now", first.window_end)
+        elif c.id in reviews:
+            out[c.id] = ("hold_review", None)
+        elif c.id in broken:
+            out[c.id] = ("broken_promise", None)
+        elif c.id in promises:
+            out[c.id] = ("promise_due", promises[c.id])
+        elif first is not None:
+            out[c.id] = ("appointment", first.window_start)
+        else:
+            out[c.id] = (f"state_{c.status}", None)
+    return out
+
+
+def _rows(session: Session, stmt: Any, *, user: User, now: datetime, today: date) -> list[QueueRow]:
+    found = session.execute(stmt).all()
+    cases = [r[0] for r in found]
+    past_due = latest_past_due(session, [c.account_id for c in cases])
+    actions = _next_actions(session, cases, user=user, now=now, today=today)
+    return [QueueRow(c, ref, name, past_due.get(c.account_id), actions[c.id]) for c, ref, name in found]
+
+
+def _base() -> Any:
+    return (select(Case, Account.account_ref, Customer.name)
+            .join(Account, Account.id == Case.account_id).join(Customer, Customer.id == Account.customer_id))
+
+
+def held_rows(session: Session, *, user: User, now: datetime, today: date) -> list[QueueRow]:
+    """Cases the user holds (a live lease), oldest claim first."""
+    stmt = _base().where(Case.held_by == user.id, Case.lease_expires_at > now).order_by(Case.lease_expires_at, Case.id)
+    return _rows(session, stmt, user=user, now=now, today=today)
+
+
+def waiting_rows(session: Session, *, user: User, scope: ColumnElement[bool], now: datetime, today: date,
+                 limit: int = 50) -> list[QueueRow]:
+    """Open cases within ``scope`` that nobody holds, by expected recovery (balance × propensity)."""
+    stmt = (_base().where(scope, Case.status.in_(OPEN_STATES),
+                          or_(Case.held_by.is_(None), Case.lease_expires_at <= now))
+            .order_by(expected_value_sql(Case.__table__.c).desc(), Case.id).limit(limit))
+    return _rows(session, stmt, user=user, now=now, today=today)
+
+
+def snapshots(session: Session, account_id: int, limit: int = 400) -> list[DelinquencySnapshot]:
+    """The account's current delinquency snapshots, oldest first (the last ``limit``)."""
+    rows = list(session.scalars(
+        select(DelinquencySnapshot)
+        .where(DelinquencySnapshot.account_id == account_id, DelinquencySnapshot.superseded_by_run_id.is_(None))
+        .order_by(DelinquencySnapshot.business_date.desc(), DelinquencySnapshot.id.desc()).limit(limit)))
+    return rows[::-1]
+
+
+def messages(session: Session, case_id: int, limit: int = 100) -> list[OutboxMessage]:
+    """Messages sent (or queued) on the case, newest first. Their payload is never shown."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id)
+                                .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(limit)))
+
+
+def usernames(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {int(i): n for i, n in session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
