@@ -229,3 +229,27 @@ def test_csv_export_of_a_report(engine: Engine, book: dict[str, int]) -> None:
     assert lines[0] == "team,open,held,unclaimed,tasks_due,tasks_overdue,oldest_opened,states"
     assert lines[1] == "east,2,1,1,1,1,2026-02-01,contacting=1;follow_up=1"
     assert empty == "bucket,accounts\n"
+
+
+def test_report_command_prints_and_writes_csv(engine: Engine, book: dict[str, int], store_url: str,
+                                              monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from arrears.cli import app
+    from arrears.config import get_settings
+
+    monkeypatch.setenv("ARREARS_DATABASE_URL", store_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["report", "kpis", "--date", "2026-03-02", "--days", "2", "--team", "east",
+                                          "--csv-dir", str(tmp_path)], env={"COLUMNS": "200"})
+        unknown = CliRunner().invoke(app, ["report", "kpis", "--date", "2026-03-02", "--team", "north"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "by_bucket (east" in result.output and "queue_health" in result.output
+    assert (tmp_path / "promise_kept-2026-03-02.csv").read_text(encoding="utf-8").splitlines()[1] == \
+        "2026-03-01,2026-03-02,0,1,0,1,5000"
+    assert (tmp_path / "by_bucket-2026-03-02.csv").read_text(encoding="utf-8").splitlines()[1:] == [
+        "M1,1,200,10000", "M3,1,350,20000"]
+    assert unknown.exit_code == 1 and "no team 'north'" in unknown.output
