@@ -26,6 +26,7 @@ from arrears.kit.db import transaction
 from arrears.kit.errors import ArrearsError
 from arrears.kit.money import format_yuan
 from arrears.plans.commands import plans_app
+from arrears.reports.commands import report_app
 from arrears.score.commands import score_app
 from arrears.sim.commands import simulate as simulate_command
 from arrears.strategy.commands import strategy_app
@@ -48,6 +49,7 @@ app.add_typer(agency_app, name="agency")
 app.add_typer(legal_app, name="legal")
 app.add_typer(chargeoff_app, name="chargeoff")
 app.add_typer(recoveries_app, name="recoveries")
+app.add_typer(report_app, name="report")
 app.command("worker", help="Deliver the outbox: SMS, e-mail and letters, with retries and backoff.")(worker_command)
 app.command("simulate")(simulate_command)
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
