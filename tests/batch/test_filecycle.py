@@ -154,6 +154,12 @@ def test_the_duckdb_cycle_covers_every_stage(duck: tuple[Path, list]) -> None:  
     assert kept and all(r["segment_since"] == day1[r["account_ref"]]["segment_since"] and r["days_in_segment"] >= 1
                         for r in kept)
     assert second.treated > 0
+    # the arm of every dealt account is the one Python's assign gives its account number
+    from arrears.strategy.experiments import assign, load_experiments
+
+    (experiment,) = load_experiments(out.parent / "experiments.yaml")
+    dealt = [r for r in _table(out, "treatments", DAY2) if r["experiment"] == "early-e"]
+    assert dealt and all(assign(r["account_ref"], experiment).code == r["arm"] for r in dealt)
 
 
 def test_rerunning_a_date_replaces_its_output(inputs: dict[str, Path], tmp_path: Path) -> None:
