@@ -294,8 +294,8 @@ def test_message_batches_are_idempotent(engine) -> None:  # type: ignore[no-unty
             contact_ref="CP-1", customer_id=cust1, kind="phone", value="13800000000", owner="debtor",
             verified=True, opted_out=False, created_at=utc_now()).returning(ContactPoint.id)).scalar_one()
     actions = [
-        {"step": 1, "kind": "sms", "day": 0, "template": "early_reminder", "queue": None, "priority": 5, "note": None},
-        {"step": 2, "kind": "email", "day": 0, "template": "early_reminder_email", "queue": None, "priority": 5,
+        {"step": 1, "kind": "sms", "day": 0, "template": "early.reminder", "queue": None, "priority": 5, "note": None},
+        {"step": 2, "kind": "email", "day": 0, "template": "early.reminder", "queue": None, "priority": 5,
          "note": None},
         {"step": 3, "kind": "call_queue", "day": 0, "template": None, "queue": "early_calls", "priority": 4,
          "note": None},
@@ -319,7 +319,7 @@ def test_message_batches_are_idempotent(engine) -> None:  # type: ignore[no-unty
         assert len(rows) == 1
         m = rows[0]
         assert m.idempotency_key == "2026-03-10:ACC-B1:early-gentle:1:early_m1:1"
-        assert (m.channel, m.template, m.case_id, m.contact_point_id) == ("sms", "early_reminder", case_id, phone)
+        assert (m.channel, m.template, m.case_id, m.contact_point_id) == ("sms", "early.reminder", case_id, phone)
         assert m.payload["step"] == 1 and "13800000000" not in str(m.payload)
     # the next day is another message
     with Session(engine) as s, s.begin():

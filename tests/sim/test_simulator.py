@@ -42,7 +42,7 @@ strategy: {name: harsh, version: 1}
 segments:
   - code: everyone
     path:
-      - {day: 0, action: sms, template: t, every: 1}
+      - {day: 0, action: sms, template: early.reminder, every: 1}
       - {day: 0, action: call_queue, queue: q, every: 1}
 """
 # Five call actions a day: ten tries, more than the pack's six a day.

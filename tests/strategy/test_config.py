@@ -22,7 +22,7 @@ segments:
 TAIL = """\
   - code: everyone
     path:
-      - {day: 0, action: sms, template: reminder}
+      - {day: 0, action: sms, template: early.reminder}
 """
 
 
@@ -68,9 +68,9 @@ def test_a_valid_file_in_full(tmp_path: Path) -> None:
       dpd BETWEEN 1 AND 30
       AND NOT open_promise
     path:
-      - {day: 0, action: sms, template: reminder}
+      - {day: 0, action: sms, template: early.reminder}
       - {day: 3, action: call_queue, queue: early_calls, every: 3, until: 27, priority: 2, when: rpc_30d = 0}
-      - {day: 10, action: letter, template: notice, note: 逾期通知}
+      - {day: 10, action: letter, template: letter.demand, note: 逾期通知}
       - {day: 20, action: review_task}
 """ + TAIL))
     assert (s.name, s.version, s.label) == ("test-strategy", 2, "test-strategy v2")
@@ -139,7 +139,7 @@ def test_an_action_condition_is_checked_too(tmp_path: Path) -> None:
     err = fails(tmp_path, HEAD + """\
   - code: everyone
     path:
-      - {day: 0, action: sms, template: reminder}
+      - {day: 0, action: sms, template: early.reminder}
       - {day: 3, action: call_queue, queue: calls, when: max(dpd) > 3}
 """)
     assert "aggregate function max()" in err.detail
@@ -165,16 +165,19 @@ def _action(action: str) -> str:
     ("{day: 0, action: sms}", "segments[0].path[0].template", "a sms action needs a template"),
     ("{day: 0, action: call_queue}", "segments[0].path[0].queue", "a call_queue action needs a queue"),
     ("{day: 0, action: call_queue, queue: q, template: t}", "segments[0].path[0].template", "takes no template"),
-    ("{day: 0, action: sms, template: t, queue: q}", "segments[0].path[0].queue", "takes no queue"),
-    ("{day: 0, action: sms, template: Bad-Name}", "segments[0].path[0].template", "must be lower-case letters"),
-    ("{day: 0, action: sms, template: t, priority: 0}", "segments[0].path[0].priority", "must be >= 1"),
-    ("{day: 0, action: sms, template: t, priority: 10}", "segments[0].path[0].priority", "must be between 1"),
-    ("{day: 0, action: sms, template: t, every: 0}", "segments[0].path[0].every", "must be >= 1"),
-    ("{day: 0, action: sms, template: t, until: 5}", "segments[0].path[0].until", "only meaningful with 'every'"),
-    ("{day: 9, action: sms, template: t, every: 2, until: 5}", "segments[0].path[0].until",
+    ("{day: 0, action: sms, template: early.reminder, queue: q}", "segments[0].path[0].queue", "takes no queue"),
+    ("{day: 0, action: sms, template: Bad-Name}", "segments[0].path[0].template", "unknown template 'Bad-Name' (the "
+     "channels catalogue has: early.reminder"),
+    ("{day: 0, action: sms, template: letter.demand}", "segments[0].path[0].template",
+     "template 'letter.demand' has no sms version (it has: letter)"),
+    ("{day: 0, action: sms, template: early.reminder, priority: 0}", "segments[0].path[0].priority", "must be >= 1"),
+    ("{day: 0, action: sms, template: early.reminder, priority: 10}", "segments[0].path[0].priority", "must be between 1"),
+    ("{day: 0, action: sms, template: early.reminder, every: 0}", "segments[0].path[0].every", "must be >= 1"),
+    ("{day: 0, action: sms, template: early.reminder, until: 5}", "segments[0].path[0].until", "only meaningful with 'every'"),
+    ("{day: 9, action: sms, template: early.reminder, every: 2, until: 5}", "segments[0].path[0].until",
      "must be between the action's day (9)"),
-    ("{day: 0, action: sms, template: t, repeat: 2}", "segments[0].path[0].repeat", "unknown key 'repeat'"),
-    ("{day: 0, action: sms, template: t, note: ''}", "segments[0].path[0].note", "must be a non-empty text"),
+    ("{day: 0, action: sms, template: early.reminder, repeat: 2}", "segments[0].path[0].repeat", "unknown key 'repeat'"),
+    ("{day: 0, action: sms, template: early.reminder, note: ''}", "segments[0].path[0].note", "must be a non-empty text"),
     ("sms on day 0", "segments[0].path[0]", "expected a mapping"),
 ])
 def test_action_errors(tmp_path: Path, action: str, field: str, message: str) -> None:

@@ -159,7 +159,7 @@ def test_timing_from_segment_entry() -> None:
     t = select_treatments(features_table([row]), EARLY, BD).to_pylist()[0]
     assert (t["segment_since"], t["days_in_segment"]) == (BD, 0)
     assert [(a["step"], a["kind"], a["template"]) for a in t["actions"]] == [
-        (1, "sms", "m2_reminder"), (2, "call_queue", None)]
+        (1, "sms", "early.second_reminder"), (2, "call_queue", None)]
     assert (t["strategy"], t["strategy_version"]) == ("early-gentle", 1)
 
 

@@ -33,13 +33,13 @@ segments:
   - code: low
     when: dpd BETWEEN 1 AND 30
     path:
-      - {day: 0, action: sms, template: early_reminder}
+      - {day: 0, action: sms, template: early.reminder}
       - {day: 0, action: review_task, queue: early_review, note: check the phone}
   - code: high
     when: dpd > 30
     path:
       - {day: 0, action: call_queue, queue: early_calls, priority: 2}
-      - {day: 1, action: sms, template: m2_reminder}
+      - {day: 1, action: sms, template: early.second_reminder}
 """
 
 
@@ -100,8 +100,17 @@ def test_an_sms_action_is_one_outbox_message_with_the_idempotency_key(engine: En
         case_a = session.execute(select(Case.id).where(Case.account_id == ids["ACC-A"])).scalar_one()
         point = session.execute(select(ContactPoint.id)).scalar_one()
     assert msg.idempotency_key == idempotency_key(BD, "ACC-A", "test-early", 3, "low", 1)
-    assert (msg.channel, msg.template, msg.case_id, msg.contact_point_id) == ("sms", "early_reminder", case_a, point)
+    assert (msg.channel, msg.template, msg.case_id, msg.contact_point_id) == ("sms", "early.reminder", case_a, point)
     assert (msg.payload["strategy"], msg.payload["strategy_version"], msg.payload["segment"]) == ("test-early", 3, "low")
+    # the payload carries what the template states, so the worker can render it
+    from arrears.channels.templates import render
+
+    features = build_features(engine, BD, account_ids=[ids["ACC-A"]]).to_pylist()[0]
+    assert (msg.payload["amount_due"], msg.payload["dpd"]) == (features["amount_past_due"], features["dpd"])
+    worker_adds = {"customer_name": "张三", "masked_card": "****1234", "bank_name": "示例银行",
+                   "service_phone": "400-000-0000", "tz": "Asia/Shanghai", "letter_date": BD.isoformat()}
+    text = render(msg.template, msg.channel, msg.locale, {**worker_adds, **msg.payload}).body
+    assert f"{features['amount_past_due'] // 100:,}" in text
 
 
 def test_review_and_call_actions_become_tasks_linked_to_their_rule(engine: Engine, strategy_file: Path) -> None:

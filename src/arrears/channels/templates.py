@@ -222,7 +222,7 @@ def sample_payload(code: str, locale: str = "zh_CN") -> dict[str, Any]:
         "code": "482913", "agreement": "C17-V1", "total": 360_000,
         "expires_at": datetime(2026, 2, 1, 6, 15, tzinfo=UTC).isoformat(), "instalment": 3,
         "due_date": "2026-03-25", "amount": 125_000, "amount_due": 360_000, "balance": 1_200_000, "dpd": 35,
-        "reply_by": "2026-04-15", "letter_ref": "L-2026-000123",
+        "reply_by": "2026-04-15", "letter_ref": "L-2026-000123", "promised_date": "2026-03-08",
     }
     base = {"customer_name": "张三" if locale == "zh_CN" else "Zhang San", "masked_card": "****1234",
             "bank_name": "示例银行" if locale == "zh_CN" else "Example Bank", "service_phone": "400-000-0000",

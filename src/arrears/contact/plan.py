@@ -423,7 +423,8 @@ def idempotency_key(day: date, account: str, strategy: str, version: int, segmen
 
 
 def enqueue_message_batches(session: Any, treatments: Any, *, business_date: date,
-                            recipients: Mapping[int, Recipient]) -> BatchResult:
+                            recipients: Mapping[int, Recipient],
+                            facts: Mapping[int, Mapping[str, Any]] | None = None) -> BatchResult:
     """Turn the due ``sms``/``email``/``letter`` actions of :func:`arrears.strategy.engine.select_treatments`
     into outbox messages (:func:`arrears.channels.outbox.enqueue`), inside the caller's transaction.
 
@@ -431,6 +432,9 @@ def enqueue_message_batches(session: Any, treatments: Any, *, business_date: dat
     key ``{date}:{account_ref}:{strategy}:{version}:{segment}:{step}`` makes a rerun of the same day
     enqueue nothing new. An action whose account has no contact point for its channel is skipped and
     reported. Delivery (and the gate at the moment of sending) belongs to the outbox worker.
+    ``facts`` by account id: the template fields the message states (amounts, dates; see
+    :func:`arrears.strategy.repository.message_facts`), added to each payload; a letter also gets a
+    ``letter_ref`` made from its idempotency key.
     """
     from arrears.channels.outbox import enqueue
 
@@ -449,9 +453,12 @@ def enqueue_message_batches(session: Any, treatments: Any, *, business_date: dat
                 continue
             key = idempotency_key(business_date, account, row["strategy"], int(row["strategy_version"]),
                                   row["segment"], int(a["step"]))
-            payload = {"account_ref": account, "strategy": row["strategy"],
+            payload = {**(facts or {}).get(int(row["account_id"]), {}),
+                       "account_ref": account, "strategy": row["strategy"],
                        "strategy_version": int(row["strategy_version"]), "segment": row["segment"],
                        "step": int(a["step"]), "business_date": business_date.isoformat()}
+            if a["kind"] == "letter":
+                payload["letter_ref"] = f"L{business_date:%Y%m%d}-{account}-{int(a['step'])}"
             _, new = enqueue(session, idempotency_key=key, channel=a["kind"], template=a["template"] or a["kind"],
                              locale=who.locale if who else "zh_CN", payload=payload,
                              case_id=who.case_id if who else None, contact_point_id=point)

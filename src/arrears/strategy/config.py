@@ -12,11 +12,11 @@ File format (see docs/strategy.md for the full guide)::
         description: …
         when: bucket = 'M1' AND coalesce(behaviour_score, 0) < 550
         path:
-          - {day: 0, action: sms, template: overdue_first_notice}
+          - {day: 0, action: sms, template: early.reminder}
           - {day: 2, action: call_queue, queue: early_calls, every: 3, until: 20, priority: 3}
-          - {day: 10, action: letter, template: overdue_letter, when: amount_past_due >= 100000}
+          - {day: 10, action: letter, template: early.reminder, when: amount_past_due >= 100000}
       - code: everyone_else          # catch-all: no 'when'
-        path: [{day: 0, action: sms, template: overdue_first_notice}]
+        path: [{day: 0, action: sms, template: early.reminder}]
 """
 
 from __future__ import annotations
@@ -57,6 +57,21 @@ def _code(node: yaml.Node, *, file: str, field: str, pattern: re.Pattern[str] = 
         raise ConfigError(f"{value!r} must be {allowed}, starting with a letter", file=file, line=line_of(node),
                           field=field)
     return value
+
+
+def _template(node: yaml.Node, kind: str, *, file: str, field: str) -> str:
+    """A message template of the channels catalogue that has a version for ``kind`` (sms, email, letter)."""
+    from arrears.channels.templates import catalogue
+
+    code = text(node, file=file, field=field)
+    known = catalogue()
+    if code not in known:
+        raise ConfigError(f"unknown template {code!r} (the channels catalogue has: {', '.join(sorted(known))})",
+                          file=file, line=line_of(node), field=field)
+    if kind not in known[code].channels:
+        raise ConfigError(f"template {code!r} has no {kind} version (it has: {', '.join(known[code].channels)})",
+                          file=file, line=line_of(node), field=field)
+    return code
 
 
 def _required(entry: dict, keys: tuple[str, ...], node: yaml.Node, *, file: str, prefix: str) -> None:  # type: ignore[type-arg]
@@ -122,7 +137,7 @@ def _action(node: yaml.Node, *, file: str, prefix: str, step: int) -> Action:
         if kind not in MESSAGE_KINDS:
             raise ConfigError(f"a {kind} action takes no template (only {', '.join(MESSAGE_KINDS)} do)", file=file,
                               line=line_of(t_node), field=f"{prefix}.template")
-        template = _code(t_node, file=file, field=f"{prefix}.template")
+        template = _template(t_node, kind, file=file, field=f"{prefix}.template")
     elif kind in MESSAGE_KINDS:
         raise ConfigError(f"a {kind} action needs a template", file=file, line=line_of(node),
                           field=f"{prefix}.template")

@@ -8,7 +8,7 @@ enormous ``IN`` list.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -163,6 +163,42 @@ def recipients(session: Session, account_ids: Iterable[int]) -> dict[int, Recipi
             out[account_id] = Recipient(account_ref=ref, case_id=cases.get(account_id), locale=language or "zh_CN",
                                         sms=point(cust, "sms"), email=point(cust, "email"),
                                         letter=point(cust, "letter"))
+    return out
+
+
+#: days a letter gives the cardholder to pay or get in touch (the ``reply_by`` of letters)
+REPLY_DAYS = 14
+
+
+def message_facts(session: Session, *, business_date: date, account_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """What a collection message says about each account on the business date, as template fields
+    (docs/channels.md): ``amount_due`` (past due, fen), ``due_date`` (the oldest unpaid due date),
+    ``dpd``, ``balance`` (the open case's, fen), ``reply_by`` (letters), and ``amount`` and
+    ``promised_date`` of the latest open promise when there is one. Dates as ISO text."""
+    from arrears.cases.tables import Promise
+    from arrears.delinquency.tables import DelinquencySnapshot
+
+    out: dict[int, dict[str, Any]] = {}
+    reply_by = (business_date + timedelta(days=REPLY_DAYS)).isoformat()
+    for ids in _chunks(account_ids):
+        for account_id in ids:
+            out[account_id] = {"amount_due": 0, "due_date": business_date.isoformat(), "dpd": 0, "balance": 0,
+                               "reply_by": reply_by}
+        for account_id, past_due, dpd, oldest in session.execute(
+                select(DelinquencySnapshot.account_id, DelinquencySnapshot.amount_past_due, DelinquencySnapshot.dpd,
+                       DelinquencySnapshot.oldest_unpaid_due_date)
+                .where(DelinquencySnapshot.account_id.in_(ids), DelinquencySnapshot.business_date == business_date,
+                       DelinquencySnapshot.superseded_by_run_id.is_(None))):
+            out[account_id].update(amount_due=int(past_due), dpd=int(dpd),
+                                   due_date=(oldest or business_date).isoformat())
+        for account_id, balance in session.execute(select(Case.account_id, Case.balance).where(
+                Case.account_id.in_(ids), Case.status.in_(_open_states()))):
+            out[account_id]["balance"] = int(balance)
+        for account_id, amount, promised in session.execute(
+                select(Case.account_id, Promise.amount, Promise.promised_date).join(Case, Case.id == Promise.case_id)
+                .where(Case.account_id.in_(ids), Promise.status == "open", Promise.created_on <= business_date)
+                .order_by(Promise.id)):
+            out[account_id].update(amount=int(amount), promised_date=promised.isoformat())  # the latest wins
     return out
 
 

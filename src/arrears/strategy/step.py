@@ -220,9 +220,11 @@ def apply_treatments(session: Any, rows: Sequence[dict[str, Any]], *, business_d
 
     with_messages = [r for r in rows if any(a["kind"] in MESSAGE_KINDS for a in r["actions"])]
     people = repo.recipients(session, [r["account_id"] for r in with_messages])
+    facts = repo.message_facts(session, business_date=business_date,
+                               account_ids=[r["account_id"] for r in with_messages])
     batch = enqueue_message_batches(session, pa.Table.from_pylist(
         [{k: r[k] for k in TREATMENTS_SCHEMA.names} for r in with_messages], schema=TREATMENTS_SCHEMA),
-        business_date=business_date, recipients=people)
+        business_date=business_date, recipients=people, facts=facts)
     result.messages_enqueued += sum(batch.enqueued.values())
     result.messages_already += sum(batch.already.values())
     result.messages_skipped += batch.skipped
