@@ -23,7 +23,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_generates_ingests_runs_and_prints_the_buckets(workdir: Path) -> None:
-    result = CliRunner().invoke(app, ["demo", "--accounts", "600", "--seed", "3", "--date", "2026-11-28"])
+    result = CliRunner().invoke(app, ["demo", "--no-serve", "--accounts", "600", "--days", "2", "--seed", "3",
+                                      "--date", "2026-11-28"])
     assert result.exit_code == 0, result.output
     assert "Buckets on 2026-11-28" in result.output
     export = workdir / "var" / "demo" / "delinquency-2026-11-28.csv"

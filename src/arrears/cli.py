@@ -264,38 +264,40 @@ def _generate(out: Path, *, accounts: int, seed: int, as_of: date, months: int, 
 
 @app.command()
 def demo(
-    accounts: Annotated[int, typer.Option(min=1, help="Accounts in the sample portfolio.")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    accounts: Annotated[int, typer.Option(min=1, help="Accounts in the synthetic portfolio.")] = 5_000,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days of simulated history before today.")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same store.")] = 7,
     business_date: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"],
-                                                           help="Business date (default: today).")] = None,
+                                                           help="Today's business date (default: today).")] = None,
     folder: Annotated[Path, typer.Option(help="Where the demo keeps its files and store.")] = Path("var/demo"),
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web UI and API once built "
+                                                                          "(--no-serve: build, print, exit).")] = True,
+    host: Annotated[str, typer.Option(help="Address to listen on (the demo is meant for this machine only).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
-    """Generate a sample portfolio, ingest it, run the daily cycle and print the bucket summary."""
-    from arrears.accounts.ingest import ingest_paths
+    """Build a demo store — a synthetic portfolio with DAYS days of simulated collections history —
+    run today's cycle, print one demo user per role with their passwords, and serve the web UI."""
+    from arrears.sim.history import build_history, run_daily_batch
 
     day = business_date.date() if business_date else _today()
     if folder.exists():
         shutil.rmtree(folder)
-    files = folder / "files"
-    _generate(files, accounts=accounts, seed=seed, as_of=day, months=6, fmt="csv")
-    engine = store_engine(f"sqlite:///{folder / 'arrears.sqlite'}")
-    with _progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def tick(update) -> None:  # type: ignore[no-untyped-def]
-            name = update.path.name
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"ingest: {name}", total=update.total)
-            progress.update(tasks[name], completed=update.done, total=update.total)
-
-        reports = ingest_paths(engine, [files], quarantine_dir=folder / "quarantine", progress=tick)
-        for task in tasks.values():
-            progress.update(task, completed=progress.tasks[task].total)
-    for r in reports:
-        console.print(f"  {r.path.name}: {r.rows_read:,} rows read, {r.loaded:,} loaded, "
-                      f"{r.quarantined:,} quarantined, {r.conflicting:,} conflicts")
+    url = f"sqlite:///{folder / 'arrears.sqlite'}"
+    engine = store_engine(url)
+    console.print(f"Building the demo store: {accounts:,} accounts, {days} days of history before {day} "
+                  f"(seed {seed}) in {folder}")
     try:
-        result = _run_cycle(engine, day)
+        with _progress() as progress:
+            task = progress.add_task("simulated days", total=days)
+            history = build_history(engine, folder / "files", accounts=accounts, days=days, end_date=day, seed=seed,
+                                    rules=_rules(),
+                                    progress=lambda _what, done, total: progress.update(task, completed=done,
+                                                                                        total=total))
+        console.print(history.summary(), soft_wrap=True)
+        for line in history.errors[:5]:
+            console.print(f"[yellow]a simulated call was refused:[/yellow] {line}", soft_wrap=True)
+        result = run_daily_batch(engine, day, rules=_rules())
     except ArrearsError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
@@ -305,7 +307,36 @@ def demo(
 
     with export_path.open("w", encoding="utf-8", newline="") as fh:
         export(engine, business_date=day, rules=_rules(), stream=fh)
+    engine.dispose()
     console.print(f"Store: {folder / 'arrears.sqlite'}; per-account results: {export_path}")
+    _print_demo_users(history.users, host=host, port=port)
+    if not serve_after:
+        return
+    _serve_demo(url, host=host, port=port)
+
+
+def _print_demo_users(users: dict[str, tuple[str, str | None, str]], *, host: str, port: int) -> None:
+    table = Table(title="Demo users (one per role)")
+    for col in ("username", "role", "team", "password"):
+        table.add_column(col)
+    for username, (role, team, password) in users.items():
+        table.add_row(username, role, team or "all teams", password)
+    console.print(table)
+    console.print(f"Sign in at [bold]http://{host}:{port}/login[/bold]. These passwords were generated for this "
+                  f"demo store and are printed because the demo is LOCAL ONLY: do not expose it to a network.",
+                  soft_wrap=True)
+
+
+def _serve_demo(url: str, *, host: str, port: int) -> None:
+    import os
+
+    import uvicorn
+
+    from arrears.app import create_app
+
+    os.environ["ARREARS_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    uvicorn.run(create_app(get_settings()), host=host, port=port)
 
 
 if __name__ == "__main__":  # pragma: no cover
