@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     locale: str = "zh_CN"
     #: Delinquency rules (tolerance, grace, charge-off, buckets). Empty = the packaged defaults.
     rules_file: Path | None = None
+    #: Strategy files (YAML) the administration page lists, validates and activates.
+    strategy_dir: Path = Path("strategies")
     #: Delinquency engine of the cycle: "arrays" (sorted-array scan, the fast default) or "sql"
     #: (the same closed form as DuckDB SQL, the portable formulation).
     batch_engine: Literal["arrays", "sql"] = "arrays"

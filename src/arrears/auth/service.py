@@ -226,6 +226,17 @@ def unlock(session: Session, *, user: User, actor: str) -> None:
     record(session, actor=actor, action="auth.unlock", entity="user", entity_id=str(user.id), detail={})
 
 
+def deactivate_user(session: Session, *, user: User, actor: str) -> None:
+    """The user may no longer sign in: inactive, and every session and API token revoked."""
+    if not user.active:
+        raise ArrearsError(f"user {user.username!r} is already inactive")
+    user.active = False
+    session.flush()
+    revoked = revoke_user_tokens(session, user=user, actor=actor, reason="deactivated")
+    record(session, actor=actor, action="user.deactivate", entity="user", entity_id=str(user.id),
+           detail={"username": user.username, "tokens_revoked": revoked})
+
+
 # --------------------------------------------------------------------------------------------
 # Tokens (web sessions and API bearer tokens)
 

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from arrears.kit.errors import ArrearsError
-from arrears.web import casepage, pages
+from arrears.web import admin, casepage, compliance, dashboards, pages
 from arrears.web.security import LoginRequired, login_redirect
 
 
@@ -65,6 +65,9 @@ def application(parent: FastAPI) -> FastAPI:
     web.state = parent.state
     web.include_router(pages.router)
     web.include_router(casepage.router)
+    web.include_router(dashboards.router)
+    web.include_router(compliance.router)
+    web.include_router(admin.router)
     web.add_exception_handler(LoginRequired, _login_required)
     web.add_exception_handler(ArrearsError, _arrears_error)
     web.add_exception_handler(RequestValidationError, _validation_error)

@@ -75,6 +75,10 @@ SCRIPT_STEPS = (
     ("agreement", N_("Agreement")),
     ("next", N_("Outcome and next step")),
 )
+WEEKDAYS = {
+    "Mon": N_("Mon"), "Tue": N_("Tue"), "Wed": N_("Wed"), "Thu": N_("Thu"), "Fri": N_("Fri"), "Sat": N_("Sat"),
+    "Sun": N_("Sun"),
+}
 NEXT_STEPS = {
     "none": N_("No next step"), "promise": N_("Promise to pay"), "appointment": N_("Call-back appointment"),
     "transition": N_("Move the case on"),

@@ -110,24 +110,6 @@ def home(user: WebUser) -> Response:
     return RedirectResponse(START_PAGES.get(user.role, "/queue"), status_code=303)
 
 
-def _placeholder(path: str, role: str, title: str) -> None:
-    allowed = page_role(role, Role.ADMIN) if role != Role.ADMIN else page_role(role)
-
-    def page(request: Request, user: User = Depends(allowed)) -> Response:
-        return render(request, "placeholder.html", title=title)
-
-    page.__name__ = f"placeholder_{role}"
-    router.add_api_route(path, page, methods=["GET"])
-
-
-# Start pages of the other roles; the dashboards that fill them come later (docs/web.md).
-_placeholder("/team", Role.TEAM_LEAD, N_("Team"))
-_placeholder("/supervisor", Role.SUPERVISOR, N_("Supervision"))
-_placeholder("/compliance", Role.COMPLIANCE, N_("Compliance"))
-_placeholder("/admin", Role.ADMIN, N_("Administration"))
-_placeholder("/audit", Role.AUDITOR, N_("Audit"))
-
-
 # -- the agent's queue ---------------------------------------------------------------------------------
 
 @router.get("/queue")

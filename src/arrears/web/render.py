@@ -38,10 +38,11 @@ START_PAGES: dict[str, str] = {
 NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
     Role.AGENT: (("/queue", N_("My queue")),),
     Role.TEAM_LEAD: (("/team", N_("Team")), ("/queue", N_("My queue"))),
-    Role.SUPERVISOR: (("/supervisor", N_("Supervision")),),
-    Role.COMPLIANCE: (("/compliance", N_("Compliance")),),
-    Role.ADMIN: (("/admin", N_("Administration")),),
-    Role.AUDITOR: (("/audit", N_("Audit")),),
+    Role.SUPERVISOR: (("/supervisor", N_("Supervision")), ("/team", N_("Team"))),
+    Role.COMPLIANCE: (("/compliance", N_("Compliance")), ("/audit", N_("Audit log"))),
+    Role.ADMIN: (("/admin", N_("Administration")), ("/supervisor", N_("Supervision")),
+                 ("/compliance", N_("Compliance")), ("/audit", N_("Audit log"))),
+    Role.AUDITOR: (("/audit", N_("Audit log")), ("/compliance", N_("Compliance"))),
 }
 ROLE_NAMES = {
     Role.AGENT: N_("Agent"), Role.TEAM_LEAD: N_("Team lead"), Role.SUPERVISOR: N_("Supervisor"),

@@ -36,8 +36,90 @@
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
+  // The dashboards: every chart reads the page's one JSON block (data-source) and its labels from data-*.
+  function heatmap(min, max) {
+    return { min: min, max: max, dimension: 2, calculable: true, orient: "horizontal", left: "center", bottom: 0,
+             inRange: { color: ["#f0f4f8", "#9fb3c8", "#2f6f9f"] } };
+  }
+
+  var DASHBOARD = {
+    bucket: function (d, el) {
+      return {
+        tooltip: { trigger: "axis" },
+        legend: { bottom: 0 },
+        grid: { left: 56, right: 72, top: 36, bottom: 56 },
+        xAxis: { type: "category", data: d.bucket.buckets },
+        yAxis: [{ type: "value", name: el.dataset.labelAccounts, minInterval: 1 },
+                { type: "value", name: el.dataset.labelBalance, position: "right" }],
+        series: [
+          { name: el.dataset.labelAccounts, type: "bar", data: d.bucket.accounts },
+          { name: el.dataset.labelBalance, type: "bar", yAxisIndex: 1, data: d.bucket.balance.map(Number) },
+          { name: el.dataset.labelPastDue, type: "bar", yAxisIndex: 1, data: d.bucket.past_due.map(Number) },
+        ],
+      };
+    },
+    roll: function (d, el) {
+      return {
+        tooltip: { position: "top" },
+        grid: { left: 56, right: 24, top: 16, bottom: 72 },
+        xAxis: { type: "category", data: d.roll.columns, splitArea: { show: true } },
+        yAxis: { type: "category", data: d.roll.rows, inverse: true, splitArea: { show: true } },
+        visualMap: heatmap(0, 100),
+        series: [{ name: el.dataset.labelShare, type: "heatmap", data: d.roll.cells, label: { show: true } }],
+      };
+    },
+    cure: function (d, el) {
+      return {
+        tooltip: { trigger: "axis" },
+        grid: { left: 56, right: 24, top: 36, bottom: 36 },
+        xAxis: { type: "category", data: d.cure.dates },
+        yAxis: { type: "value", name: el.dataset.labelRate, min: 0, nameTextStyle: { align: "left" } },
+        series: [{ name: el.dataset.labelRate, type: "line", data: d.cure.rates, connectNulls: false }],
+      };
+    },
+    promise: function (d, el) {
+      var p = d.promise;
+      return {
+        tooltip: { trigger: "item" },
+        legend: { bottom: 0 },
+        series: [{ type: "pie", radius: ["40%", "70%"], data: [
+          { name: el.dataset.labelKept, value: p.kept }, { name: el.dataset.labelPartlyKept, value: p.partly_kept },
+          { name: el.dataset.labelBroken, value: p.broken }, { name: el.dataset.labelOpen, value: p.open },
+        ].filter(function (x) { return x.value > 0; }) }],
+      };
+    },
+    rpc: function (d, el) {
+      var hours = [];
+      for (var h = 0; h < 24; h++) { hours.push(String(h)); }
+      return {
+        tooltip: { position: "top", formatter: function (x) {
+          return x.value[2] === null ? "" : x.value[2] + " % (" + el.dataset.labelAttempts + " " + x.value[3] + ")";
+        } },
+        grid: { left: 56, right: 24, top: 16, bottom: 72 },
+        xAxis: { type: "category", data: hours, splitArea: { show: true } },
+        yAxis: { type: "category", data: JSON.parse(el.dataset.weekdays || "[]"), inverse: true, splitArea: { show: true } },
+        visualMap: heatmap(0, 100),
+        series: [{ name: el.dataset.labelRate, type: "heatmap", data: d.rpc.cells }],
+      };
+    },
+  };
+
+  function dashboardChart(el) {
+    if (!window.echarts || el.dataset.ready) { return; }
+    var source = document.getElementById(el.dataset.source);
+    var build = DASHBOARD[el.dataset.chart];
+    if (!source || !build) { return; }
+    el.dataset.ready = "1";
+    var chart = window.echarts.init(el);
+    chart.setOption(build(JSON.parse(source.textContent), el));
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+
   function charts(root) {
     (root || document).querySelectorAll('[data-chart="history"]').forEach(historyChart);
+    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.chart !== "history") { dashboardChart(el); }
+    });
   }
 
   // The outcome form: show the fields of the chosen next step only (all are shown without JS).

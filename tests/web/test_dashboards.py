@@ -1,0 +1,171 @@
+"""The team lead's and supervisor's dashboards: roles, scope, both languages, CSV = table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from arrears.web.i18n import LOCALES
+from tests.api.conftest import Api
+from tests.reports.test_reports import book  # noqa: F401 - the hand-built book of tests/reports
+from tests.web.support import sign_in
+
+WINDOW = {"date": "2026-03-02", "from": "2026-03-01", "to": "2026-03-31"}
+
+
+class _Table(HTMLParser):
+    """The body cells (text) of the table with the given id."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.inside, self.in_body, self.rows, self.cell = table_id, False, False, [], None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and dict(attrs).get("id") == self.table_id:
+            self.inside = True
+        elif self.inside and tag == "tbody":
+            self.in_body = True
+        elif self.in_body and tag == "tr":
+            self.rows.append([])
+        elif self.in_body and tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.in_body and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(" ".join(self.cell.split()))
+            self.cell = None
+        elif tag == "table" and self.inside:
+            self.inside = self.in_body = False
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell += data
+
+
+def table(html: str, table_id: str) -> list[list[str]]:
+    parser = _Table(table_id)
+    parser.feed(html)
+    return parser.rows
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_dashboards_render_for_their_roles_and_are_refused_to_others(api: Api, locale: str) -> None:
+    words = {"zh_CN": ("队列状况", 'lang="zh-CN"'), "en": ("Queue health", 'lang="en"')}[locale]
+    for who, url in (("lead_east", "/team"), ("supervisor", "/team"), ("supervisor", "/supervisor"),
+                     ("admin", "/supervisor")):
+        r = sign_in(api, who, lang=locale).get(url, params=WINDOW)
+        assert r.status_code == 200, (who, url, r.text[:300])
+        assert all(w in r.text for w in words), (who, url)
+        assert 'id="dashboard-data"' in r.text and "/static/vendor/echarts.min.js" in r.text
+        assert "onclick" not in r.text and "<script>" not in r.text
+    for who, url in (("agent_east", "/team"), ("lead_east", "/supervisor"), ("compliance", "/supervisor"),
+                     ("auditor", "/team"), ("agent_east", "/team/export/by_bucket.csv")):
+        assert sign_in(api, who, lang=locale).get(url).status_code == 403, (who, url)
+
+
+def test_a_team_lead_sees_only_their_team(api: Api, book: dict[str, int]) -> None:  # noqa: F811
+    lead = sign_in(api, "lead_east", lang="en")
+    page = lead.get("/team", params=WINDOW).text
+    assert "Team east" in page
+    # on D2: east has B (M1) and C (M3); the book has B, F in M1, E in M2, C and D in M3
+    assert [r[:2] for r in table(page, "t-by_bucket")] == [["M1", "1"], ["M3", "1"]]
+    assert [r[0] for r in table(page, "t-queue_health")] == ["east"]
+    assert "agent_w" not in page
+    everyone = sign_in(api, "supervisor", lang="en").get("/supervisor", params=WINDOW).text
+    assert [r[:2] for r in table(everyone, "t-by_bucket")] == [["M1", "2"], ["M2", "1"], ["M3", "2"]]
+    assert {"east", "west"} <= {r[0] for r in table(everyone, "t-queue_health")}
+    # the promise kept rate: east 1 of 2 judged, the whole book 2 of 3
+    assert "50.00 %" in table(page, "t-promise_kept")[0][-1]
+    assert table(everyone, "t-promise_kept")[0][-1] == "66.67 %"
+    # the lead's CSV is scoped the same way, whatever the query says
+    rows = csv_rows(lead.get("/team/export/by_bucket.csv", params={**WINDOW, "team": "west"}).text)
+    assert [(r["bucket"], r["accounts"]) for r in rows] == [("M1", "1"), ("M3", "1")]
+
+
+def test_csv_export_returns_the_rows_of_the_table(api: Api, book: dict[str, int]) -> None:  # noqa: F811
+    sup = sign_in(api, "supervisor", lang="en")
+    page = sup.get("/supervisor", params=WINDOW).text
+    for code in ("by_bucket", "queue_health", "agent_activity", "cure_trend", "rpc_by_hour", "roll_rates",
+                 "promise_kept", "experiments"):
+        assert f'href="/supervisor/export/{code}.csv?date=2026-03-02&amp;from=2026-03-01&amp;to=2026-03-31"' in page
+        r = sup.get(f"/supervisor/export/{code}.csv", params=WINDOW)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), code
+        assert "attachment" in r.headers["content-disposition"]
+        rows = csv_rows(r.text)
+        shown = [row for row in table(page, f"t-{code}") if len(row) > 1]
+        assert len(rows) == len(shown), code
+    buckets = csv_rows(sup.get("/supervisor/export/by_bucket.csv", params=WINDOW).text)
+    shown = table(page, "t-by_bucket")
+    assert [(r["bucket"], r["accounts"]) for r in buckets] == [(s[0], s[1]) for s in shown]
+    assert [int(r["past_due_fen"]) for r in buckets] == [900, 600, 750]
+    assert shown[0][2].endswith("9.00")
+    activity = csv_rows(sup.get("/supervisor/export/agent_activity.csv", params=WINDOW).text)
+    by_agent = {r["agent"]: r for r in activity}
+    assert (by_agent["agent_e"]["calls"], by_agent["agent_e"]["rpc_bp"]) == ("3", "6667")
+    assert ["agent_e", "3", "2", "66.67 %", "0", "0"] in table(page, "t-agent_activity")
+    roll = csv_rows(sup.get("/supervisor/export/roll_rates.csv", params=WINDOW).text)
+    assert [(r["from_bucket"], r["accounts"], r["to_M0"]) for r in roll] == [("M1", "3", "1"), ("M2", "1", "0"),
+                                                                               ("M3", "1", "0")]
+    hours = csv_rows(sup.get("/supervisor/export/rpc_by_hour.csv", params={**WINDOW, "to": "2026-03-02"}).text)
+    assert [(r["weekday"], r["hour"], r["rpc_bp"]) for r in hours] == [("Mon", "9", "10000"), ("Mon", "10", "10000"),
+                                                                       ("Mon", "12", "0"), ("Mon", "19", "10000")]
+    assert sup.get("/supervisor/export/nothing.csv").status_code == 404
+
+
+def test_the_chart_data_and_filters(api: Api, book: dict[str, int]) -> None:  # noqa: F811
+    sup = sign_in(api, "supervisor")
+    page = sup.get("/supervisor", params=WINDOW).text
+    data = re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', page, re.S)
+    assert data is not None
+    chart = json.loads(data.group(1))
+    assert chart["bucket"]["buckets"] == ["M1", "M2", "M3"] and chart["bucket"]["past_due"] == ["9.00", "6.00", "7.50"]
+    assert chart["promise"] == {"kept": 2, "partly_kept": 0, "broken": 1, "open": 1}
+    assert chart["roll"]["cells"][0] == [0, 0, 33.33]
+    assert len(chart["rpc"]["weekdays"]) == 7
+    for field in ("f-date", "f-from", "f-to"):
+        assert f'<label for="{field}">' in page
+    assert sup.get("/supervisor", params={"from": "2026-03-05", "to": "2026-03-01"}).status_code == 422
+    assert sup.get("/supervisor", params={"date": "not a date"}).status_code == 422
+
+
+def test_a_supervisor_may_look_at_one_team(api: Api, book: dict[str, int]) -> None:  # noqa: F811
+    sup = sign_in(api, "supervisor", lang="en")
+    west = sup.get("/supervisor", params={**WINDOW, "team": "west"}).text
+    assert "Team west" in west and [r[0] for r in table(west, "t-queue_health")] == ["west"]
+    assert 'href="/supervisor/export/by_bucket.csv?date=2026-03-02&amp;from=2026-03-01&amp;to=2026-03-31&amp;team=west"' \
+        in west
+    rows = csv_rows(sup.get("/supervisor/export/by_bucket.csv", params={**WINDOW, "team": "west"}).text)
+    assert [(r["bucket"], r["accounts"]) for r in rows] == [("M2", "1"), ("M3", "1")]
+    assert sup.get("/supervisor", params={"team": "nowhere"}).status_code == 422
+
+
+def test_experiment_arms_are_counted_within_the_scope(api: Api, book: dict[str, int]) -> None:  # noqa: F811
+    from datetime import date
+
+    from sqlalchemy import insert, select
+
+    from arrears.accounts.tables import Account
+    from arrears.strategy.tables import StrategyAssignment
+
+    with api.engine.begin() as conn:
+        ids = dict(conn.execute(select(Account.account_ref, Account.id)).all())
+        for ref, arm in (("B", "champion"), ("C", "challenger"), ("D", "champion"), ("E", "champion")):
+            conn.execute(insert(StrategyAssignment).values(
+                account_id=ids[ref], strategy="early-gentle", strategy_version=1, segment="m1", since=date(2026, 3, 1),
+                experiment="sms-first", arm=arm, updated_on=date(2026, 3, 2), updated_by="cycle"))
+    everyone = table(sign_in(api, "supervisor", lang="en").get("/supervisor", params=WINDOW).text, "t-experiments")
+    assert everyone == [["early-gentle v1", "sms-first", "challenger", "1"], ["early-gentle v1", "sms-first", "champion", "3"]]
+    lead = sign_in(api, "lead_east", lang="en")
+    east = table(lead.get("/team", params=WINDOW).text, "t-experiments")
+    assert east == [["early-gentle v1", "sms-first", "challenger", "1"], ["early-gentle v1", "sms-first", "champion", "1"]]
+    rows = csv_rows(lead.get("/team/export/experiments.csv", params=WINDOW).text)
+    assert [(r["arm"], r["accounts"]) for r in rows] == [("challenger", "1"), ("champion", "1")]
