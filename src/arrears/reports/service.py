@@ -106,14 +106,22 @@ def cure_trend(session: Session, *, from_date: date, to_date: date, team_id: int
                       true() if team_id is None else Case.team_id == team_id)
                .group_by(CycleRun.business_date))
     cured = {d: int(n) for d, n in session.execute(cured_q).all()}
+    pairs = [(prev, day) for prev, day in zip(dates, dates[1:], strict=False) if from_date <= day <= to_date]
+    # accounts in arrears the cycle before, for every cycle of the window in one grouped count (not one
+    # count per cycle: each reads a whole day of snapshots)
+    before: dict[date, int] = {}
+    if pairs:
+        before = {d: int(n) for d, n in session.execute(
+            select(DelinquencySnapshot.business_date, func.count())
+            .where(DelinquencySnapshot.business_date.in_([prev for prev, _ in pairs]),
+                   DelinquencySnapshot.superseded_by_run_id.is_(None), DelinquencySnapshot.delinquent,
+                   _team_accounts(team_id))
+            .group_by(DelinquencySnapshot.business_date)).all()}
     out = []
-    for prev, day in zip(dates, dates[1:], strict=False):
-        if not from_date <= day <= to_date:
-            continue
-        base = session.execute(select(func.count()).select_from(DelinquencySnapshot).where(
-            _current(prev), DelinquencySnapshot.delinquent, _team_accounts(team_id))).scalar_one()
+    for prev, day in pairs:
+        base = before.get(prev, 0)
         n = cured.get(day, 0)
-        out.append({"business_date": day, "cured": n, "in_arrears_before": int(base), "cure_bp": rate_bp(n, int(base))})
+        out.append({"business_date": day, "cured": n, "in_arrears_before": base, "cure_bp": rate_bp(n, base)})
     return out
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -118,8 +119,13 @@ def pending_review_rows(session: Session, *, role: str) -> list[dict[str, Any]]:
              "account_ref": ref, "customer": mask("name", name, role)} for r, kind, ref, name in rows]
 
 
-From = Annotated[date | None, Query(alias="from")]
-To = Annotated[date | None, Query(alias="to")]
+def _blank_as_none(value: object) -> object:
+    """An empty date field of a GET form (``?from=&to=``) means no date, not a malformed one."""
+    return None if value == "" else value
+
+
+From = Annotated[date | None, BeforeValidator(_blank_as_none), Query(alias="from")]
+To = Annotated[date | None, BeforeValidator(_blank_as_none), Query(alias="to")]
 RuleId = Annotated[str, Query(max_length=64)]
 Outcome = Annotated[str, Query(max_length=16)]
 
@@ -222,8 +228,7 @@ def _audit_page(request: Request, session: Session, user: User, *, actor: str, a
 def audit_log(request: Request, session: DbSession, user: ComplianceViewer,
               actor: Annotated[str, Query(max_length=64)] = "",
               action: Annotated[str, Query(max_length=64)] = "",
-              date_from: Annotated[date | None, Query(alias="from")] = None,
-              date_to: Annotated[date | None, Query(alias="to")] = None,
+              date_from: From = None, date_to: To = None,
               page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Response:
     return _audit_page(request, session, user, actor=actor, action=action, date_from=date_from, date_to=date_to,
                        page=page)
