@@ -627,8 +627,9 @@ def _call(world: _World, session: Session, day: date, at: datetime, case_id: int
         income = int(t.income[i])
         cases.record_investigation(
             session, case_id=case_id, cause=str(CAUSES[int(rng.integers(0, len(CAUSES) - 2))]),
-            monthly_income=income, essential_spending=int(income * float(rng.uniform(0.25, 0.45))),
-            other_debt_payments=int(income * float(rng.uniform(0.0, 0.25))), dependants=int(rng.integers(0, 3)),
+            # shares of income drawn in basis points: money stays whole fen
+            monthly_income=income, essential_spending=income * int(rng.integers(2_500, 4_501)) // 10_000,
+            other_debt_payments=income * int(rng.integers(0, 2_501)) // 10_000, dependants=int(rng.integers(0, 3)),
             willingness=int(t.willingness[i]), recorded_by=f"user:{agent.id}", rules=rules)  # type: ignore[arg-type]
         counts["investigations"] += 1
         _move(session, case, "investigating", agent, "investigation recorded")
