@@ -222,13 +222,15 @@ def _features_with_scores(have_scores: bool) -> str:
 
 # -- reading files (shared checks) -------------------------------------------------------------------
 
-def _kind_files(folder: Path, kind: str) -> tuple[list[Path], str | None]:
-    found = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.name.lower().startswith(kind) and p.suffix.lower() in (".csv", ".parquet"))
-    formats = {p.suffix.lower().lstrip(".") for p in found}
-    if len(formats) > 1:
-        raise FileCycleError(f"{folder}: {kind} files in both CSV and Parquet; keep one format per folder")
-    return found, (formats.pop() if formats else None)
+def _kind_files(folder: Path, kind: str) -> list[Path]:
+    """The ledger files of ``kind`` in ``folder`` (:func:`arrears.batch.spark.ledger_files`)."""
+    from arrears.batch.spark import SparkInputError, ledger_files
+
+    try:
+        files, _ = ledger_files(str(folder), kind, None)
+    except SparkInputError as exc:
+        raise FileCycleError(str(exc)) from exc
+    return [Path(f) for f in files]
 
 
 def _check_parquet_schema(path: Path, columns: Sequence[tuple[str, str, str]] | Sequence[tuple[str, str]]) -> None:
@@ -271,7 +273,8 @@ class _DuckDB:
 
     # inputs
     def ledger(self, folder: Path, kind: str) -> None:
-        files, fmt = _kind_files(folder, kind)
+        files = _kind_files(folder, kind)
+        fmt = files[0].suffix.lower().lstrip(".") if files else None
         spec = LEDGER_COLUMNS[kind]
         if not files:
             if kind in REQUIRED_KINDS:
@@ -380,10 +383,7 @@ class _DuckDB:
     def groups(self, sql: str) -> list[tuple[Any, ...]]:
         return self.q(sql)
 
-    def score(self, model_dir: str, relation: str, out: str) -> None:
-        from arrears.score.model import load_model
-
-        model = load_model(model_dir)
+    def score(self, model: Any, model_dir: str, relation: str, out: str) -> None:
         reader = self.con.sql(f"SELECT * FROM {relation}").to_arrow_reader(1_000_000)
         parts = []
         for batch in reader:
@@ -443,7 +443,7 @@ class _Spark:
     def ledger(self, folder: Path, kind: str) -> None:
         from arrears.batch.spark import read_ledger_kind
 
-        files, _ = _kind_files(folder, kind)
+        files = _kind_files(folder, kind)
         if not files and kind in REQUIRED_KINDS:
             raise FileCycleError(f"{folder}: no {kind}*.csv or {kind}*.parquet file")
         for p in files:
@@ -512,7 +512,8 @@ class _Spark:
 
         return [tuple(r) for r in self.spark.sql(to_spark_sql(sql)).collect()]
 
-    def score(self, model_dir: str, relation: str, out: str) -> None:
+    def score(self, model: Any, model_dir: str, relation: str, out: str) -> None:
+        # each executor loads the model from its folder (the driver's copy is not shipped)
         df = self.spark.table(relation).mapInArrow(_score_partitions(model_dir), _SCORE_SCHEMA).localCheckpoint()
         self.cached.append(df)
         df.createOrReplaceTempView(out)
@@ -649,7 +650,7 @@ def run_file_cycle(
         with _timer(timings, "scoring"):
             runner.stage("score_inputs", stages[-1][1], keep=False)
             if model_dir is not None:
-                runner.score(str(model_dir), "score_inputs", "today_scores")
+                runner.score(model, str(model_dir), "score_inputs", "today_scores")
                 result.scored, result.model = runner.count("today_scores"), model_label
             runner.stage("features", _features_with_scores(model_dir is not None))
         with _timer(timings, "segmentation and treatment"):

@@ -93,8 +93,9 @@ def _is_local(path: str) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
-def _ledger_files(ledger_dir: str, kind: str, fmt: str | None) -> tuple[list[str], str]:
-    """The files of ``kind`` (file name starting with it, any case) and their format."""
+def ledger_files(ledger_dir: str, kind: str, fmt: str | None) -> tuple[list[str], str]:
+    """The files of ``kind`` (file name starting with it, any case) and their format (shared with the
+    file cycle, :mod:`arrears.batch.filecycle`)."""
     if not _is_local(ledger_dir):
         fmt = fmt or "parquet"
         return [f"{ledger_dir.rstrip('/')}/{kind}*.{fmt}"], fmt
@@ -129,7 +130,7 @@ def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: st
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    files, fmt = _ledger_files(ledger_dir, kind, fmt)
+    files, fmt = ledger_files(ledger_dir, kind, fmt)
     wanted = _COLUMNS[kind] if columns is None else columns
     if not files:
         if kind == "statements":
