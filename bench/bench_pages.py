@@ -133,9 +133,11 @@ def make_store(sqlite_dir: Path | None) -> tuple[str, Callable[[], None]]:
 def add_snapshots(engine: Any, *, days: int) -> int:
     """A completed cycle run and one current delinquency snapshot per open case's account on each of
     the ``days`` + 1 business dates ending today (the bank's zone), written by one INSERT … SELECT per
-    date, so that the dashboards' figures (by bucket, roll rates, cure trend) read a book of this size.
-    Returns the snapshots written."""
+    date, so that the dashboards' figures (by bucket, roll rates, cure trend) read a book of this size;
+    each date's book figures refreshed in the same transaction, as the cycle does. Returns the
+    snapshots written."""
     from arrears.cases.service import business_date_of
+    from arrears.delinquency.repository import refresh_book_figures
     from arrears.delinquency.tables import CycleRun
     from arrears.kit.clock import utc_now
 
@@ -157,6 +159,7 @@ def add_snapshots(engine: Any, *, days: int) -> int:
                 f"SELECT c.account_id, :day, {dpd}, :yes, c.bucket, 1, c.balance / 10, c.balance / 10, 0, 0, 0, 0, "
                 "0, 0, :no, :due, :run FROM cases c"),
                 {"day": day, "yes": True, "no": False, "due": day - timedelta(days=30), "run": run_id}).rowcount
+            refresh_book_figures(conn, [day])
     return written
 
 

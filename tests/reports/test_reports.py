@@ -16,6 +16,7 @@ from arrears.accounts.tables import Account, Customer
 from arrears.auth.service import get_or_create_team
 from arrears.auth.tables import User
 from arrears.cases.tables import Case, CaseTransition, Interaction, Promise, Task
+from arrears.delinquency.repository import refresh_book_figures
 from arrears.delinquency.tables import CycleRun, DelinquencySnapshot
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction
@@ -145,6 +146,7 @@ def book(engine: Engine) -> dict[str, int]:
         for ref, due in (("B", D3), ("C", D2), ("D", D3)):
             conn.execute(insert(Task).values(case_id=cases[ref], kind="call", due_on=due, status="open",
                                              created_by="test", created_at=now))
+        refresh_book_figures(conn, [D1, D2, D3])  # what each date's cycle writes with its snapshots
     return {"east": east, "west": west, **{f"case_{k}": v for k, v in cases.items()}}
 
 

@@ -375,6 +375,9 @@ def _write(engine: Engine, plan: _Plan, *, business_date: date, started_at: date
         run_col = pa.array([run_id] * new_changes.num_rows, pa.int64())
         insert_arrow(conn, repo.TABLES["bucket_changes"], new_changes.append_column("cycle_run_id", run_col))
         _write_cases(conn, plan, business_date=business_date, run_id=run_id)
+        # the dashboards' book per date, team and bucket: this date and every date restated
+        restated = [d for d in ctx.completed_dates if plan.restate_from is not None and d >= plan.restate_from]
+        repo.refresh_book_figures(conn, [business_date, *restated])
     tick("write", 1, 1)
     timings["write"] = time.perf_counter() - t
     return int(run_id)

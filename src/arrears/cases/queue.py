@@ -52,6 +52,7 @@ from arrears.cases.tables import (
     WorkSkill,
     expected_value_sql,
 )
+from arrears.delinquency import repository as delinquency
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
 
@@ -160,6 +161,7 @@ def team_skills(session: Session) -> list[tuple[int, Skill]]:
 def assign_cases(session: Session, *, chunk: int = 5000) -> dict[int, int]:
     """Give every open case without a team to the first team whose skill matches the case's bucket,
     the account's product and the customer's language. Cases no rule matches stay unassigned.
+    The book figures of the latest cycle date are refreshed to count them in their teams.
     Returns {team id: cases assigned}."""
     rules = team_skills(session)
     if not rules:
@@ -180,6 +182,12 @@ def assign_cases(session: Session, *, chunk: int = 5000) -> dict[int, int]:
             session.execute(update(Case).where(Case.id.in_(ids[i:i + chunk]), Case.team_id.is_(None))
                             .values(team_id=team_id).execution_options(synchronize_session=False))
     session.flush()
+    if by_team:
+        # the team figures of the latest cycle date count these accounts in their new teams
+        conn = session.connection()
+        latest = delinquency.latest_cycle_date(conn)
+        if latest is not None:
+            delinquency.refresh_book_figures(conn, [latest])
     return {t: len(ids) for t, ids in by_team.items()}
 
 

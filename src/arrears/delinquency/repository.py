@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from arrears.accounts.tables import Account, IngestRun
-from arrears.cases.model import ENDED_STATES
+from arrears.cases.model import ENDED_STATES, OPEN_STATES
 from arrears.cases.tables import OPEN_STATES_SQL, Case, CaseTransition
-from arrears.delinquency.tables import BucketChange, CycleRun, DelinquencySnapshot
+from arrears.delinquency.tables import BookFigure, BucketChange, CycleRun, DelinquencySnapshot
 from arrears.kit.arrowdb import ArrowReader, epoch_days, packed_key_day, unpack_key_day
+from arrears.kit.clock import utc_now
 
 STATEMENTS_SCHEMA = pa.schema([
     ("account_key", pa.int64()), ("statement_date", pa.date32()), ("due_date", pa.date32()),
@@ -201,6 +202,44 @@ def read_ended_cases(reader: ArrowReader) -> pa.Table:
         "AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.account_id = c.account_id AND o.id > c.id) "
         f"AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.account_id = c.account_id AND o.{OPEN_STATES_SQL})"
     ), ENDED_CASES_SCHEMA)
+
+
+def refresh_book_figures(conn: Connection, dates: Sequence[date], *, now: datetime | None = None) -> int:
+    """Rewrite ``book_figures`` for ``dates``: per date, team and bucket, the accounts in arrears (current
+    delinquent snapshots), their past-due amount and their open case's balance. An account counts in the
+    team of its latest case as the cases stand now (no case, or a case given to no team: team None).
+
+    Called in the writing transaction by whatever changes those figures: the cycle (for its date and
+    every date it restated) and the assignment of cases to teams (for the latest cycle date). Returns the
+    rows written."""
+    days = sorted(set(dates))
+    if not days:
+        return 0
+    latest = select(Case.account_id, func.max(Case.id).label("case_id")).group_by(Case.account_id).subquery()
+    team = (select(latest.c.account_id, Case.team_id).join(Case, Case.id == latest.c.case_id)).subquery()
+    balance = (select(Case.account_id, func.max(Case.balance).label("balance"))
+               .where(Case.status.in_(OPEN_STATES)).group_by(Case.account_id).subquery())
+    snap = DelinquencySnapshot
+    stamp = now or utc_now()
+    written = 0
+    for start in range(0, len(days), 500):
+        chunk = days[start:start + 500]
+        conn.execute(delete(BookFigure).where(BookFigure.business_date.in_(chunk)))
+        rows = (select(snap.business_date, team.c.team_id, snap.bucket, func.count(), func.sum(snap.amount_past_due),
+                       func.sum(func.coalesce(balance.c.balance, 0)), literal(stamp, BookFigure.refreshed_at.type))
+                .outerjoin(team, team.c.account_id == snap.account_id)
+                .outerjoin(balance, balance.c.account_id == snap.account_id)
+                .where(snap.business_date.in_(chunk), snap.superseded_by_run_id.is_(None), snap.delinquent)
+                .group_by(snap.business_date, team.c.team_id, snap.bucket))
+        result = conn.execute(insert(BookFigure).from_select(
+            ["business_date", "team_id", "bucket", "accounts", "amount_past_due", "balance", "refreshed_at"], rows))
+        written += max(result.rowcount, 0)
+    return written
+
+
+def latest_cycle_date(conn: Connection) -> date | None:
+    """The newest business date with a completed cycle run."""
+    return conn.execute(select(func.max(CycleRun.business_date)).where(CycleRun.status == "completed")).scalar()
 
 
 TABLES = {

@@ -3,6 +3,11 @@ something past due; no row means current), the bucket-change history, and the ru
 
 Nothing here is ever deleted: when a late (backdated) payment or a new hold changes the past, the
 affected rows are marked superseded by the run that restated them and the corrected rows are added.
+
+``book_figures`` is the one derived table: the book in arrears per business date, team and bucket,
+rewritten for a date whenever that date's snapshots or its cases' teams change
+(:func:`arrears.delinquency.repository.refresh_book_figures`), so the dashboards read a few rows per
+date instead of every account's snapshot.
 """
 
 from __future__ import annotations
@@ -93,3 +98,23 @@ Index(
     postgresql_where=text("superseded_by_run_id IS NULL"),
 )
 Index("ix_bucket_changes_date", BucketChange.business_date)
+
+
+class BookFigure(Base):
+    """Accounts in arrears (current, delinquent snapshots) on a business date, per team and bucket:
+    how many, their past-due amount and the balance of their open case, in fen. The team is that of the
+    account's latest case when the row was written (None: no team)."""
+
+    __tablename__ = "book_figures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    bucket: Mapped[str] = mapped_column(String(16))
+    accounts: Mapped[int] = mapped_column(Integer)
+    amount_past_due: Mapped[int] = mapped_column(BigInteger)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+Index("ix_book_figures_date_team", BookFigure.business_date, BookFigure.team_id)

@@ -6,11 +6,13 @@ a team's id for a team lead — then only accounts whose case belongs to that te
 Definitions (docs/reports.md):
 
 - **by bucket** — accounts in arrears on the date (current delinquency snapshots) per bucket, their
-  past-due amount and their case balance, in fen;
+  past-due amount and their case balance, in fen; read from ``book_figures``, which the cycle writes
+  for its date and every date it restates, and the assignment of cases to teams refreshes for the
+  latest date (an account counts in the team of its latest case);
 - **roll rates** — for the accounts in arrears on the first date, their bucket on the second (the
   current bucket when no longer in arrears);
 - **cure rate** — per cycle date, cases moved to ``cured`` by that cycle ÷ accounts in arrears on
-  the previous cycle date;
+  the previous cycle date (``book_figures``);
 - **promise kept rate** — promises falling due in the window that were judged: kept ÷ (kept +
   partly kept + broken);
 - **right-party contacts by hour of week** — outbound calls in the window by the customer's local
@@ -37,7 +39,7 @@ from arrears.accounts.tables import Account, Customer
 from arrears.auth.tables import Team, User
 from arrears.cases.model import OPEN_STATES
 from arrears.cases.tables import Case, CaseTransition, Interaction, Promise, Task
-from arrears.delinquency.tables import CycleRun, DelinquencySnapshot
+from arrears.delinquency.tables import BookFigure, CycleRun, DelinquencySnapshot
 from arrears.reports.model import HourGrid, RollMatrix, rate_bp, roll_matrix
 
 JUDGED = ("kept", "partly_kept", "broken")
@@ -60,16 +62,18 @@ def _current(day: date) -> ColumnElement[bool]:
     return and_(DelinquencySnapshot.business_date == day, DelinquencySnapshot.superseded_by_run_id.is_(None))
 
 
+def _book_scope(team_id: int | None) -> ColumnElement[bool]:
+    return true() if team_id is None else BookFigure.team_id == team_id
+
+
 def by_bucket(session: Session, *, business_date: date, team_id: int | None = None) -> list[dict[str, Any]]:
-    """Per bucket (in order, empty buckets left out): accounts, past-due and case balance in fen."""
-    open_case = (select(Case.account_id, func.max(Case.balance).label("balance"))
-                 .where(Case.status.in_(OPEN_STATES)).group_by(Case.account_id).subquery())
+    """Per bucket (in order, empty buckets left out): accounts, past-due and case balance in fen
+    (the cycle's ``book_figures`` of the date)."""
     rows = session.execute(
-        select(DelinquencySnapshot.bucket, func.count(), func.sum(DelinquencySnapshot.amount_past_due),
-               func.sum(func.coalesce(open_case.c.balance, 0)))
-        .outerjoin(open_case, open_case.c.account_id == DelinquencySnapshot.account_id)
-        .where(_current(business_date), DelinquencySnapshot.delinquent, _team_accounts(team_id))
-        .group_by(DelinquencySnapshot.bucket)).all()
+        select(BookFigure.bucket, func.sum(BookFigure.accounts), func.sum(BookFigure.amount_past_due),
+               func.sum(BookFigure.balance))
+        .where(BookFigure.business_date == business_date, _book_scope(team_id))
+        .group_by(BookFigure.bucket)).all()
     found = {b: (int(n), int(p or 0), int(bal or 0)) for b, n, p, bal in rows}
     return [{"bucket": b, "accounts": found[b][0], "past_due_fen": found[b][1], "balance_fen": found[b][2]}
             for b in _buckets() if b in found]
@@ -107,16 +111,13 @@ def cure_trend(session: Session, *, from_date: date, to_date: date, team_id: int
                .group_by(CycleRun.business_date))
     cured = {d: int(n) for d, n in session.execute(cured_q).all()}
     pairs = [(prev, day) for prev, day in zip(dates, dates[1:], strict=False) if from_date <= day <= to_date]
-    # accounts in arrears the cycle before, for every cycle of the window in one grouped count (not one
-    # count per cycle: each reads a whole day of snapshots)
+    # accounts in arrears the cycle before, for every cycle of the window, from the book figures
     before: dict[date, int] = {}
     if pairs:
         before = {d: int(n) for d, n in session.execute(
-            select(DelinquencySnapshot.business_date, func.count())
-            .where(DelinquencySnapshot.business_date.in_([prev for prev, _ in pairs]),
-                   DelinquencySnapshot.superseded_by_run_id.is_(None), DelinquencySnapshot.delinquent,
-                   _team_accounts(team_id))
-            .group_by(DelinquencySnapshot.business_date)).all()}
+            select(BookFigure.business_date, func.sum(BookFigure.accounts))
+            .where(BookFigure.business_date.in_([prev for prev, _ in pairs]), _book_scope(team_id))
+            .group_by(BookFigure.business_date)).all()}
     out = []
     for prev, day in pairs:
         base = before.get(prev, 0)
