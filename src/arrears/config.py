@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     rules_file: Path | None = None
     #: Strategy files (YAML) the administration page lists, validates and activates.
     strategy_dir: Path = Path("strategies")
+    #: The champion/challenger experiments file the cycle runs with (``--experiments``): the dashboards'
+    #: experiment read-out takes each experiment's champion and arm order from it. Empty = the champion is
+    #: the arm with the most accounts (docs/experiments.md).
+    experiments_file: Path | None = None
     #: Delinquency engine of the cycle: "arrays" (sorted-array scan, the fast default) or "sql"
     #: (the same closed form as DuckDB SQL, the portable formulation).
     batch_engine: Literal["arrays", "sql"] = "arrays"

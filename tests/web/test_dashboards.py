@@ -169,3 +169,43 @@ def test_experiment_arms_are_counted_within_the_scope(api: Api, book: dict[str, 
     assert east == [["early-gentle v1", "sms-first", "challenger", "1"], ["early-gentle v1", "sms-first", "champion", "1"]]
     rows = csv_rows(lead.get("/team/export/experiments.csv", params=WINDOW).text)
     assert [(r["arm"], r["accounts"]) for r in rows] == [("challenger", "1"), ("champion", "1")]
+
+
+def test_the_experiment_readout_on_the_page_and_in_its_csv(api: Api) -> None:
+    from tests.reports.test_experiment_readout import build, small_experiment
+
+    build(api.engine, small_experiment())
+    sup = sign_in(api, "supervisor", lang="en")
+    page = sup.get("/supervisor", params=WINDOW).text
+    assert "comes from the experiment read-out" not in page
+    assert "Champion current: the arm with the most accounts" in page
+    rows = table(page, "t-experiment_readout-sms-first")
+    assert [r[:2] for r in rows] == [["current Champion", "3"], ["sms", "2"]]
+    # current: 1 cured of 3 (Wilson 6.1-79.2 %), 1 rolled; 2,510,000 fen / 3; 4 contacts / 3; 1 complaint / 3 per 1,000
+    assert rows[0][2] == "33.3 % (6.1 % – 79.2 %)" and rows[0][3].startswith("33.3 %")
+    assert rows[0][4].startswith("8,366.67") and rows[0][5].startswith("1.33") and rows[0][6].startswith("333.3")
+    assert rows[0][7] == "–"
+    assert rows[1][2].startswith("50.0 %") and rows[1][4].startswith("6,207.84")
+    assert "Cure rate: +16.7 pp" in rows[1][7] and "no clear difference" in rows[1][7]
+    assert 'href="/supervisor/export/experiment_readout.csv?date=2026-03-02&amp;from=2026-03-01&amp;to=2026-03-31"' \
+        in page
+    r = sup.get("/supervisor/export/experiment_readout.csv", params=WINDOW)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    exported = csv_rows(r.text)
+    assert [(e["arm"], e["champion"], e["accounts"], e["cured"], e["rolled"], e["recovered_fen"], e["contacts"],
+             e["complaints"]) for e in exported] == [("current", "True", "3", "1", "1", "2510000", "4", "1"),
+                                                    ("sms", "False", "2", "1", "1", "1241567", "3", "1")]
+    assert (exported[0]["cure_rate"], exported[0]["recovered_per_account_fen"], exported[0]["contacts_per_account"],
+            exported[1]["vs_champion_cure_rate"]) == ("0.3333", "836667", "1.33", "0.1667")
+    assert exported[0]["verdicts"] == "" and "challenger sms: no clear difference in cure rate" in exported[1]["verdicts"]
+    assert exported[1]["vs_champion_recovered_per_account_fen"] == "-215883"  # 620,783.5 - 836,666.67 fen, half up
+    # the team lead sees their team's accounts only: A1 A2 in current, B1 in sms
+    lead = sign_in(api, "lead_east", lang="zh_CN")
+    east = lead.get("/team", params=WINDOW).text
+    assert [r[:2] for r in table(east, "t-experiment_readout-sms-first")] == [["current 冠军组", "2"], ["sms", "1"]]
+    assert "实验结果" in east
+    assert [e["accounts"] for e in csv_rows(lead.get("/team/export/experiment_readout.csv", params=WINDOW).text)] == [
+        "2", "1"]
+    # outside the window nobody was treated
+    empty = sup.get("/supervisor", params={"date": "2026-05-02", "from": "2026-05-01", "to": "2026-05-31"}).text
+    assert "No account was treated in an experiment in the window." in empty

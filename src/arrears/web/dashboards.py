@@ -1,6 +1,7 @@
 """The team lead's and the supervisor's dashboards: queue health, agent activity and the charts
 (accounts and balances by bucket, roll-rate matrix, cure-rate trend, promise kept rate, right-party
-contact rate by hour of week, experiment arms), every table exportable as CSV.
+contact rate by hour of week, experiment arms and the champion/challenger read-out over the window),
+every table exportable as CSV.
 
 The figures are :mod:`arrears.reports.service`'s, with the same scope and filters on the page and in
 its CSV: a team lead sees their own team only (``team_id``), a supervisor (and an administrator,
@@ -14,6 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -28,7 +30,7 @@ from arrears.cases.service import business_date_of
 from arrears.cases.tables import Case
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
-from arrears.kit.money import to_yuan
+from arrears.kit.money import format_yuan, round_fen, to_yuan
 from arrears.reports import service as reports
 from arrears.reports.model import WEEKDAYS, percent
 from arrears.strategy.tables import StrategyAssignment
@@ -140,6 +142,95 @@ def experiment_rows(session: Session, f: Filters) -> list[dict[str, Any]]:
     return [{"strategy": s, "version": int(v), "experiment": e, "arm": a, "accounts": int(n)} for s, v, e, a, n in rows]
 
 
+#: The read-out's measures: (``Readout`` field, CSV column, label).
+_MEASURES = (("cure_rate", "cure_rate", N_("Cure rate")), ("roll_rate", "roll_rate", N_("Roll rate")),
+             ("recovered_fen", "recovered_per_account_fen", N_("Recovered per account")),
+             ("contacts", "contacts_per_account", N_("Contacts per account")),
+             ("complaints_per_1000", "complaints_per_1000", N_("Complaints per 1,000")))
+_COLUMN = {m: c for m, c, _ in _MEASURES}
+_LABEL = {m: label for m, _, label in _MEASURES}
+#: CSV columns of the read-out: per arm, the sums, each measure with its interval, and the difference
+#: from the champion with its interval (empty for the champion).
+READOUT_COLUMNS = [
+    "experiment", "arm", "champion", "champion_rule", "accounts", "cured", "rolled", "recovered_fen", "contacts",
+    "complaints",
+    *(f"{c}{part}" for _, c, _ in _MEASURES for part in ("", "_low", "_high")),
+    *(f"vs_champion_{c}{part}" for _, c, _ in _MEASURES for part in ("", "_low", "_high")),
+    "verdicts",
+]
+
+
+def _fixed(value: object, places: int) -> str:
+    """A rate, mean or difference as plain decimal text (money is never a float here: Decimal fen)."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    return f"{value:.{places}f}"
+
+
+def _shown(measure: str, value: object) -> str:
+    """The page's text of one figure: rates in percent, money in yuan, the rest as numbers."""
+    if value is None:
+        return "–"
+    if measure in ("cure_rate", "roll_rate"):
+        return f"{value * 100:.1f} %"  # type: ignore[operator]
+    if measure == "recovered_fen":
+        return format_yuan(round_fen(Decimal(value)))  # type: ignore[arg-type]
+    return _fixed(value, 2 if measure == "contacts" else 1)
+
+
+def _signed(measure: str, value: object) -> str:
+    text = _shown(measure, value).replace(" %", " pp")
+    return text if text.startswith("-") else f"+{text}"
+
+
+def _places(measure: str) -> int:
+    return {"cure_rate": 4, "roll_rate": 4, "recovered_fen": 0, "contacts": 2, "complaints_per_1000": 1}[measure]
+
+
+def readout_rows(session: Session, f: Filters, zone: str = "Asia/Shanghai",
+                 experiments_file: str | None = None) -> list[dict[str, Any]]:
+    """The experiment read-out (:func:`arrears.reports.experiments.experiment_readouts`) over the window,
+    within the scope: one row per experiment and arm, the champion first."""
+    from arrears.reports.experiments import experiment_readouts, load_known_experiments
+
+    try:
+        known = load_known_experiments(experiments_file)
+    except (ArrearsError, OSError):
+        known = ()  # an unreadable file: the champion by the rule, and the page says which rule
+    rows = []
+    for e in experiment_readouts(session, from_date=f.date_from, to_date=f.date_to, team_id=f.team_id,
+                                 bank_zone=zone, known=known):
+        champion = e.readout.champion
+        for arm in e.readout.arms:
+            s = e.stats[arm.arm]
+            row: dict[str, Any] = {
+                "experiment": e.experiment.code, "arm": arm.arm, "champion": arm.arm == champion,
+                "champion_rule": e.champion_rule, "accounts": s.n, "cured": s.cured, "rolled": s.rolled,
+                "recovered_fen": s.recovered_fen, "contacts": s.contacts, "complaints": s.complaints}
+            shown: dict[str, dict[str, str]] = {}
+            for m, c, _ in _MEASURES:
+                est = getattr(arm, m)
+                for part, value in (("", est.value), ("_low", est.low), ("_high", est.high)):
+                    row[f"{c}{part}"] = _fixed(value, _places(m))
+                shown[m] = {"value": _shown(m, est.value),
+                            "interval": "" if est.low is None else f"{_shown(m, est.low)} – {_shown(m, est.high)}"}
+            diffs = [d for d in e.readout.differences if d.challenger == arm.arm]
+            differences = []
+            for d in diffs:
+                for part, value in (("", d.value), ("_low", d.low), ("_high", d.high)):
+                    row[f"vs_champion_{_COLUMN[d.measure]}{part}"] = _fixed(value, _places(d.measure))
+                differences.append({
+                    "measure": _LABEL[d.measure], "value": _signed(d.measure, d.value),
+                    "interval": f"{_signed(d.measure, d.low)} – {_signed(d.measure, d.high)}",
+                    "verdict": N_("higher") if d.low > 0 else N_("lower") if d.high < 0 else N_("no clear difference")})
+            row["verdicts"] = "; ".join(d.verdict for d in diffs)
+            row["shown"], row["differences"] = shown, differences
+            rows.append(row)
+    return rows
+
+
 def _roll_columns(session: Session, f: Filters) -> list[str]:
     from arrears.reports.service import _buckets
 
@@ -157,12 +248,16 @@ TABLES: dict[str, tuple[Callable[..., list[dict[str, Any]]], Callable[[Session, 
                                                "oldest_opened", "states"]),
     "agent_activity": (activity_rows, lambda s, f: ["agent", "calls", "rpc", "rpc_bp", "promises", "agreements"]),
     "experiments": (experiment_rows, lambda s, f: ["strategy", "version", "experiment", "arm", "accounts"]),
+    "experiment_readout": (readout_rows, lambda s, f: READOUT_COLUMNS),
 }
 _ZONED = {"rpc_by_hour", "agent_activity"}
 
 
 def table_rows(request: Request, session: Session, code: str, f: Filters) -> list[dict[str, Any]]:
     rows_of, _ = TABLES[code]
+    if code == "experiment_readout":
+        settings = settings_of(request)
+        return rows_of(session, f, settings.timezone, settings.experiments_file)
     if code in _ZONED:
         return rows_of(session, f, settings_of(request).timezone)
     return rows_of(session, f)
