@@ -71,7 +71,7 @@ def test_every_page_works_in_both_languages(api: Api) -> None:
             assert words[locale][1] in agent.get(f"/case/{case_id}").text
             assert agent.get("/case/999999").status_code == 404
             for who, start in (("lead_east", "/team"), ("supervisor", "/supervisor"), ("compliance", "/compliance"),
-                               ("admin", "/admin"), ("auditor", "/audit")):
+                               ("admin", "/admin"), ("auditor", "/audit"), ("lead_east", "/approvals")):
                 r = sign_in(api, who, lang=locale).get(start)
                 assert r.status_code == 200 and words[locale][2] in r.text, (locale, who)
                 assert sign_in(api, who, lang=locale).get(f"/case/{case_id}").status_code == 200, (locale, who)

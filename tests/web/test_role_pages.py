@@ -10,9 +10,9 @@ from tests.web.support import sign_in
 from tests.web.test_i18n import _Forms
 
 PAGES = {
-    "lead_east": ("/team",),
-    "supervisor": ("/supervisor", "/team"),
-    "compliance": ("/compliance", "/audit"),
+    "lead_east": ("/team", "/approvals"),
+    "supervisor": ("/supervisor", "/team", "/approvals"),
+    "compliance": ("/compliance", "/audit", "/approvals"),
     "auditor": ("/audit", "/compliance"),
     "admin": ("/admin", "/admin/strategies", "/admin/packs", "/admin/templates", "/supervisor", "/compliance",
               "/audit"),
@@ -39,8 +39,8 @@ def test_every_input_of_the_role_pages_has_a_label_and_no_page_has_inline_script
 
 
 def test_the_navigation_of_each_role(api: Api) -> None:
-    nav = {"lead_east": ["/team", "/queue"], "supervisor": ["/supervisor", "/team"],
-           "compliance": ["/compliance", "/audit"], "auditor": ["/audit", "/compliance"],
+    nav = {"lead_east": ["/team", "/queue", "/approvals"], "supervisor": ["/supervisor", "/team", "/approvals"],
+           "compliance": ["/compliance", "/audit", "/approvals"], "auditor": ["/audit", "/compliance"],
            "admin": ["/admin", "/supervisor", "/compliance", "/audit"]}
     for who, links in nav.items():
         client = sign_in(api, who)

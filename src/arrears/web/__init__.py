@@ -17,8 +17,10 @@ from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from arrears.contact.service import ContactFieldError
 from arrears.kit.errors import ArrearsError
-from arrears.web import admin, casepage, compliance, dashboards, pages
+from arrears.plans.service import PlanFieldError
+from arrears.web import admin, approvals, casepage, compliance, dashboards, pages
 from arrears.web.security import LoginRequired, login_redirect
 
 
@@ -31,10 +33,19 @@ def _login_required(request: Request, exc: Exception) -> Response:
     return login_redirect(request)
 
 
+#: Errors that name the form field they refuse (``.field``: the input's name), so the page can mark it.
+FIELD_ERRORS: tuple[type[ArrearsError], ...] = (casepage.FormError, PlanFieldError, ContactFieldError)
+
+
 def _arrears_error(request: Request, exc: Exception) -> Response:
     from arrears.web.render import error_page
 
     assert isinstance(exc, ArrearsError)
+    if isinstance(exc, casepage.FormError):
+        return error_page(request, exc.status, exc.message, field=exc.field, field_message=exc.translated(request))
+    if isinstance(exc, FIELD_ERRORS) and getattr(exc, "field", None):
+        return error_page(request, exc.status, exc.message, field=exc.field,  # type: ignore[attr-defined]
+                          field_message=exc.message)
     return error_page(request, exc.status, exc.message)
 
 
@@ -44,8 +55,12 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {}
-    field = ".".join(str(p) for p in first.get("loc", ())[1:])
-    return error_page(request, 422, f"{field}: {first.get('msg', 'invalid value')}")
+    loc = [str(p) for p in first.get("loc", ())]
+    field = ".".join(loc[1:])
+    msg = str(first.get("msg", "invalid value"))
+    # a form or query field (not the path: a wrong path is no field to correct)
+    named = field if loc[:1] in (["body"], ["query"]) and field else None
+    return error_page(request, 422, f"{field}: {msg}", field=named, field_message=msg)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -65,6 +80,7 @@ def application(parent: FastAPI) -> FastAPI:
     web.state = parent.state
     web.include_router(pages.router)
     web.include_router(casepage.router)
+    web.include_router(approvals.router)
     web.include_router(dashboards.router)
     web.include_router(compliance.router)
     web.include_router(admin.router)

@@ -12,6 +12,8 @@ redirected back.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -27,7 +29,7 @@ from arrears.auth.service import case_scope, record, reveal
 from arrears.auth.tables import User
 from arrears.cases import repository as case_repo
 from arrears.cases import service as case_service
-from arrears.cases.model import CAUSES, PARTIES, TRANSITIONS, WILLINGNESS
+from arrears.cases.model import CAUSES, PARTIES, TRANSITIONS, WILLINGNESS, InvalidTransition
 from arrears.cases.tables import Case
 from arrears.contact.config import DEFAULT_PACK, load_default_pack
 from arrears.contact.policy import gate
@@ -37,6 +39,7 @@ from arrears.kit.errors import ArrearsError, NotFound
 from arrears.kit.money import to_fen, to_yuan
 from arrears.plans import repository as plan_repo
 from arrears.plans import service as plan_service
+from arrears.plans.model import approval_refusal
 from arrears.web import labels
 from arrears.web import repository as repo
 from arrears.web.i18n import N_
@@ -51,8 +54,46 @@ Worker = Annotated[User, Depends(page_role(*WORKERS))]
 STEP_CODES = tuple(code for code, _ in labels.SCRIPT_STEPS)
 
 
+#: Roles that may approve an agreement (the API's APPROVERS; the service checks rank and authority).
+APPROVERS = (Role.TEAM_LEAD, Role.SUPERVISOR, Role.COMPLIANCE)
+Approver = Annotated[User, Depends(page_role(*APPROVERS))]
+
+
 class FormError(ArrearsError):
+    """A form field is wrong; ``field`` names the input (its ``name``), so that the page can mark it.
+
+    ``message`` is an English message id (``N_``) with ``%(name)s`` parameters, shown translated
+    (``plain=True``: a service's own message, shown as it is); ``str(exc)`` stays ``"field: message"``
+    in English."""
+
     status = 422
+
+    def __init__(self, message: str, *, field: str, plain: bool = False, **params: Any) -> None:
+        super().__init__(f"{field}: {message % params if params else message}")
+        self.field = field
+        self.msgid = message
+        self.plain = plain
+        self.params = params
+
+    def translated(self, request: Request) -> str:
+        text = self.msgid if self.plain else gettext(request, self.msgid)
+        return text % self.params if self.params else text
+
+
+@contextmanager
+def _on_field(field: str | tuple[str, ...], *also: type[ArrearsError]) -> Iterator[None]:
+    """A service's plain refusal (an ``ArrearsError`` itself, or one of ``also``) of a value typed in a
+    form becomes a :class:`FormError` naming the input: ``field``, or of several the one the
+    service's message starts with (``"cause must be one of…"``). Every other error passes unchanged."""
+    try:
+        yield
+    except ArrearsError as exc:
+        if getattr(exc, "field", None) is None and (type(exc) is ArrearsError or isinstance(exc, also)):
+            names = (field,) if isinstance(field, str) else field
+            named = next((n for n in names if exc.message.startswith(f"{n} ") or exc.message.startswith(f"{n}:")),
+                         names[0])
+            raise FormError(exc.message, field=named, plain=True) from exc
+        raise
 
 
 def _case(session: Session, user: User, case_id: int) -> Case:
@@ -142,7 +183,7 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
         "appointments": case_repo.appointments(session, case.id),
         "customer_tz": customer.time_zone,
         "can_review": user.role in REVIEWERS,
-        "held_by_me": case.held_by == user.id and case.lease_expires_at is not None and case.lease_expires_at > now,
+        "held_by_me": _held_by_me(user, case, now),
         **script_context(request, session, user, case, step),
     }
 
@@ -185,6 +226,12 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
                    methods=labels.CONFIRMATION_METHODS,
                    mobiles=[(p.id, mask("phone", p.value, user.role)) for p in plan_repo.debtor_mobiles(session,
                                                                                                       customer.id)])
+    if step == "agreement":
+        out.update(approval={a.id: _approval(user, a) for a in agreements if a.status == "pending_approval"},
+                   revise_options=[])
+        if out["can_work"] and any(a.status == "active" for a in agreements):
+            out["revise_options"] = [o for o in plan_service.options_for_case(session, case_id=case.id,
+                                                                                user=user).options if o.offered]
     if step == "next":
         out.update(outcomes=_outcome_labels(request), parties=PARTIES,
                    phones=[(p.id, mask("phone", p.value, user.role), p.owner) for p in points if p.kind == "phone"],
@@ -192,20 +239,49 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
     return out
 
 
+def _approval(user: User, agreement: Any) -> str | None:
+    """Why ``user`` cannot approve this pending agreement, as the service decides (None: they can;
+    empty: their role approves nothing, so the page offers nothing)."""
+    if user.role not in APPROVERS:
+        return ""
+    if agreement.created_by == user.id:
+        return N_("You made this agreement: another person must approve it.")
+    if approval_refusal(user.role, approval_role=agreement.approval_role,
+                        discount_percent=Decimal(agreement.discount_percent) if agreement.discount_percent else None,
+                        settlement=plan_service.products().settlement) is not None:
+        return N_("Your role does not have the authority to approve it.")
+    return None
+
+
+def _held_by_me(user: User, case: Case, now: datetime) -> bool:
+    return case.held_by == user.id and case.lease_expires_at is not None and case.lease_expires_at > now
+
+
+def _after_write(session: Session, user: User, case: Case) -> dict[str, Any]:
+    """The case header's tags, swapped out of band (``hx-swap-oob``) with a write's answer: the
+    status shown stays right without a reload."""
+    session.flush()
+    session.refresh(case)
+    return {"head_oob": True, "held_by_me": _held_by_me(user, case, utc_now())}
+
+
 def _script_response(request: Request, session: Session, user: User, case: Case, step: str,
-                     status_code: int = 200, **extra: Any) -> Response:
+                     status_code: int = 200, *, wrote: bool = True, **extra: Any) -> Response:
     if is_htmx(request):
+        head = _after_write(session, user, case) if wrote else {}
         return render(request, "_script.html", status_code=status_code,
-                      **script_context(request, session, user, case, step, **extra))
+                      **script_context(request, session, user, case, step, **head, **extra))
     return render(request, "case.html", status_code=status_code, **case_context(request, session, user, case, step),
                   **{k: v for k, v in extra.items()})
 
 
 def _done(request: Request, session: Session, user: User, case: Case, step: str, notice: str) -> Response:
-    """After a write: the next step (HTMX), or a redirect to the case page at that step."""
+    """After a write: the next step and the case header out of band (HTMX), or a redirect to the case
+    page at that step."""
     if is_htmx(request):
         return render(request, "_script.html", **script_context(request, session, user, case, step,
-                                                                notice=gettext(request, notice)))
+                                                                notice=gettext(request, notice),
+                                                                **_after_write(session, user, case)))
     return RedirectResponse(f"/case/{case.id}?step={step}#script", status_code=303)
 
 
@@ -220,7 +296,7 @@ def case_page(request: Request, case_id: int, session: DbSession, user: WebUser,
 @router.get("/case/{case_id}/script/{step}")
 def script_step(request: Request, case_id: int, step: str, session: DbSession, user: WebUser) -> Response:
     case = _case(session, user, case_id)
-    return _script_response(request, session, user, case, step)
+    return _script_response(request, session, user, case, step, wrote=False)
 
 
 @router.get("/case/{case_id}/best-hours")
@@ -266,9 +342,9 @@ def _fen(text: str, field: str, *, positive: bool = False) -> int:
     try:
         amount = Decimal(text.strip().replace(",", ""))
     except (InvalidOperation, AttributeError):
-        raise FormError(f"{field}: not an amount: {text!r}") from None
+        raise FormError(N_("Not an amount: %(value)s"), field=field, value=text) from None
     if not amount.is_finite() or amount < 0 or (positive and amount == 0) or amount >= Decimal(10) ** 12:
-        raise FormError(f"{field}: must be {'more than' if positive else 'at least'} 0")
+        raise FormError(N_("Must be more than 0") if positive else N_("Must be 0 or more"), field=field)
     return to_fen(amount)
 
 
@@ -283,12 +359,15 @@ def post_investigation(
 ) -> Response:
     """A new version of the investigation; the affordable monthly amount is computed by the service."""
     case = _case(session, user, case_id)
-    version = case_service.record_investigation(
-        session, case_id=case.id, cause=cause, monthly_income=_fen(monthly_income, "monthly_income"),
-        essential_spending=_fen(essential_spending, "essential_spending"),
-        other_debt_payments=_fen(other_debt_payments or "0", "other_debt_payments"), dependants=dependants,
-        willingness=willingness, recorded_by=case_service.user_actor(user.id), rules=request.app.state.case_rules,
-        notes=notes.strip() or None)
+    amounts = (_fen(monthly_income, "monthly_income"), _fen(essential_spending, "essential_spending"),
+               _fen(other_debt_payments or "0", "other_debt_payments"))
+    with _on_field(("cause", "monthly_income", "essential_spending", "other_debt_payments", "dependants",
+                    "willingness", "notes")):
+        version = case_service.record_investigation(
+            session, case_id=case.id, cause=cause, monthly_income=amounts[0], essential_spending=amounts[1],
+            other_debt_payments=amounts[2], dependants=dependants, willingness=willingness,
+            recorded_by=case_service.user_actor(user.id), rules=request.app.state.case_rules,
+            notes=notes.strip() or None)
     _audit(session, user, "investigation.create", "investigation", version.id, case_id=case.id,
            version=version.version, cause=version.cause, affordable_monthly=version.affordable_monthly)
     return _done(request, session, user, case, "options", N_("Investigation saved: these are the options it allows."))
@@ -344,11 +423,55 @@ def post_confirm(
     return _done(request, session, user, case, "next", N_("Agreement confirmed: the plan is active."))
 
 
+@router.post("/case/{case_id}/agreements/{agreement_id}/approve")
+def post_approve(
+    request: Request, case_id: int, agreement_id: int, session: DbSession, user: Approver, _: CsrfUser,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Four-eyes: a second person (never the agreement's maker) whose role has the authority approves
+    it (``plan.agreement_approve``); the customer can then confirm it."""
+    case = _case(session, user, case_id)
+    agreement = _draft(session, user, case, agreement_id)
+    plan_service.approve_agreement(session, agreement_id=agreement.id, user=user, note=note.strip() or None)
+    return _done(request, session, user, case, "agreement", N_("Agreement approved: the customer can confirm it now."))
+
+
+@router.post("/case/{case_id}/agreements/{agreement_id}/revise")
+def post_revise(
+    request: Request, case_id: int, agreement_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    option_code: Annotated[str, Form(max_length=64)] = "", reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """A new version of an active agreement from today's options (``plans.service.revise_agreement``):
+    the old one runs until the new one is confirmed. The reason is required here."""
+    case = _case(session, user, case_id)
+    agreement = _draft(session, user, case, agreement_id)
+    if not option_code:
+        raise FormError(N_("Choose the new option"), field="option_code")
+    if not reason.strip():
+        raise FormError(N_("Say why the agreement is revised"), field="reason")
+    plan_service.revise_agreement(session, agreement_id=agreement.id, user=user, option_code=option_code,
+                                  reason=reason.strip())
+    return _done(request, session, user, case, "agreement",
+                 N_("New version written: confirm it with the customer; the current one runs until then."))
+
+
+@router.post("/case/{case_id}/agreements/{agreement_id}/cancel")
+def post_cancel_agreement(
+    request: Request, case_id: int, agreement_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Cancel an agreement not yet confirmed, with a reason (``plan.agreement_cancel``)."""
+    case = _case(session, user, case_id)
+    agreement = _draft(session, user, case, agreement_id)
+    plan_service.cancel_agreement(session, agreement_id=agreement.id, user=user, reason=reason)
+    return _done(request, session, user, case, "agreement", N_("Agreement cancelled."))
+
+
 def _local(request: Request, day: str, clock: str, field: str) -> datetime:
     try:
         return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), tzinfo=_bank_zone(request))
     except ValueError:
-        raise FormError(f"{field}: give a date (YYYY-MM-DD) and a time (HH:MM)") from None
+        raise FormError(N_("Give a date (YYYY-MM-DD) and a time (HH:MM)"), field=field) from None
 
 
 @router.post("/case/{case_id}/script/outcome")
@@ -368,17 +491,20 @@ def post_outcome(
     case = _case(session, user, case_id)
     rules = request.app.state.case_rules
     if next_step not in labels.NEXT_STEPS:
-        raise FormError(f"next_step: one of {', '.join(labels.NEXT_STEPS)}")
+        raise FormError(N_("Choose one of the next steps"), field="next_step")
     if contact_point_id is not None:
         _, customer, points, _ = case_repo.case_parties(session, case)
         if all(p.id != contact_point_id for p in points):
-            raise FormError(f"contact_point_id: {contact_point_id} is not one of the customer's")
+            raise FormError(N_("Not one of the customer's numbers"), field="contact_point_id")
+    if next_step == "transition" and not to_state:
+        raise FormError(N_("Choose where to move the case"), field="to_state")
     now = utc_now()
     try:
-        done = case_service.record_interaction(
-            session, case_id=case.id, channel="call", direction="outbound", party=party, started_at=now,
-            ended_at=now, outcome=outcome, rules=rules, agent_id=user.id, contact_point_id=contact_point_id,
-            notes=notes.strip() or None, recording_ref=recording_ref.strip() or None)
+        with _on_field(("outcome", "party", "recording_ref", "notes")):
+            done = case_service.record_interaction(
+                session, case_id=case.id, channel="call", direction="outbound", party=party, started_at=now,
+                ended_at=now, outcome=outcome, rules=rules, agent_id=user.id, contact_point_id=contact_point_id,
+                notes=notes.strip() or None, recording_ref=recording_ref.strip() or None)
     except ContactBlocked as blocked:
         # Answered, not raised: the request's transaction keeps the logged block, nothing else is written.
         return _script_response(request, session, user, case, "next", status_code=409, blocked=blocked.decision)
@@ -388,15 +514,16 @@ def post_outcome(
            review_id=done.review.id if done.review else None)
     if next_step == "promise":
         if not promise_date:
-            raise FormError("promise_date: required for a promise")
+            raise FormError(N_("Required for a promise"), field="promise_date")
         try:
             promised = date.fromisoformat(promise_date)
         except ValueError:
-            raise FormError("promise_date: give a date (YYYY-MM-DD)") from None
-        promise = case_service.record_promise(session, case_id=case.id, amount=_fen(promise_amount, "promise_amount",
-                                                                                     positive=True),
-                                              promised_date=promised, created_by=case_service.user_actor(user.id),
-                                              rules=rules, interaction_id=interaction.id)
+            raise FormError(N_("Give a date (YYYY-MM-DD)"), field="promise_date") from None
+        amount = _fen(promise_amount, "promise_amount", positive=True)
+        with _on_field(("promise_date", "promise_amount")):
+            promise = case_service.record_promise(session, case_id=case.id, amount=amount, promised_date=promised,
+                                                  created_by=case_service.user_actor(user.id), rules=rules,
+                                                  interaction_id=interaction.id)
         _audit(session, user, "promise.create", "promise", promise.id, case_id=case.id, amount=promise.amount,
                promised_date=promise.promised_date)
     elif next_step == "appointment":
@@ -404,15 +531,17 @@ def post_outcome(
         end = _local(request, appointment_date, appointment_to, "appointment_to")
         if end <= start:
             end = start + timedelta(hours=1)
-        appt = case_service.schedule_appointment(session, case_id=case.id, owner_id=user.id, window_start=start,
-                                                 window_end=end, created_by=case_service.user_actor(user.id),
-                                                 notes=notes.strip() or None)
+        with _on_field("appointment_date"):
+            appt = case_service.schedule_appointment(session, case_id=case.id, owner_id=user.id, window_start=start,
+                                                     window_end=end, created_by=case_service.user_actor(user.id),
+                                                     notes=notes.strip() or None)
         _audit(session, user, "appointment.create", "appointment", appt.id, case_id=case.id, owner_id=user.id,
                window_start=appt.window_start, window_end=appt.window_end)
     elif next_step == "transition":
-        move = case_service.transition(session, case_id=case.id, to_state=to_state,
-                                       actor=case_service.user_actor(user.id),
-                                       reason=move_reason.strip() or f"call outcome: {outcome}")
+        with _on_field("to_state", InvalidTransition):
+            move = case_service.transition(session, case_id=case.id, to_state=to_state,
+                                           actor=case_service.user_actor(user.id),
+                                           reason=move_reason.strip() or f"call outcome: {outcome}")
         _audit(session, user, "case.transition", "case", case.id, transition_id=move.id, from_state=move.from_state,
                to_state=move.to_state, reason=move.reason)
     return _done(request, session, user, case, "next", N_("Outcome saved."))
@@ -449,7 +578,7 @@ def post_hold_review(
     try:
         lift = date.fromisoformat(lift_hold_on) if lift_hold_on else None
     except ValueError:
-        raise FormError("lift_hold_on: give a date (YYYY-MM-DD)") from None
+        raise FormError(N_("Give a date (YYYY-MM-DD)"), field="lift_hold_on") from None
     done = case_service.review_hold(session, review_id=review.id, reviewer_id=user.id, note=note.strip(),
                                     lift_hold_on=lift)
     _audit(session, user, "hold.review", "hold_review", done.id, case_id=case.id, hold_id=done.hold_id,

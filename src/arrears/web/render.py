@@ -3,6 +3,7 @@ extension), the request's language, the navigation by role and the context every
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 from urllib.parse import urlencode
@@ -37,9 +38,9 @@ START_PAGES: dict[str, str] = {
 }
 NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
     Role.AGENT: (("/queue", N_("My queue")),),
-    Role.TEAM_LEAD: (("/team", N_("Team")), ("/queue", N_("My queue"))),
-    Role.SUPERVISOR: (("/supervisor", N_("Supervision")), ("/team", N_("Team"))),
-    Role.COMPLIANCE: (("/compliance", N_("Compliance")), ("/audit", N_("Audit log"))),
+    Role.TEAM_LEAD: (("/team", N_("Team")), ("/queue", N_("My queue")), ("/approvals", N_("Approvals"))),
+    Role.SUPERVISOR: (("/supervisor", N_("Supervision")), ("/team", N_("Team")), ("/approvals", N_("Approvals"))),
+    Role.COMPLIANCE: (("/compliance", N_("Compliance")), ("/audit", N_("Audit log")), ("/approvals", N_("Approvals"))),
     Role.ADMIN: (("/admin", N_("Administration")), ("/supervisor", N_("Supervision")),
                  ("/compliance", N_("Compliance")), ("/audit", N_("Audit log"))),
     Role.AUDITOR: (("/audit", N_("Audit log")), ("/compliance", N_("Compliance"))),
@@ -122,15 +123,28 @@ def render(request: Request, template: str, status_code: int = 200, **extra: Any
     return response
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+#: The event an HTMX error answer triggers on the form that was sent when one field is wrong
+#: (``HX-Trigger``; detail ``{"field": input name, "message": text}``): static/app.js marks the input.
+FIELD_ERROR_EVENT = "arrears:field-error"
+
+
+def error_page(request: Request, status: int, message: str, *, field: str | None = None,
+               field_message: str | None = None) -> HTMLResponse:
+    """The error as a page, or for HTMX a fragment into ``#flash``. ``field`` names the form input
+    at fault: the fragment carries it (``data-field``) and says which it is, and the HTMX answer's
+    ``HX-Trigger`` tells the page to mark it (``aria-invalid``, the message next to it, focus)."""
     titles = {403: N_("Not allowed"), 404: N_("Not found"), 409: N_("Not possible now"),
               422: N_("Please check the form")}
     title = titles.get(status, N_("Something went wrong"))
+    shown = {"title": title, "message": message, "status": status, "field": field}
     if not is_htmx(request):
-        return render(request, "error.html", status_code=status, title=title, message=message, status=status)
+        return render(request, "error.html", status_code=status, **shown)
     # An HTMX request: the error goes into the page's message area, and the form stays as it was typed.
-    response = render(request, "_error_fragment.html", status_code=status, title=title, message=message,
-                      status=status)
+    response = render(request, "_error_fragment.html", status_code=status, **shown)
     response.headers["HX-Retarget"] = "#flash"
     response.headers["HX-Reswap"] = "innerHTML"
+    if field:
+        # JSON's \u escapes keep the header ASCII (headers are Latin-1; messages may be Chinese)
+        response.headers["HX-Trigger"] = json.dumps(
+            {FIELD_ERROR_EVENT: {"field": field, "message": field_message or message}})
     return response

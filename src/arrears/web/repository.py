@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from arrears.accounts.tables import Account, Customer
 from arrears.auth.tables import User
@@ -16,6 +16,7 @@ from arrears.cases.model import OPEN_STATES
 from arrears.cases.tables import Appointment, Case, HoldReview, Promise, Task, expected_value_sql
 from arrears.channels.tables import OutboxMessage
 from arrears.delinquency.tables import DelinquencySnapshot
+from arrears.plans.tables import PlanAgreement
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,25 @@ def usernames(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return {int(i): n for i, n in session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    agreement: PlanAgreement
+    case: Case
+    account_ref: str
+    customer_name: str
+    maker: str | None
+
+
+def pending_approvals(session: Session, *, scope: ColumnElement[bool], limit: int = 200) -> list[PendingApproval]:
+    """Agreements waiting for a second person's approval on the cases within ``scope``, oldest first."""
+    maker = aliased(User)
+    rows = session.execute(
+        select(PlanAgreement, Case, Account.account_ref, Customer.name, maker.username)
+        .join(Case, Case.id == PlanAgreement.case_id)
+        .join(Account, Account.id == Case.account_id).join(Customer, Customer.id == Account.customer_id)
+        .outerjoin(maker, maker.id == PlanAgreement.created_by)
+        .where(PlanAgreement.status == "pending_approval", scope)
+        .order_by(PlanAgreement.created_at, PlanAgreement.id).limit(limit)).all()
+    return [PendingApproval(a, c, ref, name, who) for a, c, ref, name, who in rows]

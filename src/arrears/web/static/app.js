@@ -138,6 +138,61 @@
 
   function enhance(root) { charts(root); nextStep(root); }
 
+  // Per-field errors: an HTMX error answer naming a field triggers "arrears:field-error" on the form
+  // that was sent (HX-Trigger). The input is marked aria-invalid, the message shown next to it
+  // (aria-describedby) and focused; the typed values stay. Without JS the error page says it all.
+  function formOf(el) {
+    if (!el || !el.closest) { return null; }
+    return el.tagName === "FORM" ? el : el.closest("form");
+  }
+
+  function clearFieldErrors(form) {
+    form.querySelectorAll('[aria-invalid="true"]').forEach(function (el) {
+      el.removeAttribute("aria-invalid");
+      var ids = (el.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+        return id && id.indexOf("field-error-") !== 0;
+      });
+      if (ids.length) { el.setAttribute("aria-describedby", ids.join(" ")); }
+      else { el.removeAttribute("aria-describedby"); }
+    });
+    form.querySelectorAll(".field-error").forEach(function (el) { el.remove(); });
+  }
+
+  document.addEventListener("arrears:field-error", function (e) {
+    var form = formOf(e.target);
+    var detail = e.detail || {};
+    if (!form || !detail.field) { return; }
+    clearFieldErrors(form);
+    var inputs = Array.prototype.filter.call(form.elements, function (el) {
+      return el.name === detail.field && el.type !== "hidden";
+    });
+    if (!inputs.length) { return; }
+    var first = inputs[0];
+    var choice = first.type === "radio" || first.type === "checkbox";
+    var message = document.createElement(choice ? "p" : "span");
+    message.className = "field-error";
+    message.id = "field-error-" + (first.id || detail.field);
+    message.textContent = detail.message || "";
+    var box = choice ? (first.closest("fieldset") || first.parentNode) : (first.closest("p") || first.parentNode);
+    box.appendChild(message);
+    inputs.forEach(function (el) {
+      el.setAttribute("aria-invalid", "true");
+      var ids = (el.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+      ids.push(message.id);
+      el.setAttribute("aria-describedby", ids.join(" "));
+    });
+    var group = first.closest("[data-for-step]");
+    if (group) { group.hidden = false; }
+    var details = first.closest("details");
+    if (details) { details.open = true; }
+    first.focus();
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = formOf(e.target);
+    if (form) { clearFieldErrors(form); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:afterSwap", function (e) {
     var flash = document.getElementById("flash");
