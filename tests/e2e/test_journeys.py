@@ -159,11 +159,23 @@ def _agent_journey(page, live_server, today: date, expect) -> AgentJourney:  # t
     article = script.locator("article.agreement")
     expect(article.get_by_role("heading", level=4)).to_contain_text("Waiting for the customer's confirmation")
 
-    # -- confirmation by recorded call (the reference of the recording)
+    # -- confirmation by recorded call (the reference of the recording); first without the reference:
+    # the field is named, marked and focused, the message next to it, the choice typed kept
     script.get_by_label("Confirmed by").select_option(label="Recorded call")
-    script.get_by_label("Recording or document reference").fill("REC-E2E-0001")
+    reference = script.get_by_label("Recording or document reference")
+    script.get_by_role("button", name="Record the confirmation").click()
+    expect(page.locator("#flash [role=alert]")).to_contain_text("reference")
+    expect(reference).to_have_attribute("aria-invalid", "true")
+    expect(reference).to_be_focused()
+    described = reference.get_attribute("aria-describedby") or ""
+    expect(page.locator(f"#{described.split()[-1]}")).to_contain_text("reference")
+    expect(script.get_by_label("Confirmed by")).to_have_value("recorded_call")
+    # the agreement's card only: in a full-page shot the sticky #flash lies over the form
+    article.screenshot(path=str(SCREENSHOTS / "agent-field-error.png"))
+    reference.fill("REC-E2E-0001")
     script.get_by_role("button", name="Record the confirmation").click()
     expect(script.get_by_role("status")).to_contain_text("Agreement confirmed: the plan is active.")
+    expect(page.locator("#case-head-tags")).to_contain_text("Plan active")  # out of band, no reload
     expect(script.get_by_role("heading", level=3)).to_have_text("Outcome and next step")
     # back to the agreement step: it is active
     script.get_by_role("link", name=re.compile(r"^6\. Agreement")).click()
