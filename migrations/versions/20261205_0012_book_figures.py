@@ -26,16 +26,15 @@ TS = arrears.kit.db.UTCDateTime(timezone=True)
 
 BACKFILL = """
 INSERT INTO book_figures (business_date, team_id, bucket, accounts, amount_past_due, balance, refreshed_at)
-SELECT s.business_date, t.team_id, s.bucket, count(*), sum(s.amount_past_due), sum(coalesce(b.balance, 0)),
-       CURRENT_TIMESTAMP
-FROM delinquency_snapshots s
-LEFT JOIN (SELECT c.account_id, c.team_id FROM cases c
-           JOIN (SELECT account_id, max(id) AS id FROM cases GROUP BY account_id) l ON l.id = c.id) t
-       ON t.account_id = s.account_id
-LEFT JOIN (SELECT account_id, max(balance) AS balance FROM cases
-           WHERE status NOT IN ('cured', 'closed') GROUP BY account_id) b ON b.account_id = s.account_id
-WHERE s.superseded_by_run_id IS NULL AND s.delinquent
-GROUP BY s.business_date, t.team_id, s.bucket
+SELECT business_date, team_id, bucket, count(*), sum(amount_past_due), sum(balance), CURRENT_TIMESTAMP
+FROM (SELECT s.business_date, s.bucket, s.amount_past_due,
+             (SELECT l.team_id FROM cases l
+              WHERE l.id = (SELECT max(c.id) FROM cases c WHERE c.account_id = s.account_id)) AS team_id,
+             coalesce((SELECT o.balance FROM cases o
+                       WHERE o.account_id = s.account_id AND o.status NOT IN ('cured', 'closed')), 0) AS balance
+      FROM delinquency_snapshots s
+      WHERE s.superseded_by_run_id IS NULL AND s.delinquent) x
+GROUP BY business_date, team_id, bucket
 """
 
 

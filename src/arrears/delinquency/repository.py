@@ -215,24 +215,35 @@ def refresh_book_figures(conn: Connection, dates: Sequence[date], *, now: dateti
     days = sorted(set(dates))
     if not days:
         return 0
-    latest = select(Case.account_id, func.max(Case.id).label("case_id")).group_by(Case.account_id).subquery()
-    team = (select(latest.c.account_id, Case.team_id).join(Case, Case.id == latest.c.case_id)).subquery()
-    balance = (select(Case.account_id, func.max(Case.balance).label("balance"))
-               .where(Case.status.in_(OPEN_STATES)).group_by(Case.account_id).subquery())
     snap = DelinquencySnapshot
+    # Per snapshot, two index lookups (the account's latest case; its open case, unique by the partial
+    # index uq_cases_open_account) rather than joins to grouped sub-queries: the cycle refreshes in the
+    # transaction that just wrote the rows, before any statistics exist, and PostgreSQL then planned the
+    # joins as nested loops over the grouped cases, quadratic in the book's size.
+    latest = Case.__table__.alias("latest")
+    team = (select(latest.c.team_id).where(latest.c.id == select(func.max(Case.id))
+                                           .where(Case.account_id == snap.account_id).scalar_subquery())
+            .scalar_subquery())
+    open_case = Case.__table__.alias("open_case")
+    balance = (select(open_case.c.balance)
+               .where(open_case.c.account_id == snap.account_id, open_case.c.status.in_(OPEN_STATES))
+               .scalar_subquery())
     stamp = now or utc_now()
     written = 0
     for start in range(0, len(days), 500):
         chunk = days[start:start + 500]
         conn.execute(delete(BookFigure).where(BookFigure.business_date.in_(chunk)))
-        rows = (select(snap.business_date, team.c.team_id, snap.bucket, func.count(), func.sum(snap.amount_past_due),
-                       func.sum(func.coalesce(balance.c.balance, 0)), literal(stamp, BookFigure.refreshed_at.type))
-                .outerjoin(team, team.c.account_id == snap.account_id)
-                .outerjoin(balance, balance.c.account_id == snap.account_id)
+        rows = (select(snap.business_date, snap.bucket, snap.amount_past_due, team.label("team_id"),
+                       func.coalesce(balance, 0).label("balance"))
                 .where(snap.business_date.in_(chunk), snap.superseded_by_run_id.is_(None), snap.delinquent)
-                .group_by(snap.business_date, team.c.team_id, snap.bucket))
+                .subquery())
+        grouped = (select(rows.c.business_date, rows.c.team_id, rows.c.bucket, func.count(),
+                          func.sum(rows.c.amount_past_due), func.sum(rows.c.balance),
+                          literal(stamp, BookFigure.refreshed_at.type))
+                   .group_by(rows.c.business_date, rows.c.team_id, rows.c.bucket))
         result = conn.execute(insert(BookFigure).from_select(
-            ["business_date", "team_id", "bucket", "accounts", "amount_past_due", "balance", "refreshed_at"], rows))
+            ["business_date", "team_id", "bucket", "accounts", "amount_past_due", "balance", "refreshed_at"],
+            grouped))
         written += max(result.rowcount, 0)
     return written
 
