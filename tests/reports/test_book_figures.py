@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
 from arrears.auth.service import get_or_create_team
+from arrears.auth.tables import Team
 from arrears.batch.cycle import run_cycle
 from arrears.cases.model import OPEN_STATES
 from arrears.cases.queue import Skill, assign_cases, set_skills
@@ -83,8 +84,9 @@ ledger_events = st.lists(
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=ledger_events, minimum=st.integers(10_000, 80_000))
 def test_the_cycle_keeps_the_book_figures_equal_to_the_snapshots(engine: Engine, events, minimum) -> None:
-    """Payments reach the store on arbitrary run days, often backdated: after every run the figures of
-    its date and of every date it restated are those of the current snapshots; no other date moves."""
+    """Payments reach the store on arbitrary run days, often backdated, and new cases are given to the
+    team of their bucket: after every run the figures of its date and of every date it restated are
+    those of the current snapshots, per team; no other date moves."""
     from arrears.kit.models import metadata
 
     with engine.begin() as conn:  # hypothesis reuses the fixture: start each example empty
@@ -92,7 +94,16 @@ def test_the_cycle_keeps_the_book_figures_equal_to_the_snapshots(engine: Engine,
             conn.execute(table.delete())
     refs = ["A1", "A2", "A3", "A4"]
     start = date(2026, 1, 20)
-    load(engine, LedgerLoad(accounts=refs, statements=[s for r in refs for s in months(r, 3, minimum)]))
+    starts = {"A1": (3, date(2026, 1, 5)), "A2": (2, date(2026, 2, 5)), "A3": (5, date(2025, 10, 5)),
+              "A4": (4, date(2025, 11, 5))}  # arrears of different ages: different buckets, different teams
+    load(engine, LedgerLoad(accounts=refs, statements=[s for r in refs
+                                                       for s in months(r, starts[r][0], minimum, starts[r][1])]))
+    with transaction(engine) as s:  # two teams by bucket: accounts land in both, and some in none for a while
+        for code, skill in (("early", Skill("M1", "M1")), ("late", Skill("M3", "M7+"))):
+            team = Team(code=code, name=code)  # not the audited service: the audit log is append-only
+            s.add(team)
+            s.flush()
+            set_skills(s, team_id=team.id, skills=[skill])
     payments = [(f"P{i}", ref, start + timedelta(days=v), amt, start + timedelta(days=arr))
                 for i, (ref, v, amt, arr) in enumerate(events)]
     loaded: set[str] = set()
@@ -103,6 +114,8 @@ def test_the_cycle_keeps_the_book_figures_equal_to_the_snapshots(engine: Engine,
             loaded.update(p for p, *_ in arrived)
         before = stored(engine)
         run_cycle(engine, business_date=d, rules=RULES)
+        with transaction(engine) as s:  # as `arrears cycle` does after the run
+            assign_cases(s)
         with engine.connect() as conn:
             runs = conn.execute(select(CycleRun.business_date, CycleRun.restated_from)
                                 .where(CycleRun.status == "completed").order_by(CycleRun.id)).all()

@@ -222,12 +222,13 @@ def refresh_book_figures(conn: Connection, dates: Sequence[date], *, now: dateti
     # joins as nested loops over the grouped cases, quadratic in the book's size.
     latest = Case.__table__.alias("latest")
     team = (select(latest.c.team_id).where(latest.c.id == select(func.max(Case.id))
-                                           .where(Case.account_id == snap.account_id).scalar_subquery())
+                                           .where(Case.account_id == snap.account_id)
+                                           .correlate(snap).scalar_subquery())
             .scalar_subquery())
     open_case = Case.__table__.alias("open_case")
     balance = (select(open_case.c.balance)
                .where(open_case.c.account_id == snap.account_id, open_case.c.status.in_(OPEN_STATES))
-               .scalar_subquery())
+               .correlate(snap).scalar_subquery())
     stamp = now or utc_now()
     written = 0
     for start in range(0, len(days), 500):
