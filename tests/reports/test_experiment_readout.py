@@ -22,8 +22,17 @@ from arrears.channels.tables import OutboxMessage
 from arrears.delinquency.tables import BucketChange, CycleRun
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction
-from arrears.reports.experiments import SPLIT, champion_experiment, experiment_readouts, store_arm_stats
+from arrears.reports.experiments import (
+    SPLIT,
+    champion_experiment,
+    experiment_readouts,
+    refresh_arm_stats,
+    store_arm_stats,
+    stored_arm_stats,
+    stored_readouts,
+)
 from arrears.strategy.experiments import Arm, ArmStats, Experiment, Outcome, arm_stats, assign
+from arrears.strategy.repository import add_experiment_entries
 from arrears.strategy.tables import StrategyDecision
 from tests.factories import LedgerLoad, load
 
@@ -105,6 +114,16 @@ def build(engine: Engine, accounts: list[Acct]) -> dict[str, int]:
                         account_id=acc, kind="complaint", start_date=start, pauses_ageing=False, reason="interaction",
                         created_by="user:1", created_at=now))
     return teams
+
+
+def precompute(engine: Engine, accounts: list[Acct], also: tuple[date, ...] = ()) -> None:
+    """What the strategy step writes after its decisions, for every decision date in order (entries,
+    then the sums) and for the cycle dates ``also`` (a cycle that treated nobody new)."""
+    days = sorted({d for a in accounts for d, exp, _ in a.decisions if exp} | set(also))
+    for day in days:
+        with transaction(engine) as s:
+            add_experiment_entries(s, business_date=day)
+            refresh_arm_stats(s, business_date=day)
 
 
 def at(day: date, hour: int = 10) -> datetime:
@@ -204,6 +223,34 @@ def test_the_readout_names_the_champion_and_compares_the_challenger(engine: Engi
     assert [a.arm for a in f.readout.arms] == ["sms", "current", "letter"] and f.readout.arm("letter").n == 0
     assert {d.challenger for d in f.readout.differences} == {"current"}  # the empty arm is not compared
     assert other_arms[0].champion_rule == "largest arm"  # the file's experiment lacks the store's arms
+
+
+def test_precomputed_sums_are_the_live_readout_since_the_experiment_began(engine: Engine,
+                                                                          experiment_book: dict[str, int]) -> None:
+    """Entries and sums as the step writes them: C (first treated 2-27) starts the experiment; A1 stays in
+    ``current`` though treated in ``sms`` on 3-03; each cycle date's sums equal the live read-out from
+    2-27 to that date, per team and for the whole book."""
+    accounts = small_experiment()
+    precompute(engine, accounts, also=(TO,))
+    start = date(2026, 2, 27)
+    with Session(engine) as s:
+        for day in (start, date(2026, 3, 1), date(2026, 3, 3), TO):
+            for team in (None, experiment_book["east"], experiment_book["west"]):
+                as_of, since, got = stored_arm_stats(s, to_date=day, team_id=team)
+                assert (as_of, since) == (day, {"sms-first": start} if got else {})
+                assert got == store_arm_stats(s, from_date=start, to_date=day, team_id=team), (day, team)
+        # between cycle dates the page reads the latest one before
+        assert stored_arm_stats(s, to_date=date(2026, 3, 20))[0] == date(2026, 3, 4)
+        _, _, everyone = stored_arm_stats(s, to_date=TO)
+        as_of, [r] = stored_readouts(s, to_date=TO)
+    # the hand-worked figures, plus C in current: cured by the cycle of 3-02, nothing else
+    assert everyone == {"sms-first": {
+        "current": ArmStats("current", n=4, cured=2, rolled=1, recovered_fen=2_510_000,
+                            recovered_sq=10_000**2 + 2_500_000**2, contacts=4, contacts_sq=3**2 + 1**2, complaints=1),
+        "sms": ArmStats("sms", n=2, cured=1, rolled=1, recovered_fen=1_241_567, recovered_sq=7_000**2 + 1_234_567**2,
+                        contacts=3, contacts_sq=9, complaints=1)}}
+    assert (as_of, r.as_of, r.since, r.readout.champion, r.champion_rule) == (TO, TO, start, "current", "largest arm")
+    assert r.readout.arm("current").cure_rate.value == pytest.approx(2 / 4)
 
 
 def test_the_largest_arm_rule_breaks_ties_by_code() -> None:

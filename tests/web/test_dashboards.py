@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from datetime import date
 from html.parser import HTMLParser
 
 import pytest
@@ -172,12 +173,19 @@ def test_experiment_arms_are_counted_within_the_scope(api: Api, book: dict[str, 
 
 
 def test_the_experiment_readout_on_the_page_and_in_its_csv(api: Api) -> None:
-    from tests.reports.test_experiment_readout import build, small_experiment
+    from tests.reports.test_experiment_readout import build, precompute, small_experiment
 
-    build(api.engine, small_experiment())
+    # the hand-worked book without C (treated before the window): the experiment begins on 2-28 (B2),
+    # nothing happens on 2-28, so the cycle of 3-31 precomputes the window's figures
+    accounts = [a for a in small_experiment() if a.ref != "C"]
+    build(api.engine, accounts)
     sup = sign_in(api, "supervisor", lang="en")
+    assert "No experiment read-out was computed by a daily cycle on or before" in sup.get("/supervisor",
+                                                                                          params=WINDOW).text
+    precompute(api.engine, accounts, also=(date(2026, 3, 31),))
     page = sup.get("/supervisor", params=WINDOW).text
     assert "comes from the experiment read-out" not in page
+    assert "Experiment read-out as of Mar 31, 2026" in page and "Experiment sms-first, since Feb 28, 2026" in page
     assert "Champion current: the arm with the most accounts" in page
     rows = table(page, "t-experiment_readout-sms-first")
     assert [r[:2] for r in rows] == [["current Champion", "3"], ["sms", "2"]]
@@ -197,6 +205,7 @@ def test_the_experiment_readout_on_the_page_and_in_its_csv(api: Api) -> None:
                                                     ("sms", "False", "2", "1", "1", "1241567", "3", "1")]
     assert (exported[0]["cure_rate"], exported[0]["recovered_per_account_fen"], exported[0]["contacts_per_account"],
             exported[1]["vs_champion_cure_rate"]) == ("0.3333", "836667", "1.33", "0.1667")
+    assert {(e["since"], e["as_of"]) for e in exported} == {("2026-02-28", "2026-03-31")}
     assert exported[0]["verdicts"] == "" and "challenger sms: no clear difference in cure rate" in exported[1]["verdicts"]
     assert exported[1]["vs_champion_recovered_per_account_fen"] == "-215883"  # 620,783.5 - 836,666.67 fen, half up
     # the team lead sees their team's accounts only: A1 A2 in current, B1 in sms
@@ -206,6 +215,8 @@ def test_the_experiment_readout_on_the_page_and_in_its_csv(api: Api) -> None:
     assert "实验结果" in east
     assert [e["accounts"] for e in csv_rows(lead.get("/team/export/experiment_readout.csv", params=WINDOW).text)] == [
         "2", "1"]
-    # outside the window nobody was treated
-    empty = sup.get("/supervisor", params={"date": "2026-05-02", "from": "2026-05-01", "to": "2026-05-31"}).text
-    assert "No account was treated in an experiment in the window." in empty
+    # a window ending before any cycle wrote a read-out; one ending later reads the cycle of 3-31
+    empty = sup.get("/supervisor", params={"date": "2026-02-02", "from": "2026-02-01", "to": "2026-02-27"}).text
+    assert "No experiment read-out was computed by a daily cycle on or before Feb 27, 2026." in empty
+    later = sup.get("/supervisor", params={"date": "2026-05-02", "from": "2026-05-01", "to": "2026-05-31"}).text
+    assert "Experiment read-out as of Mar 31, 2026" in later

@@ -20,7 +20,13 @@ from arrears.cases.tables import Case, Task
 from arrears.contact.plan import Recipient
 from arrears.kit.clock import utc_now
 from arrears.strategy.engine import ASSIGNMENTS_SCHEMA
-from arrears.strategy.tables import BehaviourScore, StrategyAssignment, StrategyDecision, StrategyTask
+from arrears.strategy.tables import (
+    BehaviourScore,
+    ExperimentEntry,
+    StrategyAssignment,
+    StrategyDecision,
+    StrategyTask,
+)
 
 CHUNK = 5_000
 
@@ -64,6 +70,18 @@ def replace_decisions(session: Session, rows: Sequence[dict[str, Any]], *, busin
         now = utc_now()
         session.execute(insert(StrategyDecision), [
             {**r, "business_date": business_date, "created_by": actor, "created_at": now} for r in rows])
+    session.flush()
+
+
+def add_experiment_entries(session: Session, *, business_date: date) -> None:
+    """Record the date's new experiment entries: every decision of the date with an experiment arm whose
+    account has not entered that experiment yet, with that arm (intention to treat). One ``INSERT …
+    SELECT``; a re-run of the date adds nothing and never changes an entry's arm."""
+    sd, e = StrategyDecision, ExperimentEntry
+    entered = select(e.id).where(e.experiment == sd.experiment, e.account_id == sd.account_id).exists()
+    new = select(sd.experiment, sd.account_id, sd.arm, sd.business_date, sd.case_id).where(
+        sd.business_date == business_date, sd.experiment.is_not(None), sd.arm.is_not(None), ~entered)
+    session.execute(insert(e).from_select(["experiment", "account_id", "arm", "entered_on", "case_id"], new))
     session.flush()
 
 

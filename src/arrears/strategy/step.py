@@ -19,7 +19,10 @@
    due sms/email/letter actions enqueued through :func:`arrears.contact.plan.enqueue_message_batches`
    (idempotency key per date/account/strategy/version/segment/step), and work actions turned into
    tasks linked to their rule in ``strategy_tasks`` (unique per date/account/strategy/version/
-   segment/step, so re-running the date creates nothing twice).
+   segment/step, so re-running the date creates nothing twice); then, in the same transaction, the
+   date's new experiment entries (``experiment_entries``: the arm at entry, never changed by a re-run)
+   and the date's precomputed read-out sums (``experiment_arm_stats``, rewritten;
+   :func:`arrears.reports.experiments.refresh_arm_stats`) that the dashboards read.
 """
 
 from __future__ import annotations
@@ -208,10 +211,11 @@ def _rule_text(row: dict[str, Any], step: int) -> str:
 
 
 def apply_treatments(session: Any, rows: Sequence[dict[str, Any]], *, business_date: date, actor: str,
-                     result: StepResult) -> None:
+                     result: StepResult, time_zone: str = "Asia/Shanghai") -> None:
     """Write the day's treatments inside the caller's transaction (flush only)."""
     from arrears.cases.service import transition
     from arrears.contact.plan import enqueue_message_batches
+    from arrears.reports.experiments import refresh_arm_stats
 
     repo.replace_assignments(session, [
         {"account_id": r["account_id"], "strategy": r["strategy"], "strategy_version": r["strategy_version"],
@@ -257,6 +261,8 @@ def apply_treatments(session: Any, rows: Sequence[dict[str, Any]], *, business_d
                           "segment_since": r["segment_since"], "days_in_segment": r["days_in_segment"],
                           "experiment": r["experiment"], "arm": r["arm"], "actions": outcomes})
     repo.replace_decisions(session, decisions, business_date=business_date, actor=actor)
+    repo.add_experiment_entries(session, business_date=business_date)
+    refresh_arm_stats(session, business_date=business_date, bank_zone=time_zone)
 
 
 def _work(session: Any, r: dict[str, Any], a: dict[str, Any], *, business_date: date, actor: str,
@@ -325,5 +331,6 @@ def run_strategy_step(engine: Engine, *, business_date: date, strategy_files: Se
         assignments = repo.read_assignments(session)
     rows = choose(features, strategies, business_date, assignments=assignments, experiments=experiments)
     with transaction(engine) as session:
-        apply_treatments(session, rows, business_date=business_date, actor=actor, result=result)
+        apply_treatments(session, rows, business_date=business_date, actor=actor, result=result,
+                         time_zone=time_zone)
     return result

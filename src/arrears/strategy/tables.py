@@ -12,6 +12,12 @@
   create no task twice.
 - ``behaviour_scores``: the behaviour score per account and business date (basis points) and the
   model that produced it; read by the feature view as ``behaviour_score``.
+- ``experiment_entries``: the experiments' cohorts — one row per experiment and account: the arm and
+  the business date on which the step first treated the account in that experiment (intention to
+  treat: the arm at entry stays the account's arm in the read-out).
+- ``experiment_arm_stats``: the champion/challenger read-out's per-arm sums, precomputed by the step
+  for its business date, per team (None: cases of no team), experiment and arm, over the experiment's
+  cohort with outcomes since its first entry date (``arrears.reports.experiments``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arrears.kit.clock import utc_now
@@ -116,3 +122,53 @@ class BehaviourScore(Base):
 
 Index("uq_behaviour_scores_account_date", BehaviourScore.account_id, BehaviourScore.business_date, unique=True)
 Index("ix_behaviour_scores_date", BehaviourScore.business_date)
+
+
+class ExperimentEntry(Base):
+    """An account's entry into an experiment: the arm and business date of its first treatment in it."""
+
+    __tablename__ = "experiment_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    experiment: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    arm: Mapped[str] = mapped_column(String(64))
+    entered_on: Mapped[date] = mapped_column(Date)
+    #: the case the account had when it entered (information; the read-out scopes by the latest case)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+
+Index("uq_experiment_entries_experiment_account", ExperimentEntry.experiment, ExperimentEntry.account_id,
+      unique=True)
+Index("ix_experiment_entries_experiment_entered", ExperimentEntry.experiment, ExperimentEntry.entered_on)
+
+
+class ExperimentArmStat(Base):
+    """The read-out's sums of one arm as of a cycle date, in one team (None: no team).
+
+    Every column is additive over teams. The sum of squared recovered amounts is kept in the three
+    parts of :data:`arrears.reports.experiments.SPLIT` (Σhi², Σhi·lo, Σlo²), each fitting 64 bits."""
+
+    __tablename__ = "experiment_arm_stats"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    experiment: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(64))
+    #: the experiment's first entry date: the read-out counts outcomes from it to ``business_date``
+    started_on: Mapped[date] = mapped_column(Date)
+    accounts: Mapped[int] = mapped_column(BigInteger)
+    cured: Mapped[int] = mapped_column(BigInteger)
+    rolled: Mapped[int] = mapped_column(BigInteger)
+    recovered_fen: Mapped[int] = mapped_column(BigInteger)
+    recovered_hh: Mapped[int] = mapped_column(BigInteger)
+    recovered_hl: Mapped[int] = mapped_column(BigInteger)
+    recovered_ll: Mapped[int] = mapped_column(BigInteger)
+    contacts: Mapped[int] = mapped_column(BigInteger)
+    contacts_sq: Mapped[int] = mapped_column(BigInteger)
+    complaints: Mapped[int] = mapped_column(BigInteger)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+Index("ix_experiment_arm_stats_date_team", ExperimentArmStat.business_date, ExperimentArmStat.team_id)

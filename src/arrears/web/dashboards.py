@@ -1,7 +1,8 @@
 """The team lead's and the supervisor's dashboards: queue health, agent activity and the charts
 (accounts and balances by bucket, roll-rate matrix, cure-rate trend, promise kept rate, right-party
-contact rate by hour of week, experiment arms and the champion/challenger read-out over the window),
-every table exportable as CSV.
+contact rate by hour of week, experiment arms and the champion/challenger read-out precomputed by the
+daily cycle as of the latest cycle date on or before the window's last date), every table exportable as
+CSV.
 
 The figures are :mod:`arrears.reports.service`'s, with the same scope and filters on the page and in
 its CSV: a team lead sees their own team only (``team_id``), a supervisor (and an administrator,
@@ -152,7 +153,7 @@ _LABEL = {m: label for m, _, label in _MEASURES}
 #: CSV columns of the read-out: per arm, the sums, each measure with its interval, and the difference
 #: from the champion with its interval (empty for the champion).
 READOUT_COLUMNS = [
-    "experiment", "arm", "champion", "champion_rule", "accounts", "cured", "rolled", "recovered_fen", "contacts",
+    "experiment", "since", "as_of", "arm", "champion", "champion_rule", "accounts", "cured", "rolled", "recovered_fen", "contacts",
     "complaints",
     *(f"{c}{part}" for _, c, _ in _MEASURES for part in ("", "_low", "_high")),
     *(f"vs_champion_{c}{part}" for _, c, _ in _MEASURES for part in ("", "_low", "_high")),
@@ -191,22 +192,24 @@ def _places(measure: str) -> int:
 
 def readout_rows(session: Session, f: Filters, zone: str = "Asia/Shanghai",
                  experiments_file: str | None = None) -> list[dict[str, Any]]:
-    """The experiment read-out (:func:`arrears.reports.experiments.experiment_readouts`) over the window,
-    within the scope: one row per experiment and arm, the champion first."""
-    from arrears.reports.experiments import experiment_readouts, load_known_experiments
+    """The experiment read-out within the scope, as precomputed by the daily cycle
+    (:func:`arrears.reports.experiments.stored_readouts`: the latest cycle date on or before the window's
+    last date, each experiment since its first day): one row per experiment and arm, the champion first.
+    ``zone`` is unused: the cycle counted the outcomes in the bank's zone when it wrote the sums."""
+    from arrears.reports.experiments import load_known_experiments, stored_readouts
 
     try:
         known = load_known_experiments(experiments_file)
     except (ArrearsError, OSError):
         known = ()  # an unreadable file: the champion by the rule, and the page says which rule
     rows = []
-    for e in experiment_readouts(session, from_date=f.date_from, to_date=f.date_to, team_id=f.team_id,
-                                 bank_zone=zone, known=known):
+    _, readouts = stored_readouts(session, to_date=f.date_to, team_id=f.team_id, known=known)
+    for e in readouts:
         champion = e.readout.champion
         for arm in e.readout.arms:
             s = e.stats[arm.arm]
             row: dict[str, Any] = {
-                "experiment": e.experiment.code, "arm": arm.arm, "champion": arm.arm == champion,
+                "experiment": e.experiment.code, "since": e.since, "as_of": e.as_of, "arm": arm.arm, "champion": arm.arm == champion,
                 "champion_rule": e.champion_rule, "accounts": s.n, "cured": s.cured, "rolled": s.rolled,
                 "recovered_fen": s.recovered_fen, "contacts": s.contacts, "complaints": s.complaints}
             shown: dict[str, dict[str, str]] = {}
