@@ -5,7 +5,9 @@ In one run, on a fresh store (a PostgreSQL schema of its own, or ``--sqlite``):
 - builds ``--cases`` open cases over ``--teams`` teams with the work-queue builder
   (:func:`arrears.sim.work_queue.create_open_cases`), a completed cycle and a current delinquency
   snapshot of every case's account on each day of the ``--history-days`` before today and today
-  (what the dashboards read), and one user per role (agents and the team lead in the first team);
+  (what the dashboards read), an experiment in two arms treating every case's account on each of
+  those dates with the cohort and the read-out's sums the strategy step writes (:func:`add_experiment`),
+  and one user per role (agents and the team lead in the first team);
 - starts the app in-process (:func:`arrears.app.create_app` under Starlette's TestClient) wrapped in an
   ASGI timer, so what is measured is the SERVER's time for a request — from the request entering the
   app to the last byte of the response — not the client's;
@@ -163,8 +165,51 @@ def add_snapshots(engine: Any, *, days: int) -> int:
     return written
 
 
-def build(url: str, *, cases: int, teams: int, agents: int, history_days: int) -> int:
-    """Open cases, teams, a crowd of agents, and one bench user per role; returns a case of the first team."""
+#: The benchmark's experiment: every case's account treated daily, 80 % champion, 20 % challenger.
+EXPERIMENT = "bench-exp"
+
+
+def add_experiment(engine: Any, *, days: int) -> tuple[int, float]:
+    """The strategy step's experiment rows for every open case's account on each of the ``days`` + 1
+    business dates ending today: the decisions by one INSERT … SELECT per date (arm by the case id:
+    80 % ``champion``, 20 % ``challenger``), then in the same transaction, as the step does, the date's
+    new entries and its precomputed read-out sums through the step's own functions. Returns the
+    decisions written and the seconds the last date's entries and sums took (one cycle's cost)."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.orm import Session
+
+    from arrears.cases.service import business_date_of
+    from arrears.kit.clock import utc_now
+    from arrears.kit.db import UTCDateTime
+    from arrears.reports.experiments import refresh_arm_stats
+    from arrears.strategy.repository import add_experiment_entries
+
+    now = utc_now()
+    today = business_date_of(now)
+    first = today - timedelta(days=days)
+    decisions = text(
+        "INSERT INTO strategy_decisions (business_date, account_id, case_id, strategy, strategy_version, segment, "
+        "segment_since, days_in_segment, experiment, arm, actions, created_by, created_at) "
+        "SELECT :day, c.account_id, c.id, 'bench', 1, c.bucket, :first, :n, :exp, "
+        "CASE WHEN c.id % 10 < 8 THEN 'champion' ELSE 'challenger' END, '[]', 'bench', :now FROM cases c"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    written, last = 0, 0.0
+    for n in range(days, -1, -1):
+        day = today - timedelta(days=n)
+        with engine.begin() as conn:
+            written += conn.execute(decisions, {"day": day, "first": first, "n": days - n, "exp": EXPERIMENT,
+                                                "now": now}).rowcount
+            t0 = time.perf_counter()
+            session = Session(bind=conn)
+            add_experiment_entries(session, business_date=day)
+            refresh_arm_stats(session, business_date=day)
+            last = time.perf_counter() - t0
+    return written, last
+
+
+def build(url: str, *, cases: int, teams: int, agents: int, history_days: int) -> tuple[int, float | None]:
+    """Open cases, teams, a crowd of agents, the history and the experiment, and one bench user per role;
+    returns a case of the first team and the seconds one cycle date's experiment entries and sums took."""
     from arrears.auth.service import create_user
     from arrears.auth.tables import Team
     from arrears.cases.tables import Case
@@ -176,8 +221,10 @@ def build(url: str, *, cases: int, teams: int, agents: int, history_days: int) -
         crowd = create_teams_and_agents(engine, teams=teams, agents=agents, prefix="bench")
         team_ids = sorted({a.team_id for a in crowd if a.team_id is not None})
         create_open_cases(engine, cases=cases, team_ids=team_ids)
+        refresh: float | None = None
         if history_days >= 0:
             add_snapshots(engine, days=history_days)
+            _, refresh = add_experiment(engine, days=history_days)
         with transaction(engine) as session:
             team_code = session.scalars(select(Team.code).where(Team.id == team_ids[0])).one()
             for role in ROLES:
@@ -188,7 +235,7 @@ def build(url: str, *, cases: int, teams: int, agents: int, history_days: int) -
         if engine.dialect.name == "postgresql":
             with engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
-        return int(case_id)
+        return int(case_id), refresh
     finally:
         engine.dispose()
 
@@ -244,7 +291,8 @@ def main() -> int:
     slow: list[str] = []
     try:
         t0 = time.perf_counter()
-        case_id = build(url, cases=args.cases, teams=args.teams, agents=args.agents, history_days=args.history_days)
+        case_id, refresh = build(url, cases=args.cases, teams=args.teams, agents=args.agents,
+                                 history_days=args.history_days)
         built = time.perf_counter() - t0
         app = create_app(Settings(database_url=url))
         timer = Timed(app)
@@ -252,9 +300,12 @@ def main() -> int:
             static, _ = measure(anonymous, timer, STATIC_BASELINE, args.repeat)
             login, _ = measure(anonymous, timer, LOGIN_BASELINE, args.repeat)
         base = percentile(static, 50)
-        history = (f", a current snapshot of each on {args.history_days + 1} business dates"
-                   if args.history_days >= 0 else "")
+        history = (f", a current snapshot and an experiment decision of each on {args.history_days + 1} business "
+                   "dates" if args.history_days >= 0 else "")
         rows.append(("build", f"{args.cases:,} open cases{history}, {args.teams} teams in {built:.1f} s"))
+        if refresh is not None:
+            rows.append(("the strategy step's experiment entries and read-out sums for one cycle date "
+                         "(the last, in the build)", ms(refresh)))
         rows.append((f"baseline: GET {STATIC_BASELINE} p50 / p95",
                      f"{ms(base)} / {ms(percentile(static, 95))}"))
         rows.append((f"baseline: GET {LOGIN_BASELINE} (template, no store) p50 / p95 / ×static",
