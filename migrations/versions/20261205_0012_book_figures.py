@@ -29,7 +29,7 @@ INSERT INTO book_figures (business_date, team_id, bucket, accounts, amount_past_
 SELECT business_date, team_id, bucket, count(*), sum(amount_past_due), sum(balance), CURRENT_TIMESTAMP
 FROM (SELECT s.business_date, s.bucket, s.amount_past_due,
              (SELECT l.team_id FROM cases l
-              WHERE l.id = (SELECT max(c.id) FROM cases c WHERE c.account_id = s.account_id)) AS team_id,
+              WHERE l.id = (SELECT max(c.id + 0) FROM cases c WHERE c.account_id = s.account_id)) AS team_id,
              coalesce((SELECT o.balance FROM cases o
                        WHERE o.account_id = s.account_id AND o.status NOT IN ('cured', 'closed')), 0) AS balance
       FROM delinquency_snapshots s
