@@ -58,6 +58,7 @@ PAGES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("/case/{case_id}/best-hours", ("agent",), True),
     ("/team", ("team_lead",), False),
     ("/supervisor", ("supervisor", "admin"), False),
+    ("/approvals", ("team_lead", "supervisor", "compliance"), False),
     ("/compliance", ("compliance", "auditor"), False),
     ("/audit", ("compliance", "auditor"), False),
     ("/admin", ("admin",), False),
