@@ -333,8 +333,11 @@ def _serve_demo(url: str, *, host: str, port: int) -> None:
     import uvicorn
 
     from arrears.app import create_app
+    from arrears.sim.history import DEFAULT_EXPERIMENTS
 
     os.environ["ARREARS_DATABASE_URL"] = url
+    # the experiments the demo's cycles ran: the dashboards' read-out names each one's champion from it
+    os.environ.setdefault("ARREARS_EXPERIMENTS_FILE", str(DEFAULT_EXPERIMENTS))
     get_settings.cache_clear()
     uvicorn.run(create_app(get_settings()), host=host, port=port)
 

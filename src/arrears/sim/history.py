@@ -1,8 +1,9 @@
 """Simulated history in a store: a synthetic portfolio and N days of collections work on it.
 
 :func:`build_history` makes a store look like one a collections department has been running for
-``days`` days (the demo uses 60): every day the daily cycle, queue assignment, the strategy step and
-plan monitoring run exactly as ``arrears cycle`` runs them, the outbox worker delivers the day's
+``days`` days (the demo uses 60): every day the daily cycle, queue assignment, the strategy step (with
+the champion/challenger experiment of ``examples/experiments.yaml``) and plan monitoring run exactly as
+``arrears cycle`` runs them, the outbox worker delivers the day's
 messages (through a simulated provider), and then the day's work is written THROUGH THE SERVICES — agents' calls (each put to the compliance gate at the time it is made),
 investigations, promises, repayment agreements confirmed on a recorded call, appointments,
 disputes and complaints that place holds (and the compliance reviews of them) — so audit records,
@@ -76,7 +77,12 @@ from arrears.sim.behaviour import Customers, synthetic_customers
 from arrears.sim.portfolio import KINDS, SCHEMAS, generate_portfolio
 
 ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_STRATEGIES: tuple[Path, ...] = (ROOT / "strategies" / "early-gentle.yaml", ROOT / "strategies" / "late-stage.yaml")
+#: The strategies the demo's daily batch runs: early-prompt only as the challenger arm of
+#: :data:`DEFAULT_EXPERIMENTS` (early-gentle takes every early account first).
+DEFAULT_STRATEGIES: tuple[Path, ...] = (ROOT / "strategies" / "early-gentle.yaml", ROOT / "strategies" / "late-stage.yaml",
+                                        ROOT / "strategies" / "early-prompt.yaml")
+#: The champion/challenger experiments the demo's daily batch runs (early-gentle against early-prompt).
+DEFAULT_EXPERIMENTS = ROOT / "examples" / "experiments.yaml"
 DEFAULT_QUEUE_FILE = ROOT / "examples" / "queue.yaml"
 BANK_TZ = "Asia/Shanghai"
 
@@ -234,6 +240,7 @@ def build_history(
     end_date: date,
     seed: int,
     strategy_files: Sequence[Path] = DEFAULT_STRATEGIES,
+    experiments_file: Path | None = DEFAULT_EXPERIMENTS,
     queue_file: Path = DEFAULT_QUEUE_FILE,
     rules: DelinquencyRules | None = None,
     progress: Progress | None = None,
@@ -280,7 +287,8 @@ def build_history(
         if n:
             _deliver_files(world, day)
         t2 = time.perf_counter()
-        run_daily_batch(engine, day, rules=rules, strategy_files=strategy_files, counts=counts, timings=timings)
+        run_daily_batch(engine, day, rules=rules, strategy_files=strategy_files, experiments_file=experiments_file,
+                        counts=counts, timings=timings)
         t3 = time.perf_counter()
         _work_day(world, day)
         timings["files"] += t2 - t1
@@ -305,6 +313,7 @@ def _accounts(engine: Engine) -> tuple[list[int], list[str], list[str], list[int
 
 def run_daily_batch(engine: Engine, day: date, *, rules: DelinquencyRules | None = None,
                     strategy_files: Sequence[Path] = DEFAULT_STRATEGIES,
+                    experiments_file: Path | None = DEFAULT_EXPERIMENTS,
                     counts: Counter[str] | None = None, timings: Counter[str] | None = None) -> CycleResult:
     """The morning batch of ``day`` as ``arrears cycle --strategy …`` runs it: the delinquency cycle,
     queue assignment, the strategy step and plan monitoring (one transaction each), then yesterday's
@@ -324,8 +333,8 @@ def run_daily_batch(engine: Engine, day: date, *, rules: DelinquencyRules | None
         with transaction(engine) as session:
             assign_cases(session)
         t1 = time.perf_counter()
-        step = run_strategy_step(engine, business_date=day, strategy_files=list(strategy_files), actor="cycle",
-                                 time_zone=BANK_TZ)
+        step = run_strategy_step(engine, business_date=day, strategy_files=list(strategy_files),
+                                 experiments_file=experiments_file, actor="cycle", time_zone=BANK_TZ)
         counts["messages"] += step.messages_enqueued
         counts["strategy_tasks"] += step.tasks_created
         t2 = time.perf_counter()
