@@ -253,6 +253,29 @@ def test_precomputed_sums_are_the_live_readout_since_the_experiment_began(engine
     assert r.readout.arm("current").cure_rate.value == pytest.approx(2 / 4)
 
 
+def test_outcomes_count_from_each_accounts_own_entry(engine: Engine) -> None:
+    """What brought an account into the arm is not the treatment's doing: the bucket change into
+    arrears on its entry date, a call and a payment the day before. X1 only entered (rolled: no);
+    X2 rolled on 3-20, after its entry; each counts its own payments and contacts from 3-05."""
+    d = date
+    accounts = [
+        Acct("X1", "east", [(d(2026, 3, 5), "entry", "a")], changes=[(d(2026, 3, 5), "M0", "M1", False)],
+             payments=[(d(2026, 3, 4), 50_000), (d(2026, 3, 5), 70_000)],
+             interactions=[(at(d(2026, 3, 4)), "outbound", "no_answer"), (at(d(2026, 3, 5)), "outbound", "no_answer")]),
+        Acct("X2", "east", [(d(2026, 3, 5), "entry", "a"), (d(2026, 3, 6), "entry", "a")],
+             changes=[(d(2026, 3, 5), "M0", "M1", False), (d(2026, 3, 20), "M1", "M2", False)],
+             cured=[(d(2026, 3, 5), False)], messages=[("sent", at(d(2026, 3, 4), 23)), ("sent", at(d(2026, 3, 5), 0))]),
+    ]
+    build(engine, accounts)
+    precompute(engine, accounts, also=(TO,))
+    # X2's case moved to cured by a person on its entry day counts (after the cycle had treated it)
+    want = {"entry": {"a": ArmStats("a", n=2, cured=1, rolled=1, recovered_fen=70_000, recovered_sq=70_000**2,
+                                    contacts=2, contacts_sq=2, complaints=0)}}
+    with Session(engine) as s:
+        assert store_arm_stats(s, from_date=FROM, to_date=TO) == want
+        assert stored_arm_stats(s, to_date=TO)[2] == want
+
+
 def test_the_largest_arm_rule_breaks_ties_by_code() -> None:
     stats = {"b": ArmStats("b", 5), "a": ArmStats("a", 5), "c": ArmStats("c", 2)}
     experiment, rule = champion_experiment("e", stats)
@@ -283,15 +306,23 @@ def _account(i: int) -> st.SearchStrategy[dict]:  # type: ignore[type-arg]
 
 
 def _expected(ref: str, spec: dict) -> Outcome:  # type: ignore[type-arg]
+    """The outcome from the account's first treated date of the window (``since``) to its end: a cure
+    or a roll by a cycle after that date (the day's own cycle ran before the treatment), anything
+    else on or after it."""
+    since = min(d for d in spec["days"] if FROM <= d <= TO)
+
     def inside(d: date) -> bool:
-        return FROM <= d <= TO
+        return since <= d <= TO
+
+    def after(d: date) -> bool:
+        return since < d <= TO
 
     rank = BUCKETS.index
     # only current bucket changes; one per account and date (the store's unique key)
     return Outcome(
         account_id=ref,
-        cured=any(inside(d) for d, _ in spec["cured"]),
-        rolled=any(inside(d) and not sup and rank(t) > rank(f) for d, f, t, sup in spec["changes"]),
+        cured=any(after(d) if by_cycle else inside(d) for d, by_cycle in spec["cured"]),
+        rolled=any(after(d) and not sup and rank(t) > rank(f) for d, f, t, sup in spec["changes"]),
         recovered_fen=sum(a for d, a in spec["payments"] if inside(d)),
         contacts=sum(1 for d, _, direction, _ in spec["interactions"] if inside(d) and direction == "outbound")
         + sum(1 for status, d, _ in spec["messages"] if status == "sent" and inside(d)),

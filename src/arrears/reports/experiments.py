@@ -7,7 +7,7 @@ Two ways to the same sums, sharing one grouped query (:func:`sums_query`, over a
   experiment (``experiment_entries``: the arm and date of its first treatment in it) and then, for its
   business date, :func:`refresh_arm_stats` writes ``experiment_arm_stats``: per team, experiment and
   arm, the sums over the experiment's cohort (entries on or before the date, each in its arm at entry
-  and in the team of its latest case) with outcomes from the experiment's first entry date to the
+  and in the team of its latest case) with each account's outcomes from its entry date to the
   business date — "since the experiment began, as of the cycle". :func:`stored_readouts` reads the rows
   of the latest cycle date on or before the page's last date and sums them over teams: a few rows.
 - **live** over any window (:func:`experiment_readouts`, :func:`store_arm_stats`): described below.
@@ -22,19 +22,25 @@ For a window of business dates ``[from_date, to_date]`` (both included) and a sc
   the window: the arm it entered the window with (intention to treat). The assignment is stable, so
   an account changes arm only when the experiment's shares change; such an account still counts once,
   in its first arm (docs/experiments.md: leave share changes out of a running read-out);
-- **cured** — one of its cases moved to ``cured`` by a cycle of a date in the window
-  (``case_transitions`` by ``cycle_runs.business_date``; a move made outside a cycle by its time);
-- **rolled** — a current ``bucket_changes`` row of a date in the window to a worse bucket (the
-  order of the delinquency rules' bucket table);
-- **recovered_fen** — the sum of its payments valued in the window (integer fen);
-- **contacts** — outbound interactions (calls, visits, SMS… recorded on its cases) plus outbox
-  messages (SMS, e-mail, letters) sent, in the window;
-- **complaints** — interactions with the outcome ``complaint`` in the window, plus complaint holds the
-  bank sent in its holds file (``ingest_run_id`` set) starting in the window. A complaint an agent
-  records places a complaint hold too (outcomes.yaml); that hold is not counted again.
+Each account's outcomes count from ITS OWN first date in the arm (``since``: its entry date, or its
+first treated date of the window) to the window's last date — not from the window's first date — so
+that what brought it into the arm (the bucket change into arrears the cycle found that morning, a call
+or a payment the day before) is not taken for what the treatment did:
 
-Times (interactions, messages, moves outside a cycle) count when they fall between the window's
-first midnight and the midnight after its last date in the bank's zone.
+- **cured** — one of its cases moved to ``cured`` by a cycle of a date after ``since``
+  (``case_transitions`` by ``cycle_runs.business_date``; the cycle of ``since`` itself ran before the
+  treatment), or by a person at or after ``since``'s first moment;
+- **rolled** — a current ``bucket_changes`` row of a date after ``since`` to a worse bucket (the
+  order of the delinquency rules' bucket table);
+- **recovered_fen** — the sum of its payments valued on ``since`` or later (integer fen);
+- **contacts** — outbound interactions (calls, visits, SMS… recorded on its cases) plus outbox
+  messages (SMS, e-mail, letters) sent from ``since`` on;
+- **complaints** — interactions with the outcome ``complaint`` from ``since`` on, plus complaint holds
+  the bank sent in its holds file (``ingest_run_id`` set) starting on ``since`` or later. A complaint an
+  agent records places a complaint hold too (outcomes.yaml); that hold is not counted again.
+
+Times (interactions, messages, moves outside a cycle) count from the first midnight of ``since`` to the
+midnight after the window's last date, in the bank's zone.
 
 The per-arm sums (:class:`arrears.strategy.experiments.ArmStats`) are computed by ONE grouped query
 (each account's outcome is a row of a subquery, never loaded); the intervals and verdicts are
@@ -61,7 +67,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
-    Integer,
     and_,
     case,
     cast,
@@ -72,7 +77,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -131,7 +135,7 @@ def window_members(*, from_date: date, to_date: date, team_id: int | None = None
              .where(in_window, sd.experiment.is_not(None), sd.arm.is_not(None), _in_team(sd.account_id, team_id))
              .group_by(sd.account_id, sd.experiment).subquery("first_treated"))
     entry = aliased(sd)
-    return (select(first.c.account_id, first.c.experiment, entry.arm)
+    return (select(first.c.account_id, first.c.experiment, entry.arm, first.c.first_date.label("since"))
             .join(entry, and_(entry.account_id == first.c.account_id, entry.business_date == first.c.first_date))
             .subquery("members"))
 
@@ -150,76 +154,79 @@ def cohort_members(*, experiment: str, as_of: date):  # type: ignore[no-untyped-
                                            .where(Case.account_id == e.account_id).correlate(e)
                                            .scalar_subquery())
             .scalar_subquery())
-    return (select(e.account_id, e.experiment, e.arm, team.label("team_id"))
+    return (select(e.account_id, e.experiment, e.arm, e.entered_on.label("since"), team.label("team_id"))
             .where(e.experiment == experiment, e.entered_on <= as_of).subquery("members"))
 
 
 def sums_query(members, *, from_date: date, to_date: date, bank_zone: str = "Asia/Shanghai",  # type: ignore[no-untyped-def]
                buckets: Sequence[str] | None = None, by_team: bool = False):
-    """The grouped query over ``members`` (a subquery with ``account_id, experiment, arm`` and, with
-    ``by_team``, ``team_id``): one row per ([team,] experiment, arm) with ``n, cured, rolled,
-    recovered, Σhi², Σhi·lo, Σlo², contacts, Σcontacts², complaints`` (see :data:`SPLIT`), the
-    outcomes counted in ``[from_date, to_date]`` as the module docstring says."""
-    start, end = _moments(from_date, to_date, ZoneInfo(bank_zone))
-    cured = (select(Case.account_id).join(CaseTransition, CaseTransition.case_id == Case.id)
+    """The grouped query over ``members`` (a subquery with ``account_id, experiment, arm, since`` and,
+    with ``by_team``, ``team_id``; ``since`` is the account's own first date in the arm, on or after
+    ``from_date``): one row per ([team,] experiment, arm) with ``n, cured, rolled, recovered, Σhi²,
+    Σhi·lo, Σlo², contacts, Σcontacts², complaints`` (see :data:`SPLIT`). Each account's outcomes count
+    from its own ``since`` to ``to_date`` as the module docstring says, so that what brought it into
+    the arm (the bucket change into arrears, a contact before the treatment began) is not taken for
+    what the treatment did. One row per member, its outcomes read by index look-ups on the account."""
+    zone = ZoneInfo(bank_zone)
+    m = members.c
+    days = [from_date + timedelta(days=i) for i in range((to_date - from_date).days + 1)]
+    # the first moment of each member's since-date in the bank's zone (exact across daylight saving)
+    since_at = case({d: literal(datetime.combine(d, time(), zone), CaseTransition.at.type) for d in days},
+                    value=m.since)
+    end = datetime.combine(to_date + timedelta(days=1), time(), zone)
+    of_account = Case.account_id == m.account_id
+
+    cured = (select(CaseTransition.id).join(Case, Case.id == CaseTransition.case_id)
              .outerjoin(CycleRun, CycleRun.id == CaseTransition.cycle_run_id)
-             .where(CaseTransition.to_state == "cured",
-                    or_(and_(CycleRun.business_date >= from_date, CycleRun.business_date <= to_date),
-                        and_(CaseTransition.cycle_run_id.is_(None), CaseTransition.at >= start,
+             .where(of_account, CaseTransition.to_state == "cured",
+                    or_(and_(CycleRun.business_date > m.since, CycleRun.business_date <= to_date),
+                        and_(CaseTransition.cycle_run_id.is_(None), CaseTransition.at >= since_at,
                              CaseTransition.at < end)))
-             .group_by(Case.account_id).subquery("cured"))
+             .correlate(members).exists())
 
     order = {b: i for i, b in enumerate(buckets if buckets is not None else _buckets())}
-    rolled = (select(BucketChange.account_id)
-              .where(BucketChange.superseded_by_run_id.is_(None), BucketChange.business_date >= from_date,
-                     BucketChange.business_date <= to_date,
+    rolled = (select(BucketChange.id)
+              .where(BucketChange.account_id == m.account_id, BucketChange.superseded_by_run_id.is_(None),
+                     BucketChange.business_date > m.since, BucketChange.business_date <= to_date,
                      case(order, value=BucketChange.to_bucket) > case(order, value=BucketChange.from_bucket))
-              .group_by(BucketChange.account_id).subquery("rolled"))
+              .correlate(members).exists())
 
-    paid = (select(Payment.account_id, cast(func.sum(Payment.amount), BigInteger).label("amount"))
-            .where(Payment.value_date >= from_date, Payment.value_date <= to_date)
-            .group_by(Payment.account_id).subquery("paid"))
+    paid = (select(cast(func.sum(Payment.amount), BigInteger))
+            .where(Payment.account_id == m.account_id, Payment.value_date >= m.since, Payment.value_date <= to_date)
+            .correlate(members).scalar_subquery())
 
-    one, zero = literal(1, Integer), literal(0, Integer)
-    events = union_all(
-        select(Case.account_id.label("account_id"),
-               case((Interaction.direction == "outbound", 1), else_=0).label("contact"),
-               case((Interaction.outcome == "complaint", 1), else_=0).label("complaint"))
-        .select_from(Interaction).join(Case, Case.id == Interaction.case_id)
-        .where(Interaction.started_at >= start, Interaction.started_at < end,
-               or_(Interaction.direction == "outbound", Interaction.outcome == "complaint")),
-        select(Case.account_id, one, zero).select_from(OutboxMessage).join(Case, Case.id == OutboxMessage.case_id)
-        .where(OutboxMessage.status == "sent", OutboxMessage.sent_at >= start, OutboxMessage.sent_at < end),
-        select(Hold.account_id, zero, one)
-        .where(Hold.kind == "complaint", Hold.ingest_run_id.is_not(None), Hold.start_date >= from_date,
-               Hold.start_date <= to_date),
-    ).subquery("events")
-    touched = (select(events.c.account_id, cast(func.sum(events.c.contact), BigInteger).label("contacts"),
-                      cast(func.sum(events.c.complaint), BigInteger).label("complaints"))
-               .group_by(events.c.account_id).subquery("touched"))
+    def count(stmt) -> ColumnElement[int]:  # type: ignore[no-untyped-def]
+        return func.coalesce(stmt.correlate(members).scalar_subquery(), 0)
 
-    rec = func.coalesce(paid.c.amount, 0)
-    contacts = func.coalesce(touched.c.contacts, 0)
-    keys = [members.c.team_id] if by_team else []
+    calls = count(select(func.count()).select_from(Interaction).join(Case, Case.id == Interaction.case_id)
+                  .where(of_account, Interaction.direction == "outbound", Interaction.started_at >= since_at,
+                         Interaction.started_at < end))
+    sent = count(select(func.count()).select_from(OutboxMessage).join(Case, Case.id == OutboxMessage.case_id)
+                 .where(of_account, OutboxMessage.status == "sent", OutboxMessage.sent_at >= since_at,
+                        OutboxMessage.sent_at < end))
+    complained = count(select(func.count()).select_from(Interaction).join(Case, Case.id == Interaction.case_id)
+                       .where(of_account, Interaction.outcome == "complaint", Interaction.started_at >= since_at,
+                              Interaction.started_at < end))
+    filed = count(select(func.count()).select_from(Hold)
+                  .where(Hold.account_id == m.account_id, Hold.kind == "complaint", Hold.ingest_run_id.is_not(None),
+                         Hold.start_date >= m.since, Hold.start_date <= to_date))
+
+    keys = [m.team_id] if by_team else []
     per_account = (
-        select(*keys, members.c.experiment, members.c.arm,
-               case((cured.c.account_id.is_not(None), 1), else_=0).label("cured"),
-               case((rolled.c.account_id.is_not(None), 1), else_=0).label("rolled"),
-               rec.label("rec"), (rec // SPLIT).label("hi"), (rec % SPLIT).label("lo"),
-               contacts.label("contacts"), func.coalesce(touched.c.complaints, 0).label("complaints"))
-        .outerjoin(cured, cured.c.account_id == members.c.account_id)
-        .outerjoin(rolled, rolled.c.account_id == members.c.account_id)
-        .outerjoin(paid, paid.c.account_id == members.c.account_id)
-        .outerjoin(touched, touched.c.account_id == members.c.account_id)
+        select(*keys, m.experiment, m.arm,
+               case((cured, 1), else_=0).label("cured"), case((rolled, 1), else_=0).label("rolled"),
+               func.coalesce(paid, 0).label("rec"), (calls + sent).label("contacts"),
+               (complained + filed).label("complaints"))
         .subquery("per_account"))
     a = per_account.c
     group = [*([a.team_id] if by_team else []), a.experiment, a.arm]
+    hi, lo = a.rec // literal(SPLIT, BigInteger), a.rec % literal(SPLIT, BigInteger)
 
     def total(x: ColumnElement[int]) -> ColumnElement[int]:
         return cast(func.sum(x), BigInteger)
 
     return (select(*group, cast(func.count(), BigInteger), total(a.cured), total(a.rolled), total(a.rec),
-                   total(a.hi * a.hi), total(a.hi * a.lo), total(a.lo * a.lo), total(a.contacts),
+                   total(hi * hi), total(hi * lo), total(lo * lo), total(a.contacts),
                    total(a.contacts * a.contacts), total(a.complaints))
             .group_by(*group).order_by(*group))
 
