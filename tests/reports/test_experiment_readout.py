@@ -19,7 +19,7 @@ from arrears.accounts.tables import Account, Hold
 from arrears.auth.service import get_or_create_team
 from arrears.cases.tables import Case, CaseTransition, Interaction
 from arrears.channels.tables import OutboxMessage
-from arrears.delinquency.tables import BucketChange, CycleRun
+from arrears.delinquency.tables import BucketChange, CycleRun, DelinquencySnapshot
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction
 from arrears.reports.experiments import (
@@ -53,6 +53,7 @@ class Acct:
     interactions: list[tuple[datetime, str, str]] = field(default_factory=list)  # started, direction, outcome
     messages: list[tuple[str, datetime | None]] = field(default_factory=list)  # status, sent_at
     holds: list[tuple[date, bool]] = field(default_factory=list)  # complaint hold start, from the bank's file
+    snapshots: list[tuple[date, str]] = field(default_factory=list)  # a current delinquency snapshot's bucket
 
 
 _refs = itertools.count()
@@ -99,6 +100,12 @@ def build(engine: Engine, accounts: list[Acct]) -> dict[str, int]:
                 conn.execute(insert(BucketChange).values(
                     account_id=acc, business_date=day, from_bucket=frm, to_bucket=to, dpd=30, cycle_run_id=run(day),
                     superseded_by_run_id=run(day) if superseded else None))
+            for day, bucket in a.snapshots:
+                conn.execute(insert(DelinquencySnapshot).values(
+                    account_id=acc, business_date=day, dpd=BUCKETS.index(bucket) * 30 + 2, delinquent=bucket != "M0",
+                    bucket=bucket, cycles_delinquent=1, amount_past_due=100, past_due_c1=100, past_due_c2=0,
+                    past_due_c3=0, past_due_c4=0, past_due_c5=0, past_due_c6=0, past_due_c7p=0, charge_off=False,
+                    oldest_unpaid_due_date=day - timedelta(days=2), cycle_run_id=run(day)))
             for at, direction, outcome in a.interactions:
                 conn.execute(insert(Interaction).values(
                     case_id=case_id, channel="call", direction=direction, party="debtor", started_at=at,
@@ -254,22 +261,31 @@ def test_precomputed_sums_are_the_live_readout_since_the_experiment_began(engine
 
 
 def test_outcomes_count_from_each_accounts_own_entry(engine: Engine) -> None:
-    """What brought an account into the arm is not the treatment's doing: the bucket change into
-    arrears on its entry date, a call and a payment the day before. X1 only entered (rolled: no);
-    X2 rolled on 3-20, after its entry; each counts its own payments and contacts from 3-05."""
+    """What brought an account into the arm is not the treatment's doing, and a roll is ending up worse
+    than where it started. X1 entered in grace (M0) on 3-05 after a call and a payment the day before,
+    reached M1 on 3-06: no roll. X2 entered with no snapshot (current), reached M1 on its entry day's
+    cycle (before the treatment) and M2 on 3-20: rolled. X3 entered in M2, was cured to M0, fell behind
+    to M1 and M2 again: no roll. X4 entered in M2 and reached M3: rolled."""
     d = date
+    entry = d(2026, 3, 5)
     accounts = [
-        Acct("X1", "east", [(d(2026, 3, 5), "entry", "a")], changes=[(d(2026, 3, 5), "M0", "M1", False)],
-             payments=[(d(2026, 3, 4), 50_000), (d(2026, 3, 5), 70_000)],
-             interactions=[(at(d(2026, 3, 4)), "outbound", "no_answer"), (at(d(2026, 3, 5)), "outbound", "no_answer")]),
-        Acct("X2", "east", [(d(2026, 3, 5), "entry", "a"), (d(2026, 3, 6), "entry", "a")],
-             changes=[(d(2026, 3, 5), "M0", "M1", False), (d(2026, 3, 20), "M1", "M2", False)],
-             cured=[(d(2026, 3, 5), False)], messages=[("sent", at(d(2026, 3, 4), 23)), ("sent", at(d(2026, 3, 5), 0))]),
+        Acct("X1", "east", [(entry, "entry", "a")], snapshots=[(entry, "M0")],
+             changes=[(d(2026, 3, 6), "M0", "M1", False)],
+             payments=[(d(2026, 3, 4), 50_000), (entry, 70_000)],
+             interactions=[(at(d(2026, 3, 4)), "outbound", "no_answer"), (at(entry), "outbound", "no_answer")]),
+        Acct("X2", "east", [(entry, "entry", "a"), (d(2026, 3, 6), "entry", "a")],
+             changes=[(entry, "M0", "M1", False), (d(2026, 3, 20), "M1", "M2", False)],
+             cured=[(entry, False)], messages=[("sent", at(d(2026, 3, 4), 23)), ("sent", at(entry, 0))]),
+        Acct("X3", "west", [(entry, "entry", "a")], snapshots=[(entry, "M2")],
+             changes=[(d(2026, 3, 10), "M2", "M0", False), (d(2026, 3, 15), "M0", "M1", False),
+                      (d(2026, 3, 25), "M1", "M2", False)]),
+        Acct("X4", "west", [(entry, "entry", "a")], snapshots=[(entry, "M2")],
+             changes=[(d(2026, 3, 28), "M2", "M3", False)]),
     ]
     build(engine, accounts)
     precompute(engine, accounts, also=(TO,))
     # X2's case moved to cured by a person on its entry day counts (after the cycle had treated it)
-    want = {"entry": {"a": ArmStats("a", n=2, cured=1, rolled=1, recovered_fen=70_000, recovered_sq=70_000**2,
+    want = {"entry": {"a": ArmStats("a", n=4, cured=1, rolled=2, recovered_fen=70_000, recovered_sq=70_000**2,
                                     contacts=2, contacts_sq=2, complaints=0)}}
     with Session(engine) as s:
         assert store_arm_stats(s, from_date=FROM, to_date=TO) == want
@@ -322,7 +338,8 @@ def _expected(ref: str, spec: dict) -> Outcome:  # type: ignore[type-arg]
     return Outcome(
         account_id=ref,
         cured=any(after(d) if by_cycle else inside(d) for d, by_cycle in spec["cured"]),
-        rolled=any(after(d) and not sup and rank(t) > rank(f) for d, f, t, sup in spec["changes"]),
+        # no snapshots here: every account entered as current, so a roll is reaching M2 or worse
+        rolled=any(after(d) and not sup and rank(t) > rank("M1") for d, f, t, sup in spec["changes"]),
         recovered_fen=sum(a for d, a in spec["payments"] if inside(d)),
         contacts=sum(1 for d, _, direction, _ in spec["interactions"] if inside(d) and direction == "outbound")
         + sum(1 for status, d, _ in spec["messages"] if status == "sent" and inside(d)),

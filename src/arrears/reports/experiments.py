@@ -30,8 +30,10 @@ or a payment the day before) is not taken for what the treatment did:
 - **cured** — one of its cases moved to ``cured`` by a cycle of a date after ``since``
   (``case_transitions`` by ``cycle_runs.business_date``; the cycle of ``since`` itself ran before the
   treatment), or by a person at or after ``since``'s first moment;
-- **rolled** — a current ``bucket_changes`` row of a date after ``since`` to a worse bucket (the
-  order of the delinquency rules' bucket table);
+- **rolled** — a current ``bucket_changes`` row of a date after ``since`` to a bucket worse than the
+  one it entered with (its current snapshot on ``since``; current or grace counts as the first bucket
+  past grace, M1), in the order of the delinquency rules' bucket table: ending up worse than where it
+  started, not reaching M1 from grace nor falling behind again after a cure;
 - **recovered_fen** — the sum of its payments valued on ``since`` or later (integer fen);
 - **contacts** — outbound interactions (calls, visits, SMS… recorded on its cases) plus outbox
   messages (SMS, e-mail, letters) sent from ``since`` on;
@@ -83,7 +85,7 @@ from sqlalchemy.orm import Session, aliased
 from arrears.accounts.tables import Hold, Payment
 from arrears.cases.tables import Case, CaseTransition, Interaction
 from arrears.channels.tables import OutboxMessage
-from arrears.delinquency.tables import BucketChange, CycleRun
+from arrears.delinquency.tables import BucketChange, CycleRun, DelinquencySnapshot
 from arrears.kit.clock import utc_now
 from arrears.strategy.experiments import Arm, ArmStats, Experiment, Readout, readout
 from arrears.strategy.tables import ExperimentArmStat, ExperimentEntry, StrategyDecision
@@ -185,10 +187,19 @@ def sums_query(members, *, from_date: date, to_date: date, bank_zone: str = "Asi
              .correlate(members).exists())
 
     order = {b: i for i, b in enumerate(buckets if buckets is not None else _buckets())}
+    # the bucket it entered with (its current snapshot of that date; none: current), never below the
+    # first bucket past the grace one: reaching M1 from grace is not a roll, nor is falling behind again
+    # after a cure — only ending up worse than where it started
+    entered = func.coalesce(
+        select(case(order, value=DelinquencySnapshot.bucket))
+        .where(DelinquencySnapshot.account_id == m.account_id, DelinquencySnapshot.business_date == m.since,
+               DelinquencySnapshot.superseded_by_run_id.is_(None))
+        .correlate(members).scalar_subquery(), 0)
+    floor = case((entered < 1, 1), else_=entered)
     rolled = (select(BucketChange.id)
               .where(BucketChange.account_id == m.account_id, BucketChange.superseded_by_run_id.is_(None),
                      BucketChange.business_date > m.since, BucketChange.business_date <= to_date,
-                     case(order, value=BucketChange.to_bucket) > case(order, value=BucketChange.from_bucket))
+                     case(order, value=BucketChange.to_bucket) > floor)
               .correlate(members).exists())
 
     paid = (select(cast(func.sum(Payment.amount), BigInteger))
