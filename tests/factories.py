@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
+from types import ModuleType
 
 from sqlalchemy import Engine, insert, select
 
@@ -52,3 +55,16 @@ def load(engine: Engine, batch: LedgerLoad) -> int:
                 end_date=end, pauses_ageing=pauses, reason="test", created_by="test", ingest_run_id=run_id,
                 created_at=utc_now()))
     return run_id
+
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
+
+
+def migration_module(file_name: str) -> ModuleType:
+    """One migration file of ``migrations/versions`` loaded as a module, to run its backfill SQL or
+    functions against a test store."""
+    spec = importlib.util.spec_from_file_location(file_name.removesuffix(".py"), MIGRATIONS / file_name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

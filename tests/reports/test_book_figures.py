@@ -4,10 +4,8 @@ cases — through late payments that restate the past, and through the assignmen
 
 from __future__ import annotations
 
-import importlib.util
 from collections import defaultdict
 from datetime import date, timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,10 +22,9 @@ from arrears.delinquency.model import DelinquencyRules
 from arrears.delinquency.tables import BookFigure, CycleRun, DelinquencySnapshot
 from arrears.kit.db import transaction
 from arrears.reports import service
-from tests.factories import LedgerLoad, load
+from tests.factories import LedgerLoad, load, migration_module
 
 RULES = DelinquencyRules()
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "20261205_0012_book_figures.py"
 
 
 def months(ref: str, n: int, minimum: int, start: date = date(2026, 1, 5)) -> list:
@@ -163,10 +160,7 @@ def test_the_migration_fills_the_figures_the_cycle_would_write(engine: Engine) -
         run_cycle(engine, business_date=d, rules=RULES)
     written = stored(engine)
     assert written and written == reference(engine)
-    spec = importlib.util.spec_from_file_location("migration_0012", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migration = migration_module("20261205_0012_book_figures.py")
     with engine.begin() as conn:
         conn.execute(delete(BookFigure))
         conn.execute(text(migration.BACKFILL))

@@ -5,7 +5,6 @@ book, and the migration's backfill writes what the step wrote."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,12 @@ from arrears.reports.experiments import SUM_COLUMNS, store_arm_stats, stored_arm
 from arrears.strategy.step import run_strategy_step
 from arrears.strategy.tables import ExperimentArmStat, ExperimentEntry, StrategyDecision
 from tests.cases.support import new_case
-from tests.factories import LedgerLoad, load
+from tests.factories import LedgerLoad, load, migration_module
 from tests.strategy.support import _run, _snapshot
 from tests.strategy.test_step import STRATEGY
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 REFS = [f"ACC-X{i}" for i in range(8)]
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "20261207_0013_experiment_readouts.py"
 
 
 def experiments(tmp_path: Path, a: int, name: str) -> Path:
@@ -142,10 +140,7 @@ def test_the_migration_backfill_writes_what_the_step_wrote(engine: Engine, book:
         run_strategy_step(engine, business_date=day, strategy_files=[book["strategy"]], experiments_file=half)
     want_entries, want_stats = entries(engine), stats_rows(engine)
     assert want_entries and want_stats
-    spec = importlib.util.spec_from_file_location("migration_0013", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migration = migration_module("20261207_0013_experiment_readouts.py")
     with engine.begin() as conn:
         conn.execute(delete(ExperimentArmStat))
         conn.execute(delete(ExperimentEntry))
