@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, FromClause, ScalarSelect, exists, func, select
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Account, ContactPoint, Customer, Hold, Payment
@@ -240,3 +240,18 @@ def contact_suppressed_cases(session: Session, case_ids: list[int], *, on: date,
             if on <= promised + timedelta(days=grace):
                 out.add(case_id)
     return out
+
+
+def latest_case_team(account_id: ColumnElement[int], outer: FromClause) -> ScalarSelect[int | None]:
+    """The team of the account's latest case (None: no case, or a case given to no team), as a scalar
+    subquery correlated with ``outer``, the table whose ``account_id`` column is given.
+
+    Index look-ups per outer row rather than a join to cases grouped by account: the batch runs it in
+    the transaction that just wrote the rows, before any statistics exist, and PostgreSQL planned such
+    joins as nested loops over the grouped cases, quadratic in the book's size. ``max(id + 0)``, not
+    ``max(id)``: PostgreSQL would otherwise answer max(id) by walking the primary key backwards until a
+    row of the account turns up (a scan of the table per outer row while the statistics say the table
+    is small); ``+ 0`` makes it read the account's few cases through ix_cases_account_id."""
+    latest = Case.__table__.alias("latest")
+    newest = select(func.max(Case.id + 0)).where(Case.account_id == account_id).correlate(outer).scalar_subquery()
+    return select(latest.c.team_id).where(latest.c.id == newest).scalar_subquery()

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from arrears.accounts.tables import Account, IngestRun
 from arrears.cases.model import ENDED_STATES, OPEN_STATES
+from arrears.cases.repository import latest_case_team
 from arrears.cases.tables import OPEN_STATES_SQL, Case, CaseTransition
 from arrears.delinquency.tables import BookFigure, BucketChange, CycleRun, DelinquencySnapshot
 from arrears.kit.arrowdb import ArrowReader, epoch_days, packed_key_day, unpack_key_day
@@ -216,18 +217,9 @@ def refresh_book_figures(conn: Connection, dates: Sequence[date], *, now: dateti
     if not days:
         return 0
     snap = DelinquencySnapshot
-    # Per snapshot, two index lookups (the account's latest case; its open case, unique by the partial
-    # index uq_cases_open_account) rather than joins to grouped sub-queries: the cycle refreshes in the
-    # transaction that just wrote the rows, before any statistics exist, and PostgreSQL then planned the
-    # joins as nested loops over the grouped cases, quadratic in the book's size.
-    latest = Case.__table__.alias("latest")
-    # max(id + 0), not max(id): PostgreSQL would otherwise answer max(id) by walking the primary key
-    # backwards until a row of the account turns up (a scan of the table per snapshot while the
-    # statistics say the table is small); + 0 makes it read the account's few cases by ix_cases_account_id.
-    team = (select(latest.c.team_id).where(latest.c.id == select(func.max(Case.id + 0))
-                                           .where(Case.account_id == snap.account_id)
-                                           .correlate(snap).scalar_subquery())
-            .scalar_subquery())
+    # Per snapshot, index look-ups (the team of the account's latest case; its open case, unique by the
+    # partial index uq_cases_open_account) rather than joins to grouped sub-queries: see latest_case_team.
+    team = latest_case_team(snap.account_id, snap)
     open_case = Case.__table__.alias("open_case")
     balance = (select(open_case.c.balance)
                .where(open_case.c.account_id == snap.account_id, open_case.c.status.in_(OPEN_STATES))

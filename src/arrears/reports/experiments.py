@@ -83,6 +83,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from arrears.accounts.tables import Hold, Payment
+from arrears.cases.repository import latest_case_team
 from arrears.cases.tables import Case, CaseTransition, Interaction
 from arrears.channels.tables import OutboxMessage
 from arrears.delinquency.tables import BucketChange, CycleRun, DelinquencySnapshot
@@ -147,15 +148,7 @@ def cohort_members(*, experiment: str, as_of: date):  # type: ignore[no-untyped-
     its arm at entry and in the team of its latest case as the cases stand now (None: no team, or no
     case) — subquery ``account_id, experiment, arm, team_id``."""
     e = ExperimentEntry
-    latest = Case.__table__.alias("latest")
-    # index lookups per entry rather than a join to grouped cases (see refresh_book_figures). ``id + 0``:
-    # PostgreSQL otherwise turns max(id) into a backward scan of the primary key filtered on the account,
-    # which it picks in the step's own transaction (stale statistics) and which reads the whole table
-    # per entry; this way it reads the account's cases through ix_cases_account_id.
-    team = (select(latest.c.team_id).where(latest.c.id == select(func.max(Case.id + 0))
-                                           .where(Case.account_id == e.account_id).correlate(e)
-                                           .scalar_subquery())
-            .scalar_subquery())
+    team = latest_case_team(e.account_id, e)  # index look-ups per entry, not a join to grouped cases
     return (select(e.account_id, e.experiment, e.arm, e.entered_on.label("since"), team.label("team_id"))
             .where(e.experiment == experiment, e.entered_on <= as_of).subquery("members"))
 
@@ -334,8 +327,8 @@ def refresh_arm_stats(session: Session, *, business_date: date, bank_zone: str =
                       buckets: Sequence[str] | None = None) -> None:
     """Rewrite ``experiment_arm_stats`` for ``business_date`` (flush only; the caller owns the
     transaction): per experiment with entries on or before the date, its cohort
-    (:func:`cohort_members`) summed per team and arm with the outcomes from the experiment's first
-    entry date to ``business_date`` — one ``INSERT … SELECT`` of :func:`sums_query` per experiment."""
+    (:func:`cohort_members`) summed per team and arm with each account's outcomes from its entry date to
+    ``business_date`` — one ``INSERT … SELECT`` of :func:`sums_query` per experiment."""
     e = ExperimentEntry
     session.execute(delete(ExperimentArmStat).where(ExperimentArmStat.business_date == business_date))
     starts = session.execute(select(e.experiment, func.min(e.entered_on)).where(e.entered_on <= business_date)

@@ -17,7 +17,7 @@
   treat: the arm at entry stays the account's arm in the read-out).
 - ``experiment_arm_stats``: the champion/challenger read-out's per-arm sums, precomputed by the step
   for its business date, per team (None: cases of no team), experiment and arm, over the experiment's
-  cohort with outcomes since its first entry date (``arrears.reports.experiments``).
+  cohort with each account's outcomes since its own entry date (``arrears.reports.experiments``).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class ExperimentArmStat(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     experiment: Mapped[str] = mapped_column(String(64))
     arm: Mapped[str] = mapped_column(String(64))
-    #: the experiment's first entry date: the read-out counts outcomes from it to ``business_date``
+    #: the experiment's first entry date (the read-out's "since"; each account counts from its own entry)
     started_on: Mapped[date] = mapped_column(Date)
     accounts: Mapped[int] = mapped_column(BigInteger)
     cured: Mapped[int] = mapped_column(BigInteger)
