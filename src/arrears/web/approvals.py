@@ -19,7 +19,7 @@ from arrears.auth.service import case_scope
 from arrears.auth.tables import User
 from arrears.cases.tables import Case
 from arrears.web import repository as repo
-from arrears.web.casepage import APPROVERS, _approval
+from arrears.web.casepage import APPROVERS, why_not_approver
 from arrears.web.render import render
 from arrears.web.security import page_role
 
@@ -33,4 +33,4 @@ def approvals_page(request: Request, session: DbSession, user: ApproverViewer) -
     return render(request, "approvals.html", rows=[
         {"agreement": r.agreement, "case": r.case, "account_ref": r.account_ref,
          "customer": mask("name", r.customer_name, user.role), "maker": r.maker,
-         "why_not": _approval(user, r.agreement)} for r in rows])
+         "why_not": why_not_approver(user, r.agreement)} for r in rows])

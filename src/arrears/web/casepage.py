@@ -227,7 +227,7 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
                    mobiles=[(p.id, mask("phone", p.value, user.role)) for p in plan_repo.debtor_mobiles(session,
                                                                                                       customer.id)])
     if step == "agreement":
-        out.update(approval={a.id: _approval(user, a) for a in agreements if a.status == "pending_approval"},
+        out.update(approval={a.id: why_not_approver(user, a) for a in agreements if a.status == "pending_approval"},
                    revise_options=[])
         if out["can_work"] and any(a.status == "active" for a in agreements):
             out["revise_options"] = [o for o in plan_service.options_for_case(session, case_id=case.id,
@@ -239,7 +239,7 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
     return out
 
 
-def _approval(user: User, agreement: Any) -> str | None:
+def why_not_approver(user: User, agreement: Any) -> str | None:
     """Why ``user`` cannot approve this pending agreement, as the service decides (None: they can;
     empty: their role approves nothing, so the page offers nothing)."""
     if user.role not in APPROVERS:
