@@ -29,8 +29,8 @@ def _in(values: tuple[str, ...]) -> str:
 
 def _set_outcomes(values: tuple[str, ...]) -> None:
     with op.batch_alter_table("login_attempts") as batch_op:
-        batch_op.drop_constraint("ck_login_attempts_outcome", type_="check")
-        batch_op.create_check_constraint("outcome", _in(values))
+        batch_op.drop_constraint(op.f("ck_login_attempts_outcome"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_login_attempts_outcome"), _in(values))
 
 
 def upgrade() -> None:
