@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Hold
+from arrears.auth.model import Forbidden
 from arrears.cases import repository as repo
 from arrears.cases.model import (
     CAUSES,
@@ -171,10 +172,17 @@ def record_interaction(
 def review_hold(
     session: Session, *, review_id: int, reviewer_id: int, note: str, lift_hold_on: date | None = None
 ) -> HoldReview:
-    """A person confirms (or lifts, ending it on ``lift_hold_on`` inclusive) a hold an outcome placed."""
+    """A person confirms (or lifts, ending it on ``lift_hold_on`` inclusive) a hold an outcome placed.
+
+    The reviewer is a second person: the agent who recorded the interaction that placed the hold is
+    refused (:class:`~arrears.auth.model.Forbidden`), so one person cannot both stop and resume contact."""
     review = repo.get_review(session, review_id)
     if review.status != "pending":
         raise ArrearsError(f"hold review {review_id} is already reviewed")
+    placed = session.get(Interaction, review.interaction_id)
+    if placed is not None and placed.agent_id is not None and placed.agent_id == reviewer_id:
+        raise Forbidden(f"hold review {review_id}: you recorded the interaction that placed this hold; "
+                        "a second person must review it")
     review.status = "reviewed"
     review.reviewed_by = reviewer_id
     review.reviewed_at = utc_now()
