@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from arrears.auth.model import AccountLocked, AuthError, Forbidden
 from arrears.auth.service import (
-    authenticate,
+    Throttle,
     case_scope,
     create_user,
     get_user,
@@ -22,6 +22,7 @@ from arrears.auth.service import (
     reveal,
     revoke_token,
     set_password,
+    unlock,
     verify,
     verify_password,
     verify_token,
@@ -110,14 +111,17 @@ def _fail(engine, n: int, at: datetime) -> None:
                 login(engine, username="li.na", password="wrong password!")
 
 
-def test_five_failures_in_fifteen_minutes_lock_the_account_for_fifteen_minutes(engine):
+def test_five_failures_in_fifteen_minutes_refuse_that_address_until_the_oldest_leaves_the_window(engine):
     add_user(engine)
     _fail(engine, 4, T0)
-    with frozen_at(T0 + timedelta(minutes=10)), pytest.raises(AccountLocked) as locked:
+    with frozen_at(T0 + timedelta(minutes=10)), pytest.raises(AuthError) as fifth:
         login(engine, username="li.na", password="wrong password!")
-    until = T0 + timedelta(minutes=25)
+    assert not isinstance(fifth.value, AccountLocked)  # the fifth guess is still checked
+    until = T0 + timedelta(minutes=15)  # when the first of the five leaves the window
+    with frozen_at(T0 + timedelta(minutes=11)), pytest.raises(AccountLocked) as locked:
+        login(engine, username="li.na", password="wrong password!")
     assert locked.value.until == until
-    # While locked even the right password is refused, without the password being checked.
+    # While refused even the right password is refused, without the password being checked.
     with frozen_at(until - timedelta(seconds=1)), pytest.raises(AccountLocked):
         login(engine, username="li.na", password=PASSWORD)
     with frozen_at(until):
@@ -125,8 +129,8 @@ def test_five_failures_in_fifteen_minutes_lock_the_account_for_fifteen_minutes(e
     with transaction(engine) as s:
         outcomes = s.scalars(select(LoginAttempt.outcome).order_by(LoginAttempt.id)).all()
         actions = s.scalars(select(AuditRecord.action).order_by(AuditRecord.seq)).all()
-    assert outcomes == ["bad_password"] * 5 + ["locked", "ok"]
-    assert actions.count("auth.locked") == 1 and actions.count("auth.login_failed") == 5
+    assert outcomes == ["bad_password"] * 5 + ["locked", "locked", "ok"]
+    assert actions.count("auth.login_throttled") == 2 and actions.count("auth.login_failed") == 5
 
 
 def test_failures_spread_over_more_than_the_window_do_not_lock(engine):
@@ -147,20 +151,102 @@ def test_a_successful_login_resets_the_count(engine):
         login(engine, username="li.na", password=PASSWORD)
 
 
-def test_after_a_lock_ends_it_takes_five_new_failures_to_lock_again(engine):
+def test_an_unlock_restarts_the_count(engine):
     add_user(engine)
+    add_user(engine, "boss", role="admin", team=None)
     _fail(engine, 5, T0)
-    _fail(engine, 4, T0 + timedelta(minutes=15))
-    with frozen_at(T0 + timedelta(minutes=16)), pytest.raises(AccountLocked):
-        login(engine, username="li.na", password="wrong password!")
+    with frozen_at(T0 + timedelta(minutes=1)):
+        with pytest.raises(AccountLocked):
+            login(engine, username="li.na", password=PASSWORD)
+        with transaction(engine) as s:
+            unlock(s, user=get_user(s, "li.na"), actor="boss")
+    with frozen_at(T0 + timedelta(minutes=2)):
+        assert login(engine, username="li.na", password=PASSWORD).username == "li.na"
 
 
-def test_authenticate_flushes_the_failure_for_the_caller_to_commit(engine):
+def test_an_unknown_username_is_refused_exactly_like_a_real_one(engine):
+    """Same answers in the same order, whether or not the user exists (no account enumeration)."""
     add_user(engine)
+    answers = {}
+    for name in ("li.na", "no.such.user"):
+        seen = []
+        with frozen_at(T0):
+            for _ in range(7):
+                with pytest.raises(AuthError) as exc:
+                    login(engine, username=name, password="wrong password!", remote="10.0.0.9")
+                seen.append((type(exc.value).__name__, exc.value.status, str(exc.value)))
+        answers[name] = seen
+    assert answers["li.na"] == answers["no.such.user"]
+    assert [status for _, status, _ in answers["li.na"]] == [401] * 5 + [423] * 2
+
+
+def test_every_path_costs_one_password_check(engine, monkeypatch):
+    """Right, wrong, unknown and refused sign-ins each verify exactly one argon2 hash (equal timing)."""
+    import arrears.auth.service as service
+
+    add_user(engine)
+    calls: list[str] = []
+    real = service.verify_password
+    monkeypatch.setattr(service, "verify_password", lambda h, p: calls.append(p) or real(h, p))
+    cases = [("li.na", PASSWORD)] + [("li.na", "wrong password!")] * 6 + [("nobody", "wrong password!")] * 6
+    with frozen_at(T0):
+        for name, password in cases:
+            before = len(calls)
+            try:
+                login(engine, username=name, password=password, remote="10.0.0.7")
+            except AuthError:
+                pass
+            assert len(calls) - before == 1, (name, password)
+
+
+def test_one_address_cannot_lock_the_user_out_from_another(engine):
+    add_user(engine, "boss", role="admin", team=None)
+    with frozen_at(T0):
+        for _ in range(8):
+            with pytest.raises(AuthError):
+                login(engine, username="boss", password="wrong password!", remote="203.0.113.9")
+        assert login(engine, username="boss", password=PASSWORD, remote="10.1.1.1").username == "boss"
+
+
+def test_guesses_from_many_addresses_lock_the_username_everywhere(engine):
+    add_user(engine, "boss", role="admin", team=None)
+    throttle = Throttle(per_pair=5, per_address=30, per_username=8)
+    with frozen_at(T0):
+        for i in range(8):
+            with pytest.raises(AuthError) as exc:
+                login(engine, username="boss", password="wrong password!", remote=f"198.51.100.{i}", throttle=throttle)
+            assert not isinstance(exc.value, AccountLocked)
+        with pytest.raises(AccountLocked) as locked:
+            login(engine, username="boss", password=PASSWORD, remote="10.1.1.1", throttle=throttle)
+    assert locked.value.until == T0 + throttle.window
     with transaction(engine) as s:
-        with pytest.raises(AuthError):
-            authenticate(s, username="li.na", password="nope nope nope")
-        assert s.scalars(select(LoginAttempt.outcome)).all() == ["bad_password"]
+        assert get_user(s, "boss").locked_until == T0 + throttle.window
+        assert s.scalars(select(AuditRecord.action).where(AuditRecord.action == "auth.locked")).all() == ["auth.locked"]
+
+
+def test_one_address_spraying_many_usernames_is_refused(engine):
+    add_user(engine)
+    throttle = Throttle(per_pair=5, per_address=6, per_username=50)
+    with frozen_at(T0):
+        for i in range(6):
+            with pytest.raises(AuthError) as exc:
+                login(engine, username=f"user{i}", password="Winter2026!", remote="192.0.2.1", throttle=throttle)
+            assert not isinstance(exc.value, AccountLocked)
+        with pytest.raises(AccountLocked):
+            login(engine, username="li.na", password=PASSWORD, remote="192.0.2.1", throttle=throttle)
+        # the same user from elsewhere is not affected
+        assert login(engine, username="li.na", password=PASSWORD, remote="192.0.2.2", throttle=throttle)
+
+
+def test_a_sign_in_killed_while_checking_counts_as_a_failure(engine):
+    """A process killed between reserving an attempt and recording its outcome leaves it pending:
+    it counts, so killing requests mid-check cannot buy extra guesses."""
+    add_user(engine)
+    with frozen_at(T0), transaction(engine) as s:
+        for _ in range(5):
+            s.add(LoginAttempt(username="li.na", user_id=None, at=T0, outcome="pending", remote="10.0.0.1"))
+    with frozen_at(T0 + timedelta(minutes=1)), pytest.raises(AccountLocked):
+        login(engine, username="li.na", password=PASSWORD, remote="10.0.0.1")
 
 
 def test_a_disabled_user_cannot_log_in(engine):

@@ -1,9 +1,8 @@
 """Users, passwords, login throttling, tokens, data scopes and audited reveals (the audit chain: ``audit.py``).
 
 Services take the caller's session and ``flush()``; the entry point owns the transaction.
-One exception to read carefully: :func:`authenticate` records a failed attempt and then raises,
-so the entry point must COMMIT on :class:`AuthError` (not roll back) for throttling to count it;
-:func:`login` is the entry point that does exactly that.
+One exception: :func:`login` is an entry point itself (it takes the engine), because a sign-in must be
+recorded even when it fails and must not hold a lock while argon2 checks the password.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import ColumnElement, column, false, func, select, true
+from sqlalchemy import ColumnElement, column, false, select, text, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -33,15 +32,12 @@ from arrears.auth.model import (
 )
 from arrears.auth.tables import AuthToken, LoginAttempt, Team, User
 from arrears.kit.clock import utc_now
-from arrears.kit.db import transaction
+from arrears.kit.db import transaction, write_first
 from arrears.kit.errors import ArrearsError, NotFound
 
 # --------------------------------------------------------------------------------------------
 # Settings of the security rules (documented in docs/security.md)
 
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 SESSION_TTL = timedelta(hours=12)
 API_TOKEN_TTL = timedelta(days=90)
@@ -139,82 +135,202 @@ def set_password(session: Session, *, user: User, password: str, actor: str) -> 
 # Login and throttling
 
 
-def _attempt(session: Session, *, username: str, user: User | None, outcome: str, remote: str | None) -> None:
-    session.add(LoginAttempt(username=username[:64], user_id=user.id if user else None, at=utc_now(),
-                             outcome=outcome, remote=remote))
-    session.flush()
+@dataclass(frozen=True)
+class Throttle:
+    """How many failed sign-ins are allowed within ``window`` (docs/security.md, "Throttling").
 
+    Failures count per submitted username, whether or not such a user exists, so the answers and
+    their timing say nothing about which usernames are real:
 
-def recent_failures(session: Session, *, user: User) -> int:
-    """Failed passwords that count towards a lock: within the window, after the last lock ended
-    and after the last successful login."""
-    now = utc_now()
-    since = now - FAILURE_WINDOW
-    if user.locked_until is not None and user.locked_until > since:
-        since = user.locked_until
-    if user.last_login_at is not None and user.last_login_at > since:
-        since = user.last_login_at
-    return session.scalar(
-        select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.user_id == user.id, LoginAttempt.outcome == "bad_password", LoginAttempt.at >= since,
-        )
-    ) or 0
+    - ``per_pair``: one username from one client address. Stops guessing from one place without
+      letting that place lock the real user out everywhere else.
+    - ``per_address``: any usernames from one client address (password spraying, stuffing). Counts
+      concluded failures only, so it may be overshot by the sign-ins in flight at that moment.
+    - ``per_username``: one username from every address together (a distributed guess). Reaching it
+      locks the account (``users.locked_until``) for ``window``; an admin may unlock it.
 
-
-def authenticate(session: Session, *, username: str, password: str, remote: str | None = None) -> User:
-    """The user with this username and password, or :class:`AuthError`.
-
-    Every attempt is recorded. After ``MAX_FAILURES`` wrong passwords within ``FAILURE_WINDOW``
-    the account is locked for ``LOCKOUT`` (:class:`AccountLocked`); attempts while locked are
-    refused without checking the password. The failure is flushed before raising: commit it.
+    A refused attempt is answered 423 until the oldest of the failures that make the limit leaves the
+    window (the account lock: until it ends). A successful sign-in or an admin's unlock restarts the
+    username's counts; the address count only ever ages out.
     """
-    now = utc_now()
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+
+    per_pair: int = 5
+    per_address: int = 30
+    per_username: int = 50
+    window: timedelta = timedelta(minutes=15)
+
+
+DEFAULT_THROTTLE = Throttle()
+#: Outcomes that count as failures. A ``pending`` attempt (its password being checked now, or its
+#: process killed while checking) counts too: parallel guesses cannot overtake the limit.
+FAILED_OUTCOMES = ("bad_password", "unknown_user", "pending")
+CONCLUDED_FAILURES = ("bad_password", "unknown_user")
+# Kept for callers of the earlier single setting.
+MAX_FAILURES = DEFAULT_THROTTLE.per_pair
+FAILURE_WINDOW = LOCKOUT = DEFAULT_THROTTLE.window
+
+
+def _attempt(session: Session, *, username: str, user: User | None, outcome: str, remote: str | None) -> LoginAttempt:
+    row = LoginAttempt(username=username, user_id=user.id if user else None, at=utc_now(), outcome=outcome,
+                       remote=remote)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _serialise_sign_ins(session: Session, *, username: str, remote: str | None) -> None:
+    """Hold the throttle's locks for this username and address until the transaction ends.
+
+    SQLite: the transaction began IMMEDIATE (:func:`arrears.kit.db.write_first`), which already
+    serialises it with every other writer. PostgreSQL: transaction-scoped advisory locks, always the
+    address's first and the username's second, so two sign-ins never wait on each other in a cycle.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in (f"arrears.login.address:{remote or ''}", f"arrears.login.username:{username}"):
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+def _restart_point(user: User | None, now: datetime) -> datetime | None:
+    """Failures of a username before its last successful sign-in or the end of its last lock (an
+    admin's unlock ends it now) do not count."""
     if user is None:
-        verify_password(_DUMMY_HASH, password)
-        _attempt(session, username=username, user=None, outcome="unknown_user", remote=remote)
-        raise AuthError("wrong username or password")
-    if user.locked_until is not None and user.locked_until > now:
-        _attempt(session, username=username, user=user, outcome="locked", remote=remote)
-        raise AccountLocked(f"account locked until {user.locked_until.isoformat()}", until=user.locked_until)
-    if not verify_password(user.password_hash, password):
-        _attempt(session, username=username, user=user, outcome="bad_password", remote=remote)
-        failures = recent_failures(session, user=user)
+        return None
+    marks = [m for m in (user.last_login_at, user.locked_until) if m is not None and m <= now]
+    return max(marks) if marks else None
+
+
+def _refused_until(session: Session, *, limit: int, window: timedelta, since: datetime | None,
+                   where: list[ColumnElement[bool]], outcomes: tuple[str, ...] = FAILED_OUTCOMES) -> datetime | None:
+    """When the count of failures matching ``where`` within the window drops below ``limit``, or None
+    when it is below already: the ``limit``-th newest failure leaves the window then."""
+    now = utc_now()
+    start = now - window
+    if since is not None and since > start:
+        start = since
+    oldest_counted = session.scalar(
+        select(LoginAttempt.at).where(*where, LoginAttempt.outcome.in_(outcomes), LoginAttempt.at > start)
+        .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc()).offset(limit - 1).limit(1))
+    return None if oldest_counted is None else oldest_counted + window
+
+
+def throttled_until(session: Session, *, username: str, remote: str | None, user: User | None = None,
+                    throttle: Throttle = DEFAULT_THROTTLE) -> tuple[str, datetime] | None:
+    """``(scope, until)`` when a sign-in as ``username`` from ``remote`` must be refused now, else None."""
+    now = utc_now()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        return "username", user.locked_until
+    since = _restart_point(user, now)
+    same_remote = LoginAttempt.remote == remote if remote is not None else LoginAttempt.remote.is_(None)
+    checks: list[tuple[str, int, datetime | None, list[ColumnElement[bool]], tuple[str, ...]]] = [
+        ("pair", throttle.per_pair, since, [LoginAttempt.username == username, same_remote], FAILED_OUTCOMES),
+        ("username", throttle.per_username, since, [LoginAttempt.username == username], FAILED_OUTCOMES),
+    ]
+    if remote is not None:
+        # Concluded failures only: a whole floor signing in at once behind one address is not an attack.
+        checks.append(("address", throttle.per_address, None, [same_remote], CONCLUDED_FAILURES))
+    for scope, limit, start, where, outcomes in checks:
+        until = _refused_until(session, limit=limit, window=throttle.window, since=start, where=where,
+                               outcomes=outcomes)
+        if until is not None:
+            return scope, until
+    return None
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    attempt_id: int
+    user_id: int | None
+    password_hash: str
+
+
+def _reserve(session: Session, *, username: str, remote: str | None, throttle: Throttle) -> _Reservation | AccountLocked:
+    """Under the throttle's locks: refuse (recorded) or reserve the attempt as ``pending``."""
+    _serialise_sign_ins(session, username=username, remote=remote)
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    refused = throttled_until(session, username=username, remote=remote, user=user, throttle=throttle)
+    if refused is not None:
+        scope, until = refused
+        attempt = _attempt(session, username=username, user=user, outcome="locked", remote=remote)
+        record(session, actor="system", action="auth.login_throttled", entity="login_attempt",
+               entity_id=str(attempt.id), detail={"username": username, "remote": remote, "scope": scope,
+                                                  "until": until})
+        return AccountLocked(f"too many failed sign-ins: try again after {until.isoformat()}", until=until)
+    attempt = _attempt(session, username=username, user=user, outcome="pending", remote=remote)
+    return _Reservation(attempt.id, user.id if user else None, user.password_hash if user else _DUMMY_HASH)
+
+
+def _conclude(session: Session, *, reservation: _Reservation, password: str, correct: bool, username: str,
+              remote: str | None, throttle: Throttle) -> User | AuthError:
+    """Record the outcome of a reserved attempt; lock the account when the username's limit is reached."""
+    attempt = session.get(LoginAttempt, reservation.attempt_id)
+    assert attempt is not None
+    user = session.get(User, reservation.user_id) if reservation.user_id is not None else None
+    now = utc_now()
+    if user is None:
+        attempt.outcome = "unknown_user"
+        session.flush()
+        record(session, actor="system", action="auth.login_failed", entity="login_attempt", entity_id=str(attempt.id),
+               detail={"username": username, "remote": remote})
+        return AuthError("wrong username or password")
+    if not correct:
+        attempt.outcome = "bad_password"
+        session.flush()
         record(session, actor=username, action="auth.login_failed", entity="user", entity_id=str(user.id),
-               detail={"remote": remote, "failures": failures})
-        if failures >= MAX_FAILURES:
-            user.locked_until = now + LOCKOUT
+               detail={"remote": remote})
+        since = _restart_point(user, now)
+        until = _refused_until(session, limit=throttle.per_username, window=throttle.window, since=since,
+                               where=[LoginAttempt.username == username])
+        if until is not None and (user.locked_until is None or user.locked_until <= now):
+            user.locked_until = now + throttle.window
             session.flush()
             record(session, actor="system", action="auth.locked", entity="user", entity_id=str(user.id),
-                   detail={"until": user.locked_until, "failures": failures})
-            raise AccountLocked(f"too many failed logins: account locked until {user.locked_until.isoformat()}",
-                                until=user.locked_until)
-        raise AuthError("wrong username or password")
+                   detail={"until": user.locked_until, "limit": throttle.per_username})
+        return AuthError("wrong username or password")
     if not user.active:
-        _attempt(session, username=username, user=user, outcome="inactive", remote=remote)
-        raise AuthError("account disabled")
+        attempt.outcome = "inactive"
+        session.flush()
+        return AuthError("account disabled")
     if needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.last_login_at = now
-    _attempt(session, username=username, user=user, outcome="ok", remote=remote)
+    attempt.outcome = "ok"
+    session.flush()
     record(session, actor=username, action="auth.login", entity="user", entity_id=str(user.id),
            detail={"remote": remote})
     return user
 
 
-def login(engine: Engine, *, username: str, password: str, remote: str | None = None) -> User:
-    """Entry point around :func:`authenticate`: its own transaction, committed even when the login
-    fails, so failed attempts count towards the lock."""
-    with transaction(engine) as session:
-        try:
-            return authenticate(session, username=username, password=password, remote=remote)
-        except AuthError as exc:
-            failure = exc
-    raise failure
+def login(engine: Engine, *, username: str, password: str, remote: str | None = None,
+          throttle: Throttle = DEFAULT_THROTTLE) -> User:
+    """The user with this username and password, or :class:`AuthError` (:class:`AccountLocked`, 423,
+    while throttled). Every attempt is recorded in ``login_attempts`` and the audit log.
+
+    Three short steps, so that sign-ins neither fail nor overtake the limit when many arrive at once:
+    (1) in one write transaction holding the throttle's locks, refuse the attempt or reserve it as
+    ``pending`` (which counts as a failure); (2) check the password outside any transaction — argon2
+    is slow on purpose and must not hold a lock; (3) record the outcome in a second transaction. Every
+    path costs one argon2 verification (an unknown username or a refused attempt against a dummy
+    hash), and unknown usernames are counted and refused exactly like real ones.
+    """
+    username = username[:64]
+    with transaction(write_first(engine)) as session:
+        reserved = _reserve(session, username=username, remote=remote, throttle=throttle)
+    if isinstance(reserved, AccountLocked):
+        verify_password(_DUMMY_HASH, password)
+        raise reserved
+    correct = verify_password(reserved.password_hash, password) and reserved.user_id is not None
+    with transaction(write_first(engine)) as session:
+        outcome = _conclude(session, reservation=reserved, password=password, correct=correct, username=username,
+                            remote=remote, throttle=throttle)
+    if isinstance(outcome, AuthError):
+        raise outcome
+    return outcome
 
 
 def unlock(session: Session, *, user: User, actor: str) -> None:
-    user.locked_until = None
+    """End the account's lock now; failures before it no longer count for the username."""
+    user.locked_until = utc_now()
     session.flush()
     record(session, actor=actor, action="auth.unlock", entity="user", entity_id=str(user.id), detail={})
 
