@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +66,22 @@ class Settings(BaseSettings):
     worker_backoff_max_seconds: float = 3600.0
     #: How long a claimed message stays ``sending`` before another worker may retry it (same key).
     worker_lease_seconds: float = 300.0
+
+    # -- the audit chain's anchor outside the store (docs/security.md, "Anchoring the chain") --
+    #: File of audit keys (``arrears audit keygen``), one a line: the first signs new records and
+    #: checkpoints (HMAC-SHA256), the others are retired keys that only verify. Keep it off the database
+    #: server, readable by the application only. Empty, and no ``audit_key``: records are hashed without
+    #: a key and verify says it cannot detect a whole rewrite.
+    audit_key_file: Path | None = None
+    #: The audit key itself (at least 32 characters), for secret stores that hand out environment
+    #: variables; ``audit_key_file`` is preferred. Setting both is refused.
+    audit_key: SecretStr | None = None
+    #: Append-only file of signed checkpoints (``arrears audit checkpoint``), outside the store;
+    #: empty = ``<data_dir>/audit-checkpoints.jsonl``. One file per store.
+    audit_checkpoint_file: Path | None = None
+    #: How many seconds an audit record's time may lie before its predecessor's (the clocks of several
+    #: application hosts) before verify names it ``reordered``.
+    audit_clock_skew_seconds: int = 300
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -80,19 +81,72 @@ def new_token(
 
 @audit_app.command("verify")
 def verify_audit() -> None:
-    """Walk the audit chain. Exit 1 and list the problems when a record was changed, inserted or deleted."""
-    from sqlalchemy import func, select
+    """Walk the audit chain against the audit key and the signed checkpoints.
 
-    from arrears.auth.service import verify
-    from arrears.auth.tables import AuditRecord
+    Exit 0 when intact, 1 listing each problem by kind (changed, deleted, inserted, truncated, rewound,
+    rewritten, reordered, …; docs/security.md). Notes say what could not be checked (e.g. no key).
+    """
+    from arrears.auth.audit import verify_report
 
     console = _console()
-    with transaction(store_engine()) as session:
-        problems = verify(session)
-        count = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
-    if problems:
-        console.print(f"[bold red]Audit chain broken[/]: {len(problems)} problem(s) in {count:,} records", soft_wrap=True)
-        for p in problems:
+    try:
+        with transaction(store_engine()) as session:
+            report = verify_report(session)
+    except ArrearsError as exc:
+        raise _fail(console, exc) from None
+    signed = f"{report.signed:,} signed with the audit key, {report.unsigned:,} without a key"
+    cp = report.latest_checkpoint
+    anchor = (f"last checkpoint seq {cp.seq} of {cp.at.isoformat()}" if cp else "no checkpoint")
+    if report.problems:
+        console.print(f"[bold red]Audit chain broken[/]: {len(report.problems)} problem(s) in {report.records:,} "
+                      f"records ({signed}; {anchor})", soft_wrap=True)
+        for p in report.problems:
             console.print(f"  {p}", soft_wrap=True, markup=False)
+    else:
+        console.print(f"Audit chain intact: {report.records:,} records ({signed}; {anchor}).", soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
+    if report.problems:
         raise typer.Exit(1)
-    console.print(f"Audit chain intact: {count:,} records.")
+
+
+@audit_app.command("checkpoint")
+def checkpoint_audit() -> None:
+    """Sign the chain's current end (record count and head hash) and append it to the checkpoint file.
+
+    Run it from cron (e.g. every 15 minutes) with the checkpoint file on append-only storage; the daily
+    cycle also writes one when a key is configured. Refuses, exit 1, when the chain since the last
+    checkpoint is not intact.
+    """
+    from arrears.auth.audit import AuditChainBroken, checkpoint_file, write_checkpoint
+
+    console = _console()
+    try:
+        cp = write_checkpoint(store_engine(), actor=cli_actor())
+    except AuditChainBroken as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        for p in exc.problems:
+            console.print(f"  {p}", soft_wrap=True, markup=False)
+        raise typer.Exit(1) from None
+    except ArrearsError as exc:
+        raise _fail(console, exc) from None
+    console.print(f"Checkpoint seq {cp.seq} (hash {cp.hash[:16]}…, key {cp.key_id}) appended to {checkpoint_file()}.",
+                  soft_wrap=True)
+
+
+@audit_app.command("keygen")
+def keygen_audit(
+    path: Annotated[Path, typer.Argument(help="Key file to create (mode 0600); point ARREARS_AUDIT_KEY_FILE at it.")],
+    rotate: Annotated[bool, typer.Option("--rotate", help="Put a new key in front of the file's keys; the old "
+                                                          "ones keep verifying what they signed.")] = False,
+) -> None:
+    """Create an audit key file with a new random key (256 bits), or rotate the key of an existing one."""
+    from arrears.auth.audit import write_key_file
+
+    console = _console()
+    try:
+        kid = write_key_file(path, rotate=rotate)
+    except ArrearsError as exc:
+        raise _fail(console, exc) from None
+    console.print(f"Audit key {kid} {'added in front of' if rotate else 'written to'} {path}. Keep a copy off the "
+                  "database server; set ARREARS_AUDIT_KEY_FILE to this file.", soft_wrap=True)

@@ -6,11 +6,12 @@ Pure: no database, no I/O. The service layer (``service.py``) applies these rule
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -285,8 +286,49 @@ def canonical_record(
 
 
 def chain_hash(canonical: str, prev_hash: str) -> str:
-    """sha256 over the previous record's hash and this record's canonical form."""
+    """sha256 over the previous record's hash and this record's canonical form (records without a key)."""
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+# -- keyed chain: HMAC-SHA256 with a key held outside the store --------------------------------
+
+#: Shortest audit key accepted (characters of the key text; ``arrears audit keygen`` writes 64 hex digits).
+MIN_KEY_LENGTH = 32
+CHECKPOINT_VERSION = 1
+#: Domain separation: a checkpoint's MAC can never be mistaken for a record's.
+_CHECKPOINT_CONTEXT = b"arrears audit checkpoint v1\n"
+
+
+def key_id(key: bytes) -> str:
+    """The public name of a key, stored with each record it signs (16 hex digits; reveals nothing of it)."""
+    return hashlib.sha256(b"arrears audit key id\n" + key).hexdigest()[:16]
+
+
+def keyed_hash(key: bytes, canonical: str, prev_hash: str) -> str:
+    """HMAC-SHA256 with the audit key over the previous record's hash and this record's canonical form."""
+    return hmac.new(key, f"{prev_hash}\n{canonical}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The audit keys: ``current`` signs new records and checkpoints; every key in ``keys`` verifies."""
+
+    current: str
+    keys: Mapping[str, bytes]
+
+    @classmethod
+    def of(cls, *secrets: bytes) -> Keyring:
+        """The first secret signs; the others are retired keys that only verify older records."""
+        if not secrets:
+            raise ValueError("an audit keyring needs at least one key")
+        for s in secrets:
+            if len(s) < MIN_KEY_LENGTH:
+                raise ValueError(f"an audit key must be at least {MIN_KEY_LENGTH} characters long")
+        return cls(current=key_id(secrets[0]), keys={key_id(s): s for s in secrets})
+
+    @property
+    def current_key(self) -> bytes:
+        return self.keys[self.current]
 
 
 @dataclass(frozen=True)
@@ -300,81 +342,306 @@ class ChainRow:
     detail: Any
     prev_hash: str
     hash: str
+    #: id of the key whose HMAC ``hash`` is; None: plain sha256 (written without a key)
+    key_id: str | None = None
 
-    def expected_hash(self) -> str:
-        canonical = canonical_record(seq=self.seq, at=self.at, actor=self.actor, action=self.action,
-                                     entity=self.entity, entity_id=self.entity_id, detail=self.detail)
-        return chain_hash(canonical, self.prev_hash)
+    def canonical(self) -> str:
+        return canonical_record(seq=self.seq, at=self.at, actor=self.actor, action=self.action, entity=self.entity,
+                                entity_id=self.entity_id, detail=self.detail)
+
+    def expected_hash(self, key: bytes | None = None) -> str:
+        """The hash the record must carry: sha256 without a key, HMAC with ``key``."""
+        if key is None:
+            return chain_hash(self.canonical(), self.prev_hash)
+        return keyed_hash(key, self.canonical(), self.prev_hash)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement, kept outside the store: "record ``seq`` of the chain has hash ``hash``".
+
+    ``keyed_from``: the first record signed with a key; every later record must be signed.
+    ``prev``: the MAC of the line before it in the checkpoint file ("" for the first line), so
+    lines cannot be removed or reordered without notice. ``where``: file and line, for messages.
+    """
+
+    seq: int
+    hash: str
+    at: datetime
+    keyed_from: int | None
+    key_id: str
+    prev: str
+    mac: str
+    where: str = ""
+
+    def fields(self) -> dict[str, Any]:
+        return {"v": CHECKPOINT_VERSION, "seq": self.seq, "hash": self.hash, "at": canonical_at(self.at),
+                "keyed_from": self.keyed_from, "key_id": self.key_id, "prev": self.prev}
+
+    def line(self) -> str:
+        """The checkpoint as one line of JSON (the file's format; docs/security.md)."""
+        return json.dumps({**self.fields(), "mac": self.mac}, sort_keys=True, separators=(",", ":"))
+
+
+def _checkpoint_mac(key: bytes, fields: Mapping[str, Any]) -> str:
+    message = json.dumps(dict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key, _CHECKPOINT_CONTEXT + message.encode(), hashlib.sha256).hexdigest()
+
+
+def sign_checkpoint(keyring: Keyring, *, seq: int, hash: str, at: datetime, keyed_from: int | None,
+                    prev: str) -> Checkpoint:
+    unsigned = Checkpoint(seq=seq, hash=hash, at=at, keyed_from=keyed_from, key_id=keyring.current, prev=prev, mac="")
+    return replace(unsigned, mac=_checkpoint_mac(keyring.current_key, unsigned.fields()))
+
+
+def parse_checkpoints(lines: Iterable[str], keyring: Keyring, *, source: str) -> tuple[list[Checkpoint], list[Problem]]:
+    """The genuine checkpoints among ``lines`` (one JSON object a line) and what is wrong with the others.
+
+    A line that does not parse, is signed with an unknown key or whose MAC does not verify is a
+    ``bad_checkpoint`` and is not used; a genuine line whose ``prev`` is not the MAC of the line
+    before it is kept, and the gap reported (lines removed, inserted or reordered).
+    """
+    good: list[Checkpoint] = []
+    problems: list[Problem] = []
+    prev_mac = ""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        where = f"{source}:{number}"
+        try:
+            doc = json.loads(text)
+            cp = Checkpoint(seq=int(doc["seq"]), hash=str(doc["hash"]), at=datetime.fromisoformat(doc["at"]),
+                            keyed_from=None if doc["keyed_from"] is None else int(doc["keyed_from"]),
+                            key_id=str(doc["key_id"]), prev=str(doc["prev"]), mac=str(doc["mac"]), where=where)
+            if doc.get("v") != CHECKPOINT_VERSION or cp.at.tzinfo is None:
+                raise ValueError(f"unknown version {doc.get('v')!r} or naive time")
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(Problem(0, "bad_checkpoint", f"{where}: not a checkpoint ({exc})"))
+            prev_mac = None  # type: ignore[assignment]  # the next line cannot be said to follow it
+            continue
+        key = keyring.keys.get(cp.key_id)
+        if key is None:
+            problems.append(Problem(cp.seq, "bad_checkpoint",
+                                    f"{where}: signed with key {cp.key_id}, which is not configured"))
+        elif not hmac.compare_digest(_checkpoint_mac(key, cp.fields()), cp.mac):
+            problems.append(Problem(cp.seq, "bad_checkpoint",
+                                    f"{where}: signature does not verify: the line was changed or forged"))
+        else:
+            if prev_mac is not None and cp.prev != prev_mac:
+                problems.append(Problem(cp.seq, "bad_checkpoint",
+                                        f"{where}: does not follow the line before it: checkpoint lines were "
+                                        "removed, inserted or reordered"))
+            good.append(cp)
+        prev_mac = cp.mac
+    return good, problems
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with the audit chain. ``seq`` names the record (the first one of a gap)."""
+    """One thing wrong with the audit chain. ``seq`` names the record (the first one of a gap or run).
+
+    Kinds: ``changed``, ``deleted``, ``inserted``, ``broken_link``, ``head``, ``truncated``,
+    ``rewound``, ``rewritten``, ``reordered``, ``unverifiable``, ``unknown_key``, ``bad_checkpoint``
+    (docs/security.md, "Checking the chain").
+    """
 
     seq: int
-    kind: str  # changed | deleted | inserted | broken_link | head
+    kind: str
     message: str
 
     def __str__(self) -> str:
         return f"seq {self.seq}: {self.kind}: {self.message}"
 
 
-def verify_rows(rows: Any, *, head_seq: int | None, head_hash: str | None) -> list[Problem]:
-    """Walk rows in seq order and name every changed, deleted or inserted record.
+@dataclass
+class ChainReport:
+    """What :func:`check_chain` found: ``problems`` (empty: intact) and ``notes`` on what it could not check."""
+
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    records: int = 0
+    signed: int = 0
+    unsigned: int = 0
+    last_seq: int = 0
+    first_signed_seq: int | None = None
+    latest_checkpoint: Checkpoint | None = None
+    omitted: int = 0
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+        else:
+            self.omitted += 1
+
+
+#: Problems listed one by one; more are counted (a rewritten chain of millions is one run anyway).
+MAX_PROBLEMS = 1000
+#: How far a record's time may lie before its predecessor's (several hosts' clocks) before it is "reordered".
+DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _span(first: int, last: int) -> str:
+    return f"seq {first}" if first == last else f"seq {first}–{last}"
+
+
+def check_chain(
+    rows: Iterable[ChainRow], *, head_seq: int | None, head_hash: str | None, keyring: Keyring | None = None,
+    checkpoints: Iterable[Checkpoint] = (), clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    start: Checkpoint | None = None,
+) -> ChainReport:
+    """Walk ``rows`` in seq order (streamed: memory does not grow with the chain) and name every fault.
 
     ``head_seq``/``head_hash``: what the chain head says the last record is (None: no head row).
-    A forger who appends a self-consistent record at the end is caught by the head; one who
-    replaces a record in the middle by the next record's broken link.
+    ``keyring``: the audit keys (None: records signed with a key cannot be checked). ``checkpoints``:
+    the genuine signed checkpoints (:func:`parse_checkpoints`). ``start``: begin at this checkpoint's
+    record instead of seq 1 (an incremental check; ``rows`` then start at ``start.seq``).
+
+    Per record: its own hash (sha256, or HMAC with the key it names); its link to the record before;
+    a record without a key after the first keyed one (or from the checkpoints' ``keyed_from``) is not
+    signed; its time not earlier than its predecessor's by more than ``clock_skew``; its hash equal to
+    every checkpoint at its seq. At the end: the head, and checkpoints beyond the end (truncation).
     """
-    problems: list[Problem] = []
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
+    report = ChainReport()
+    cps = sorted(checkpoints, key=lambda c: c.seq)
+    by_seq: dict[int, list[Checkpoint]] = {}
+    for cp in cps:
+        by_seq.setdefault(cp.seq, []).append(cp)
+    latest = cps[-1] if cps else None
+    report.latest_checkpoint = latest
+    anchored = latest.seq if latest else 0
+    signed_from = min((c.keyed_from for c in cps if c.keyed_from is not None), default=None)
+    expected_seq = start.seq if start else 1
+    prev_hash: str | None = None if start else GENESIS_HASH
     last: ChainRow | None = None
-    hashes: dict[int, str] = {}
+    last_flagged = False
+    first_seq: int | None = None
+    run: list[Any] | None = None  # [kind, first seq, last seq, message]
+    signed_seen = start is not None and start.keyed_from is not None and start.keyed_from <= start.seq
+
+    def flush() -> None:
+        nonlocal run
+        if run is not None:
+            kind, first, end, message = run
+            if kind == "unsigned":
+                kind = "rewritten" if first <= max(anchored, first_seq or 1) else "inserted"
+                message = (f"{end - first + 1:,} record(s) {message}" + (
+                    f" after the last checkpoint (seq {anchored})" if kind == "inserted" and anchored
+                    else ": the chain was rewritten without the key" if kind == "rewritten" else ""))
+            report.add(Problem(first, kind, f"{_span(first, end)}: {message}"))
+            run = None
+
+    def flag(kind: str, seq: int, message: str) -> None:
+        nonlocal run
+        if run is not None and (run[0] != kind or run[2] != seq - 1 or run[3] != message):
+            flush()
+        if run is None:
+            run = [kind, seq, seq, message]
+        else:
+            run[2] = seq
+
     for row in rows:
+        if first_seq is None:
+            first_seq = row.seq
+        report.records += 1
         gap = row.seq > expected_seq
         if gap:
-            first, end = expected_seq, row.seq - 1
-            span = f"seq {first}" if first == end else f"seq {first}–{end}"
-            problems.append(Problem(first, "deleted", f"{span} missing: record(s) deleted before seq {row.seq}"))
-        elif row.seq < expected_seq:  # pragma: no cover - seq is the primary key, so ordered and unique
-            problems.append(Problem(row.seq, "inserted", "out of order"))
+            flush()
+            report.add(Problem(expected_seq, "deleted", f"{_span(expected_seq, row.seq - 1)} missing: "
+                                                        f"record(s) deleted before seq {row.seq}"))
+        flagged = False
+        own_ok = True
         try:
-            own_ok = row.expected_hash() == row.hash
-        except ValueError as exc:
-            own_ok = False
-            problems.append(Problem(row.seq, "changed", f"detail cannot be serialised: {exc}"))
-        else:
-            if not own_ok:
-                problems.append(Problem(row.seq, "changed",
-                                        "stored hash does not match the record: its contents were changed"))
-        if row.prev_hash != prev_hash and not gap:
-            if last is not None and own_ok:
-                problems.append(Problem(last.seq, "changed",
-                                        f"seq {row.seq} links to a different hash: seq {last.seq} was changed, "
-                                        f"replaced or inserted (its hash was recomputed)"))
-            elif last is None:
-                problems.append(Problem(row.seq, "broken_link", "first record does not start from the genesis hash"))
+            if row.key_id is None:
+                own_ok = row.expected_hash() == row.hash
+                must_sign = signed_seen or (signed_from is not None and row.seq >= signed_from)
+                if not own_ok:
+                    flush()
+                    report.add(Problem(row.seq, "changed",
+                                       "stored hash does not match the record: its contents were changed"))
+                    flagged = True
+                elif must_sign:
+                    flag("unsigned", row.seq, "not signed with the audit key although the chain is signed from "
+                                              f"seq {signed_from or report.first_signed_seq}")
+                    flagged, own_ok = True, False
+                else:
+                    report.unsigned += 1
             else:
-                problems.append(Problem(row.seq, "broken_link", f"prev_hash does not link to seq {last.seq}"))
-        hashes[row.seq] = row.hash
+                signed_seen = True
+                if report.first_signed_seq is None:
+                    report.first_signed_seq = row.seq
+                key = keyring.keys.get(row.key_id) if keyring else None
+                if keyring is None:
+                    flag("unverifiable", row.seq, f"signed with audit key {row.key_id}, but no audit key is "
+                                                  "configured: these records cannot be checked")
+                    flagged = True
+                elif key is None:
+                    flag("unknown_key", row.seq, f"signed with key {row.key_id}, which is not configured "
+                                                 "(a retired key missing from the key file, or forged)")
+                    flagged, own_ok = True, False
+                elif hmac.compare_digest(row.expected_hash(key), row.hash):
+                    report.signed += 1
+                else:
+                    flag("unsigned", row.seq, "whose keyed hash does not match: changed or forged without the key")
+                    flagged, own_ok = True, False
+        except ValueError as exc:
+            flush()
+            own_ok, flagged = False, True
+            report.add(Problem(row.seq, "changed", f"detail cannot be serialised: {exc}"))
+        if not flagged:
+            flush()
+        if prev_hash is not None and row.prev_hash != prev_hash and not gap:
+            if last is not None and own_ok and not last_flagged:
+                report.add(Problem(last.seq, "changed",
+                                   f"seq {row.seq} links to a different hash: seq {last.seq} was changed, "
+                                   f"replaced or inserted (its hash was recomputed)"))
+            elif last is None:
+                report.add(Problem(row.seq, "broken_link", "first record does not start from the genesis hash"))
+            elif not flagged:
+                report.add(Problem(row.seq, "broken_link", f"prev_hash does not link to seq {last.seq}"))
+        if last is not None and row.at < last.at - clock_skew:
+            report.add(Problem(row.seq, "reordered",
+                               f"dated {canonical_at(row.at)}, before seq {last.seq} ({canonical_at(last.at)}): "
+                               "records reordered or backdated"))
+        for cp in by_seq.get(row.seq, ()):
+            if cp.hash != row.hash and not flagged:
+                report.add(Problem(row.seq, "rewound",
+                                   f"hash differs from the checkpoint signed {canonical_at(cp.at)} ({cp.where}): "
+                                   f"the chain was cut back to before seq {row.seq} and written again"))
         prev_hash = row.hash
         expected_seq = row.seq + 1
-        last = row
-    last_seq = last.seq if last else 0
+        last, last_flagged = row, flagged
+    flush()
+    last_seq = last.seq if last else (start.seq - 1 if start else 0)
+    report.last_seq = last_seq
+    if start is not None and (first_seq is None or first_seq > start.seq):
+        report.add(Problem(start.seq, "truncated" if last is None else "deleted",
+                           f"record seq {start.seq} of the checkpoint signed {canonical_at(start.at)} "
+                           f"({start.where}) is missing"))
+    if latest is not None and latest.seq > last_seq:
+        report.add(Problem(last_seq + 1, "truncated",
+                           f"the chain ends at seq {last_seq} but the checkpoint signed {canonical_at(latest.at)} "
+                           f"({latest.where}) recorded seq {latest.seq}: records deleted from the end"
+                           + (" and the head rewound" if head_seq is not None and head_seq < latest.seq else "")))
     if head_seq is None:
         if last is not None:
-            problems.append(Problem(last_seq, "head", "chain head missing: the end of the chain cannot be checked"))
-        return problems
-    if last_seq > head_seq:
-        first = head_seq + 1
-        span = f"seq {first}" if first == last_seq else f"seq {first}–{last_seq}"
-        problems.append(Problem(first, "inserted",
-                                f"{span} after the chain head (last recorded seq {head_seq}): inserted records"))
+            report.add(Problem(last_seq, "head", "chain head missing: the end of the chain cannot be checked"))
+    elif last_seq > head_seq:
+        report.add(Problem(head_seq + 1, "inserted", f"{_span(head_seq + 1, last_seq)} after the chain head "
+                                                     f"(last recorded seq {head_seq}): inserted records"))
     elif last_seq < head_seq:
-        first = last_seq + 1
-        span = f"seq {first}" if first == head_seq else f"seq {first}–{head_seq}"
-        problems.append(Problem(first, "deleted", f"{span} missing at the end of the chain: records deleted"))
-    elif head_seq and hashes.get(head_seq) != head_hash:
-        problems.append(Problem(head_seq, "changed", "hash differs from the one the chain head recorded"))
-    return problems
+        report.add(Problem(last_seq + 1, "deleted",
+                           f"{_span(last_seq + 1, head_seq)} missing at the end of the chain: records deleted"))
+    elif head_seq and last is not None and last.hash != head_hash:
+        report.add(Problem(head_seq, "changed", "hash differs from the one the chain head recorded"))
+    if report.omitted:
+        report.problems.append(Problem(0, "more", f"{report.omitted:,} further problem(s) not listed"))
+    return report
+
+
+def verify_rows(rows: Any, *, head_seq: int | None, head_hash: str | None, **kwargs: Any) -> list[Problem]:
+    """The problems :func:`check_chain` finds (empty: intact)."""
+    return check_chain(rows, head_seq=head_seq, head_hash=head_hash, **kwargs).problems

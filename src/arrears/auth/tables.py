@@ -94,8 +94,9 @@ Index("ix_login_attempts_username_at", LoginAttempt.username, LoginAttempt.at)
 class AuditRecord(Base):
     """One entry of the append-only audit log.
 
-    ``hash`` = sha256(prev_hash + canonical form of the other fields); see
-    :func:`arrears.auth.model.canonical_record`. The database refuses UPDATE and DELETE.
+    ``hash`` = HMAC-SHA256 with the audit key named by ``key_id`` (plain sha256 when ``key_id`` is NULL)
+    over prev_hash + canonical form of the other fields; see :func:`arrears.auth.model.canonical_record`.
+    The database refuses UPDATE and DELETE.
     """
 
     __tablename__ = "audit_records"
@@ -109,6 +110,9 @@ class AuditRecord(Base):
     detail: Mapped[Any] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: id of the audit key whose HMAC ``hash`` is (:func:`arrears.auth.model.key_id`); NULL: plain sha256,
+    #: written without a key (docs/security.md, "Anchoring the chain")
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 Index("ix_audit_records_entity", AuditRecord.entity, AuditRecord.entity_id)
