@@ -339,7 +339,7 @@ def _serve_demo(url: str, *, host: str, port: int) -> None:
     # the experiments the demo's cycles ran: the dashboards' read-out names each one's champion from it
     os.environ.setdefault("ARREARS_EXPERIMENTS_FILE", str(DEFAULT_EXPERIMENTS))
     get_settings.cache_clear()
-    uvicorn.run(create_app(get_settings()), host=host, port=port)
+    uvicorn.run(create_app(get_settings()), host=host, port=port, proxy_headers=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

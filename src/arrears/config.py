@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,22 @@ class Settings(BaseSettings):
     #: experiment read-out takes each experiment's champion and arm order from it. Empty = the champion is
     #: the arm with the most accounts (docs/experiments.md).
     experiments_file: Path | None = None
+    #: Largest amount (absolute value, in fen) a bank file may carry in any ``_fen`` column: 10^10 fen
+    #: (¥100,000,000). A larger cell is quarantined with file, row and field (docs/file-formats.md);
+    #: with it the delinquency engines' 64-bit sums cannot overflow (docs/security.md).
+    max_amount_fen: int = Field(default=10_000_000_000, gt=0, le=10**15)
+    #: Refuse a bank file that comes without a control-total manifest (``<file>.ctl``, docs/file-formats.md).
+    ingest_control_required: bool = False
+    # -- sign-in (docs/security.md, "Logins, sessions and tokens") --
+    #: Reverse proxies whose ``X-Forwarded-For`` is believed: addresses or CIDR blocks, e.g.
+    #: ``["10.0.0.5", "10.8.0.0/16"]`` (JSON in the environment). Empty = none: the TCP peer is the client.
+    trusted_proxies: list[str] = []
+    #: Failed sign-ins allowed within ``login_window_minutes``: per username from one address, per
+    #: address over all usernames, and per username over all addresses (that one locks the account).
+    login_max_failures_per_pair: int = Field(default=5, ge=1, le=1000)
+    login_max_failures_per_address: int = Field(default=30, ge=1, le=100_000)
+    login_max_failures_per_username: int = Field(default=50, ge=1, le=100_000)
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     #: Delinquency engine of the cycle: "arrays" (sorted-array scan, the fast default) or "sql"
     #: (the same closed form as DuckDB SQL, the portable formulation).
     batch_engine: Literal["arrays", "sql"] = "arrays"

@@ -14,4 +14,5 @@ def serve(
 
     from arrears.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True)
+    # The client address is read by the application from trusted proxies only (ARREARS_TRUSTED_PROXIES).
+    uvicorn.run(create_app(), host=host, port=port, proxy_headers=False)

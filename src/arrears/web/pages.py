@@ -3,6 +3,7 @@ fill, the agent's queue and "next case"."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -10,11 +11,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from arrears.auth.deps import SESSION_COOKIE, DbSession
 from arrears.auth.model import AccountLocked, AuthError, Role
-from arrears.auth.service import SESSION_TTL, case_scope, issue_token, login, record, revoke_token
+from arrears.auth.service import SESSION_TTL, Throttle, case_scope, issue_token, login, record, revoke_token
 from arrears.auth.tables import User
 from arrears.cases import queue
 from arrears.cases.service import business_date_of
 from arrears.cases.tables import Case
+from arrears.kit.clientaddr import request_client
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
 from arrears.web import repository as repo
@@ -72,12 +74,17 @@ def login_submit(
         return _login_page(request, next_=next, username=username, status_code=403,
                            error=gettext(request, N_("The form has expired. Please sign in again.")))
     engine = request.app.state.engine
-    remote = request.client.host if request.client else None
+    settings = request.app.state.settings
+    throttle = Throttle(per_pair=settings.login_max_failures_per_pair,
+                        per_address=settings.login_max_failures_per_address,
+                        per_username=settings.login_max_failures_per_username,
+                        window=timedelta(minutes=settings.login_window_minutes))
     try:
-        user = login(engine, username=username.strip(), password=password, remote=remote)
+        user = login(engine, username=username.strip(), password=password, remote=request_client(request),
+                     throttle=throttle)
     except AccountLocked:
         return _login_page(request, next_=next, username=username, status_code=423,
-                           error=gettext(request, N_("Too many failed attempts: the account is locked for a while.")))
+                           error=gettext(request, N_("Too many failed sign-in attempts. Please wait a few minutes and try again.")))
     except AuthError:
         return _login_page(request, next_=next, username=username, status_code=401,
                            error=gettext(request, N_("Wrong username or password.")))
