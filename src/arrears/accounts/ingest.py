@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from arrears.accounts import control
 from arrears.accounts import validate as v
 from arrears.accounts.tables import (
     ACCOUNT_STATUSES,
@@ -62,6 +63,7 @@ from arrears.accounts.tables import (
     Payment,
     Statement,
 )
+from arrears.config import get_settings
 from arrears.kit.clock import utc_now
 from arrears.kit.db import is_sqlite
 from arrears.kit.errors import FileRejected
@@ -99,8 +101,8 @@ class Column:
     vector: Callable[[pa.Array], tuple[pa.Array, pa.Array]] | None = None
 
 
-def _text(max_length: int) -> Callable[[Any], str]:
-    return lambda x: v.parse_text(x, max_length=max_length)
+def _text(max_length: int, *, identifier: bool = False) -> Callable[[Any], str]:
+    return lambda x: v.parse_text(x, max_length=max_length, identifier=identifier)
 
 
 def _enum(allowed: tuple[str, ...]) -> Callable[[Any], str]:
@@ -119,11 +121,11 @@ def _national_id(x: Any) -> str:
     return v.parse_national_id(x, today=utc_now().date())
 
 
-_REF = _text(64)
+_REF = _text(64, identifier=True)
 
 
-def _vtext(max_length: int) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
-    return lambda a: v.vector_text(a, max_length)
+def _vtext(max_length: int, *, identifier: bool = False) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
+    return lambda a: v.vector_text(a, max_length, identifier=identifier)
 
 
 def _venum(allowed: tuple[str, ...]) -> Callable[[pa.Array], tuple[pa.Array, pa.Array]]:
@@ -143,7 +145,7 @@ def _vnational_id(a: pa.Array) -> tuple[pa.Array, pa.Array]:
     return values, ok
 
 
-_VREF = _vtext(64)
+_VREF = _vtext(64, identifier=True)
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,7 @@ SPECS: dict[str, FileSpec] = {
             Column("end_date", "date", v.parse_date, required=False, vector=v.vector_date),
             Column("pauses_ageing", "bool", v.parse_bool, required=False, vector=v.vector_bool),
             Column("reason", "str", _text(10_000), required=False, vector=_vtext(10_000)),
-            Column("created_by", "str", _text(64), required=False, default="bank-file", vector=_vtext(64)),
+            Column("created_by", "str", _REF, required=False, default="bank-file", vector=_VREF),
         ),
         key=("hold_id",),
         policy="hold",
@@ -396,15 +398,20 @@ def ingest_paths(
     quarantine_dir: Path | None,
     progress: ProgressCallback | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    max_amount_fen: int | None = None,
+    control_required: bool | None = None,
 ) -> list[FileReport]:
     """Load files and directories in dependency order, one transaction per file.
 
     Raises :class:`FileRejected` at the first file rejected whole (after recording a 'rejected'
-    IngestRun); files before it stay loaded, files after it are not read.
+    IngestRun); files before it stay loaded, files after it are not read. ``max_amount_fen`` and
+    ``control_required`` default to the settings of the same names (see :func:`ingest_file`).
     """
     reports = []
     for path, kind in plan_paths(paths):
-        reports.append(ingest_file(engine, path, kind=kind, quarantine_dir=quarantine_dir, progress=progress, chunk_rows=chunk_rows))
+        reports.append(ingest_file(engine, path, kind=kind, quarantine_dir=quarantine_dir, progress=progress,
+                                   chunk_rows=chunk_rows, max_amount_fen=max_amount_fen,
+                                   control_required=control_required))
     return reports
 
 
@@ -416,15 +423,30 @@ def ingest_file(
     quarantine_dir: Path | None,
     progress: ProgressCallback | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    max_amount_fen: int | None = None,
+    control_required: bool | None = None,
 ) -> FileReport:
+    """Load one file in one transaction.
+
+    Every ``_fen`` cell beyond ``max_amount_fen`` in absolute value (default: the setting
+    ``max_amount_fen``) is quarantined. A control-total manifest next to the file
+    (``<file>.ctl``, :mod:`arrears.accounts.control`) must match or the file is rejected whole;
+    ``control_required`` (default: the setting ``ingest_control_required``) rejects a file
+    without one.
+    """
     path = Path(path)
     kind = kind or kind_of(path)
     if kind is None:
         raise FileRejected("cannot tell the kind of file from its name", file=str(path))
     spec = SPECS[kind]
+    settings = get_settings()
+    max_fen = settings.max_amount_fen if max_amount_fen is None else max_amount_fen
+    required = settings.ingest_control_required if control_required is None else control_required
     started = time.perf_counter()
     report = FileReport(path=path, kind=kind)
     try:
+        manifest = control.read_manifest(path, [c.name for c in spec.columns if c.name.endswith("_fen")],
+                                         required=required)
         source = _open_source(path, spec)
     except FileRejected as exc:
         _record_rejection(engine, report, exc)
@@ -436,13 +458,16 @@ def ingest_file(
         retry = False
         try:
             with engine.begin() as conn:
-                loader = _Loader(conn, spec, report, sinks, source)
+                loader = _Loader(conn, spec, report, sinks, source, max_amount_fen=max_fen)
+                totals = control.Totals(manifest)
                 try:
                     loader.start()
                     for chunk in source.chunks(chunk_rows):
+                        totals.add(chunk.table, len(chunk.malformed))
                         loader.load_chunk(chunk)
                         if progress is not None:
                             progress(ProgressUpdate(path, kind, report.rows_read, source.done(), source.total))
+                    totals.check(path)  # a mismatch rejects the file: the transaction rolls back
                     loader.finish()
                 finally:
                     loader.close()
@@ -574,7 +599,8 @@ class _CsvSource(_Source):
         self.total = path.stat().st_size
         self.sha256 = self._hash_and_check_utf8()
         self._file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed in close()
-        self._reader = csv.reader(self._file, strict=False)
+        self._lines = _Lines(self._file)
+        self._reader = csv.reader(self._lines, strict=False)
         self._stream: Any = None
         try:
             header = next(self._reader)
@@ -676,6 +702,11 @@ class _CsvSource(_Source):
                 blank = pc.and_(blank, pc.equal(table.column(i), ""))
             if pc.any(blank).as_py():
                 raise _Irregular("blank line")
+            # A quoted line break may as well be a stray quote that swallowed the lines after it:
+            # the csv module's reading tells the two apart (see _stray_quote).
+            for i in range(width):
+                if pc.any(pc.match_substring_regex(table.column(i), "[\r\n]")).as_py():
+                    raise _Irregular("line break inside a field")
             numbers = np.arange(number + 1, number + 1 + table.num_rows, dtype=np.int64)
             number += table.num_rows
             yield _Chunk(table, numbers, [])
@@ -693,14 +724,31 @@ class _CsvSource(_Source):
             table = pa.table([pa.array(c, pa.string()) for c in columns], names=self.header)
             return _Chunk(table, np.array(numbers, dtype=np.int64), malformed)
 
+        lines = self._lines
         while True:
+            lines.taken = []
+            broken = None
             try:
                 cells = next(reader)
+                if _stray_quote(lines.taken, cells, width):
+                    broken = ("malformed quoted field: a double quote opens a field that is not closed on "
+                              "this row (a stray or unbalanced quote)")
             except StopIteration:
                 break
-            except csv.Error as exc:
-                raise FileRejected(f"malformed CSV: {exc}", file=str(self.path), row=number + 1) from None
+            except csv.Error as exc:  # e.g. a quoted field past the csv module's size limit
+                broken = f"malformed CSV: {exc}"
             number += 1
+            if broken and lines.taken:
+                # A record over several lines that is not a well-formed one: a stray double quote
+                # opened a field that swallowed the lines after it. Only its first line is the bad
+                # row; the lines after it are read again as rows of their own.
+                first, *rest = lines.taken
+                lines.push_back(rest)
+                malformed.append((number, broken, first.rstrip("\r\n")))
+                if len(rows) + len(malformed) >= size:
+                    yield chunk()
+                    rows, numbers, malformed = [], [], []
+                continue
             if not cells:  # a blank line is not a record
                 continue
             if len(cells) != width:
@@ -731,6 +779,44 @@ class _CsvSource(_Source):
         self._file.close()
         if self._stream is not None:
             self._stream.close()
+
+
+class _Lines:
+    """The physical lines of a text file for the csv module, remembering those of the record being
+    read (``taken``) and able to give lines back to be read again."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._back: list[str] = []
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._back.pop() if self._back else next(self._file)
+        self.taken.append(line)
+        return line
+
+    def push_back(self, lines: list[str]) -> None:
+        self._back.extend(reversed(lines))
+
+
+def _stray_quote(lines: list[str], cells: list[str], width: int) -> bool:
+    """Whether a record read from several ``lines`` is a stray double quote that swallowed the
+    lines after it rather than a quoted line break: its quoting is not RFC 4180 (a quoted field
+    not closed, or closed before something other than a comma or the end of the line), or it has
+    the wrong number of fields and the next line reads as a record of the right width."""
+    if len(lines) < 2:
+        return False
+    try:
+        for _ in csv.reader(lines, strict=True):
+            pass
+    except csv.Error:
+        return True
+    if len(cells) == width:
+        return False
+    return len(next(csv.reader(lines[1:2], strict=False), [])) == width
 
 
 _PARQUET_TYPES: dict[str, Callable[[pa.DataType], bool]] = {
@@ -908,6 +994,11 @@ def _vector_cross_checks(kind: str, values: dict[str, pa.Array]) -> pa.Array | N
     return None
 
 
+def _bounded(values: pa.Array, limit: int) -> pa.Array:
+    """Amounts within ``-limit .. limit`` (nulls: not vouched for)."""
+    return pc.fill_null(pc.and_(pc.greater_equal(values, -limit), pc.less_equal(values, limit)), False)
+
+
 def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
     """Element-wise equality where two nulls are equal."""
     both_null = pc.and_(pc.is_null(a), pc.is_null(b))
@@ -915,8 +1006,10 @@ def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
 
 
 class _Loader:
-    def __init__(self, conn: Connection, spec: FileSpec, report: FileReport, sinks: _ReportSinks, source: _Source) -> None:
+    def __init__(self, conn: Connection, spec: FileSpec, report: FileReport, sinks: _ReportSinks, source: _Source,
+                 *, max_amount_fen: int) -> None:
         self.conn = conn
+        self.max_fen = max_amount_fen
         self.source_header = source.header
         self.raw = source.raw
         self._ref_back: dict[Any, Any] = {}
@@ -996,6 +1089,8 @@ class _Loader:
 
         def bad(number: int, cells: list[Any] | None, errs: list[tuple[str | None, str]], key: str | None, raw: str | None = None) -> None:
             raw_text = raw if raw is not None else (self.raw(cells) if cells is not None else None)
+            # A control character is shown as an escape (PostgreSQL text cannot hold NUL at all).
+            raw_text, key = v.visible(raw_text), v.visible(key)
             for fld, reason in errs:
                 quarantine.append((number, fld, reason, raw_text))
                 issues.append(dict(ingest_run_id=self.run_id, row_number=number, kind="quarantine", field=fld,
@@ -1023,6 +1118,8 @@ class _Loader:
                 empty = pc.fill_null(pc.equal(col, ""), True)
                 good = pc.or_(good, empty)
                 vals = pc.if_else(empty, pa.scalar(c.default, typ), vals)
+            if c.name.endswith("_fen"):  # beyond the maximum: the per-cell check gives the reason
+                good = pc.and_(good, _bounded(vals, self.max_fen))
             values[c.name] = vals
             ok &= np.asarray(good.to_numpy(zero_copy_only=False), dtype=bool)
         if kind in _CROSS_CHECKED and n:
@@ -1046,6 +1143,8 @@ class _Loader:
                         continue
                     try:
                         row[c.name] = c.parse(cell)
+                        if c.name.endswith("_fen"):
+                            v.check_fen_bound(row[c.name], self.max_fen)
                     except ValueError as exc:
                         errs.append((c.name, str(exc)))
                         row[c.name] = None

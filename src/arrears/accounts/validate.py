@@ -8,6 +8,7 @@ accepts both. Nulls (empty cells) are handled by the caller, never passed here.
 from __future__ import annotations
 
 import re
+import unicodedata
 import zoneinfo
 from datetime import date
 from functools import lru_cache
@@ -30,6 +31,12 @@ _LANDLINE_RE = re.compile(r"0\d{2,3}-?\d{7,8}", re.ASCII)
 _PHONE_STRIP_RE = re.compile(r"[\s\-()]", re.ASCII)
 _EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+", re.ASCII)
 _CURRENCY_RE = re.compile(r"[A-Z]{3}", re.ASCII)
+#: C0 and C1 control characters and DEL, except the tab and line breaks that text may hold.
+_TEXT_BAD = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
+_TEXT_BAD_RE = re.compile(f"[{_TEXT_BAD}]")
+#: In identifiers also tab, line breaks and the format characters (Unicode category Cf) that
+#: print as nothing: zero-width space and joiners, direction marks, soft hyphen, BOM, tags.
+_KEY_CONTROL_RE = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
 
 BIGINT_MAX = 2**63 - 1
 _TRUE = frozenset({"true", "1", "y", "yes"})
@@ -156,6 +163,14 @@ def parse_fen(value: object, *, minimum: int | None = None, positive: bool = Fal
     return fen
 
 
+def check_fen_bound(fen: int, limit: int) -> int:
+    """``fen`` if its absolute value is at most ``limit`` (the setting ``max_amount_fen``)."""
+    if abs(fen) > limit:
+        raise ValueError(f"amount {fen:,} fen is beyond the maximum of {limit:,} fen "
+                         f"(setting ARREARS_MAX_AMOUNT_FEN)")
+    return fen
+
+
 def parse_int_between(value: object, low: int, high: int) -> int:
     number = parse_int(value)
     if not low <= number <= high:
@@ -189,14 +204,36 @@ def parse_currency(value: object) -> str:
     return text
 
 
-def parse_text(value: object, *, max_length: int | None = None) -> str:
-    """Free text, trimmed; must not be blank nor longer than ``max_length`` characters."""
+def parse_text(value: object, *, max_length: int | None = None, identifier: bool = False) -> str:
+    """Free text, trimmed; must not be blank nor longer than ``max_length`` characters, nor hold
+    a control character (line breaks and tabs are text; NUL, escape and the like are not).
+
+    ``identifier``: one of the bank's keys, where an invisible character would make a second key
+    that looks like the first (``P1`` and ``P1\\x00``): line breaks, tabs and format characters
+    (zero-width spaces, direction marks, BOM) are refused too."""
     text = _text(value).strip()
     if not text:
         raise ValueError("missing required value")
     if max_length is not None and len(text) > max_length:
         raise ValueError(f"longer than {max_length} characters ({len(text)})")
+    found = (_KEY_CONTROL_RE if identifier else _TEXT_BAD_RE).search(text)
+    at = found.start() if found else None
+    if identifier:
+        at = next((i for i, ch in enumerate(text[:at]) if unicodedata.category(ch) == "Cf"), at)
+    if at is not None:
+        ch = text[at]
+        what = "format character" if unicodedata.category(ch) == "Cf" else "control character"
+        raise ValueError(f"{what} U+{ord(ch):04X} at position {at + 1}"
+                         f"{' in an identifier' if identifier else ''}; such characters are not accepted")
     return text
+
+
+def visible(text: str | None) -> str | None:
+    """``text`` with each control character (but tab and line breaks) written as ``\\xNN`` / ``\\uNNNN``:
+    for quarantine reports and ``ingest_issues``, which show a refused value without carrying it."""
+    if text is None or not _TEXT_BAD_RE.search(text):
+        return text
+    return _TEXT_BAD_RE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _text(value: object) -> str:
@@ -218,6 +255,8 @@ def _text(value: object) -> str:
 # First and last characters that str.strip() never removes (letters, digits, punctuation, symbols).
 _EDGE = r"[\p{L}\p{N}\p{P}\p{S}]"
 _VEC_TEXT = rf"(?s)^{_EDGE}(?:.*{_EDGE})?$"
+_VEC_TEXT_BAD = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x{9f}]"
+_VEC_KEY_BAD = r"[\x00-\x1f\x7f-\x{9f}\p{Cf}]"
 _VEC_INT = r"^-?[0-9]{1,18}$"
 _VEC_DATE = r"^[12][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
 _VEC_ID = r"^[0-9]{17}[0-9X]$"
@@ -233,9 +272,10 @@ def _mask(values: Any) -> Any:
     return pc.fill_null(values, False)
 
 
-def vector_text(arr: pa.Array, max_length: int) -> tuple[pa.Array, pa.Array]:
+def vector_text(arr: pa.Array, max_length: int, *, identifier: bool = False) -> tuple[pa.Array, pa.Array]:
     ok = pc.and_(_mask(pc.match_substring_regex(arr, _VEC_TEXT)), _mask(pc.less_equal(pc.utf8_length(arr), max_length)))
-    return arr, ok
+    bad = _VEC_KEY_BAD if identifier else _VEC_TEXT_BAD
+    return arr, pc.and_(ok, pc.invert(_mask(pc.match_substring_regex(arr, bad))))
 
 
 def vector_enum(arr: pa.Array, allowed: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
