@@ -130,6 +130,24 @@ def _sorted_or_sort(ck: np.ndarray, *, strict: bool, what: str) -> np.ndarray | 
     return order
 
 
+def _check_sums_fit(own: np.ndarray, p_amt: np.ndarray) -> None:
+    """Refuse amounts whose int64 sums could wrap, instead of giving a wrong answer.
+
+    The running sums are taken over the whole ledger, not per account. With ``C`` the total of own
+    minimums and ``P`` the total paid (both >= 0), every intermediate value in :meth:`_Ledger._block`
+    lies in ``[-2(P + C), 2(P + C)]`` (``run <= C``, ``paid <= P``, ``applied <= 2P + C``,
+    ``applied + base_c <= 2(P + C)``), so ``2(P + C) < 2^63`` is enough. Bounded here by count x
+    largest value, exactly, in Python integers. With every amount at most ``max_amount_fen``
+    (10^10 fen by default, enforced at ingestion) it holds up to 4.6e8 rows.
+    """
+    bound = int(own.size) * int(own.max(initial=0)) + int(p_amt.size) * int(p_amt.max(initial=0))
+    if 2 * bound >= 2**63:
+        raise ValueError(
+            f"amounts too large for 64-bit sums: {own.size} statements with own minimums up to "
+            f"{int(own.max(initial=0))} and {p_amt.size} payments up to {int(p_amt.max(initial=0))} fen could add "
+            f"up past 2^63 (ingestion bounds each amount by ARREARS_MAX_AMOUNT_FEN)")
+
+
 _BLOCK_ROWS = 1 << 16
 """Statements per block of accounts (whole accounts, so a block may hold a few more)."""
 
@@ -186,6 +204,7 @@ class _Ledger:
             raise ValueError("statements: past_due_included exceeds minimum_due")
         if p_amt.size and p_amt.min() < 0:
             raise ValueError("payments: negative amount")
+        _check_sums_fit(own, p_amt)
 
         # Combined key (account, day): one int64 that sorts like the pair. Account keys are the
         # store's integer ids, so the product stays far below 2**62; otherwise use dense ranks.
