@@ -30,6 +30,8 @@ from arrears.auth.model import (
     check_role,
     sees_all_teams,
 )
+from arrears.auth.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
+from arrears.auth.passwords import check_new_password
 from arrears.auth.tables import AuthToken, LoginAttempt, Team, User
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
@@ -38,7 +40,6 @@ from arrears.kit.errors import ArrearsError, NotFound
 # --------------------------------------------------------------------------------------------
 # Settings of the security rules (documented in docs/security.md)
 
-MIN_PASSWORD_LENGTH = 10
 SESSION_TTL = timedelta(hours=12)
 API_TOKEN_TTL = timedelta(days=90)
 TOKEN_BYTES = 32
@@ -101,6 +102,7 @@ def create_user(
     username = username.strip()
     if not username or len(username) > 64:
         raise ArrearsError("username must be 1 to 64 characters")
+    check_new_password(password, username=username, display_name=display_name)
     if role in TEAM_ROLES and not team:
         raise ArrearsError(f"a {role} must belong to a team (--team)")
     if session.scalars(select(User.id).where(User.username == username)).first() is not None:
@@ -123,7 +125,8 @@ def get_user(session: Session, username: str) -> User:
 
 
 def set_password(session: Session, *, user: User, password: str, actor: str) -> None:
-    """New password; every token of the user is revoked."""
+    """New password (:func:`arrears.auth.passwords.check_new_password`); every token of the user is revoked."""
+    check_new_password(password, username=user.username, display_name=user.display_name)
     user.password_hash = hash_password(password)
     user.password_changed_at = utc_now()
     revoked = revoke_user_tokens(session, user=user, actor=actor, reason="password changed")

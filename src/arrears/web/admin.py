@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from arrears.auth.deps import DbSession
 from arrears.auth.model import ROLES, TEAM_ROLES, Role
+from arrears.auth.passwords import WeakPassword
 from arrears.auth.service import MIN_PASSWORD_LENGTH, create_user, deactivate_user, unlock
 from arrears.auth.tables import Team, User
 from arrears.channels import templates as message_templates
@@ -88,9 +89,22 @@ def add_user(
     try:
         create_user(session, username=username, password=password, role=role, team=team.strip() or None,
                     display_name=display_name.strip() or None, actor=user.username)
-    except ArrearsError as exc:  # refused before anything was written
+    except WeakPassword as exc:  # refused before anything was written
+        return _users_page(request, session, form=form, status_code=422,
+                           error=gettext(request, WEAK_PASSWORD.get(exc.reason, N_("The password is too easy to guess."))))
+    except ArrearsError as exc:
         return _users_page(request, session, form=form, status_code=422, error=exc.message)
     return RedirectResponse("/admin?notice=created", status_code=303)
+
+
+#: The password rule a refused password broke (arrears.auth.passwords), as the page says it.
+WEAK_PASSWORD = {
+    "too_long": N_("The password is too long: at most 128 characters."),
+    "control": N_("The password may not contain control characters."),
+    "username": N_("The password may not contain the username or the name."),
+    "common": N_("This password is on the list of commonly used passwords: choose another."),
+    "guessable": N_("The password is too easy to guess: use a longer phrase of unrelated words."),
+}
 
 
 def _other_user(session: Session, user_id: int) -> User:
