@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -25,14 +24,14 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
-from arrears.auth.deps import SESSION_COOKIE, DbSession
+from arrears.auth.deps import SESSION_COOKIE, DbSession, csrf_token
 from arrears.auth.model import AuthError, check_role
 from arrears.auth.service import verify_token
 from arrears.auth.tables import User
 from arrears.kit.errors import ArrearsError
 
 CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
+CSRF_HEADER = "X-CSRF-Token"  # the same as arrears.auth.deps.CSRF_HEADER, which the API checks
 #: Double-submit cookie of the login form (there is no session yet to bind a token to).
 LOGIN_CSRF_COOKIE = "arrears_login_csrf"
 
@@ -53,11 +52,6 @@ class PageForbidden(ArrearsError):
     """Signed in, but the role may not open this page."""
 
     status = 403
-
-
-def csrf_token(session_token: str) -> str:
-    """The CSRF token of a web session (see the module's notes)."""
-    return hashlib.sha256(f"arrears-web-csrf\n{session_token}".encode()).hexdigest()
 
 
 def new_login_csrf() -> str:

@@ -3,6 +3,9 @@
 (function () {
   "use strict";
   if (window.htmx) {
+    // No <style> element injected for the request indicators: the content security policy refuses
+    // inline styles (style-src 'self'), and no page uses htmx-indicator.
+    window.htmx.config.includeIndicatorStyles = false;
     // Swap error answers too (a blocked call, a wrong code, a form to correct); 401 carries HX-Redirect.
     window.htmx.config.responseHandling = [
       { code: "204", swap: false },
@@ -13,6 +16,13 @@
     ];
   }
 
+  // Tooltips drawn by ECharts on the chart's canvas (rich text), not as HTML: ECharts writes its HTML
+  // tooltips with style="" attributes, which the content security policy refuses (style-src 'self').
+  function canvasTooltips(option) {
+    if (option.tooltip) { option.tooltip.renderMode = "richText"; }
+    return option;
+  }
+
   function historyChart(el) {
     if (!window.echarts || el.dataset.ready) { return; }
     var source = document.getElementById(el.dataset.source);
@@ -20,7 +30,7 @@
     var data = JSON.parse(source.textContent);
     el.dataset.ready = "1";
     var chart = window.echarts.init(el);
-    chart.setOption({
+    chart.setOption(canvasTooltips({
       tooltip: { trigger: "axis" },
       legend: { data: [el.dataset.labelDpd, el.dataset.labelAmount], bottom: 0 },
       grid: { left: 48, right: 64, top: 36, bottom: 56 },
@@ -32,7 +42,7 @@
         { name: el.dataset.labelDpd, type: "line", step: "end", data: data.dpd, showSymbol: false },
         { name: el.dataset.labelAmount, type: "line", yAxisIndex: 1, data: data.past_due.map(Number), showSymbol: false },
       ],
-    });
+    }));
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
@@ -111,7 +121,7 @@
     if (!source || !build) { return; }
     el.dataset.ready = "1";
     var chart = window.echarts.init(el);
-    chart.setOption(build(JSON.parse(source.textContent), el));
+    chart.setOption(canvasTooltips(build(JSON.parse(source.textContent), el)));
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
