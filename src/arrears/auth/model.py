@@ -65,11 +65,17 @@ TEAM_ROLES: frozenset[str] = frozenset({Role.AGENT, Role.TEAM_LEAD})
 ALL_TEAMS_ROLES: frozenset[str] = frozenset({Role.SUPERVISOR, Role.COMPLIANCE, Role.ADMIN, Role.AUDITOR})
 
 
+class UnknownRole(ArrearsError, ValueError):
+    """A role name that is not one of :data:`ROLES` (a 422 on the web and the API, not a crash)."""
+
+    status = 422
+
+
 def check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}") from None
+        raise UnknownRole(f"unknown role {role!r}; roles are {', '.join(ROLES)}") from None
 
 
 def sees_all_teams(role: str) -> bool:

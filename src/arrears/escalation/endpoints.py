@@ -6,7 +6,6 @@ carries unmasked personal data, and building it is an audit record (docs/escalat
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -20,6 +19,7 @@ from arrears.cases.service import business_date_of
 from arrears.escalation import schemas as s
 from arrears.escalation import service
 from arrears.kit.clock import utc_now
+from arrears.kit.inputs import IsoDate
 
 #: Roles that read the legal queue and bundles.
 LEGAL_READERS = (Role.SUPERVISOR, Role.COMPLIANCE, Role.ADMIN)
@@ -43,7 +43,8 @@ router = APIRouter(tags=["legal"], responses=ERRORS)
 
 @router.get("/legal/queue", summary="Cases in legal review, longest waiting first", response_model=s.LegalQueue)
 def legal_queue(session: DbSession, user: Reader,
-                on: Annotated[date | None, Query(alias="date", description="queue date (default: today)")] = None,
+                on: Annotated[IsoDate | None, Query(alias="date", description="queue date, YYYY-MM-DD (default: today)")]
+                = None,
                 ) -> s.LegalQueue:
     day = on or business_date_of(utc_now())
     rows = service.legal_queue(session, on=day)
@@ -54,8 +55,13 @@ def legal_queue(session: DbSession, user: Reader,
             response_class=Response,
             responses={200: {"content": {"application/zip": {}}, "description": "the bundle"},
                        404: _error("no such case"), 409: _error("the case is not in legal_review")})
-def legal_bundle(case_id: CaseId, session: DbSession, user: Reader) -> Response:
-    bundle = service.build_bundle(session, case_id=case_id, actor=user.username)
+def legal_bundle(case_id: CaseId, session: DbSession, user: Reader,
+                 reason: Annotated[str | None, Query(max_length=500, description=(
+                     "why the bundle is needed (kept in the audit log); required"))] = None) -> Response:
+    """Only for roles the masking policy lets unmask every kind of personal data in the bundle (compliance
+    and admin; docs/security.md), with a reason."""
+    bundle = service.build_bundle(session, case_id=case_id, actor=user.username, role=user.role,
+                                  reason=reason or "")
     return Response(bundle.content, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="legal-bundle-case-{case_id}.zip"',
                              "X-Content-SHA256": bundle.sha256})

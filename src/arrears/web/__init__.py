@@ -9,7 +9,7 @@ its own routes match: everything else (the API, its 404 and 405 answers) stays t
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,8 +19,10 @@ from starlette.types import Scope
 
 from arrears.contact.service import ContactFieldError
 from arrears.kit.errors import ArrearsError
+from arrears.kit.inputs import InputError
 from arrears.plans.service import PlanFieldError
 from arrears.web import admin, approvals, casepage, compliance, dashboards, pages
+from arrears.web.inputs import refuse_control_characters
 from arrears.web.security import LoginRequired, login_redirect
 
 
@@ -34,7 +36,7 @@ def _login_required(request: Request, exc: Exception) -> Response:
 
 
 #: Errors that name the form field they refuse (``.field``: the input's name), so the page can mark it.
-FIELD_ERRORS: tuple[type[ArrearsError], ...] = (casepage.FormError, PlanFieldError, ContactFieldError)
+FIELD_ERRORS: tuple[type[ArrearsError], ...] = (casepage.FormError, PlanFieldError, ContactFieldError, InputError)
 
 
 def _arrears_error(request: Request, exc: Exception) -> Response:
@@ -76,7 +78,9 @@ def application(parent: FastAPI) -> FastAPI:
     Errors become HTML pages (or fragments for HTMX) here. They are handled after the request's
     transaction has ended, so a failed write is rolled back like in the API; answers that must keep
     a write (a logged gate block, a counted wrong SMS code) are returned, not raised."""
-    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="arrears web")
+    # every path, query and form value of every page is checked for control characters first
+    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="arrears web",
+                  dependencies=[Depends(refuse_control_characters)])
     web.state = parent.state
     web.include_router(pages.router)
     web.include_router(casepage.router)

@@ -30,6 +30,7 @@ from arrears.kit.errors import ArrearsError, ConfigError, NotFound
 from arrears.strategy import active as strategies
 from arrears.strategy.config import load_strategy
 from arrears.web.i18n import N_
+from arrears.web.inputs import PathId
 from arrears.web.render import ROLE_NAMES, gettext, render, settings_of
 from arrears.web.security import CsrfUser, page_role
 
@@ -115,7 +116,7 @@ def _other_user(session: Session, user_id: int) -> User:
 
 
 @router.post("/admin/users/{user_id}/deactivate")
-def deactivate(request: Request, user_id: int, session: DbSession, user: Admin, _: CsrfUser) -> Response:
+def deactivate(request: Request, user_id: PathId, session: DbSession, user: Admin, _: CsrfUser) -> Response:
     target = _other_user(session, user_id)
     if target.id == user.id:
         raise ArrearsError("you cannot deactivate your own account")
@@ -124,7 +125,7 @@ def deactivate(request: Request, user_id: int, session: DbSession, user: Admin, 
 
 
 @router.post("/admin/users/{user_id}/unlock")
-def unlock_user(request: Request, user_id: int, session: DbSession, user: Admin, _: CsrfUser) -> Response:
+def unlock_user(request: Request, user_id: PathId, session: DbSession, user: Admin, _: CsrfUser) -> Response:
     unlock(session, user=_other_user(session, user_id), actor=user.username)
     return RedirectResponse("/admin?notice=unlocked", status_code=303)
 

@@ -43,6 +43,7 @@ from arrears.plans.model import approval_refusal
 from arrears.web import labels
 from arrears.web import repository as repo
 from arrears.web.i18n import N_
+from arrears.web.inputs import FormId, OptionalFormId, PathId
 from arrears.web.render import gettext, render, request_locale, settings_of
 from arrears.web.security import CsrfUser, WebUser, is_htmx, page_role
 
@@ -288,19 +289,19 @@ def _done(request: Request, session: Session, user: User, case: Case, step: str,
 # -- pages ------------------------------------------------------------------------------------------------
 
 @router.get("/case/{case_id}")
-def case_page(request: Request, case_id: int, session: DbSession, user: WebUser, step: str = "greeting") -> Response:
+def case_page(request: Request, case_id: PathId, session: DbSession, user: WebUser, step: str = "greeting") -> Response:
     case = _case(session, user, case_id)
     return render(request, "case.html", **case_context(request, session, user, case, step))
 
 
 @router.get("/case/{case_id}/script/{step}")
-def script_step(request: Request, case_id: int, step: str, session: DbSession, user: WebUser) -> Response:
+def script_step(request: Request, case_id: PathId, step: str, session: DbSession, user: WebUser) -> Response:
     case = _case(session, user, case_id)
     return _script_response(request, session, user, case, step, wrote=False)
 
 
 @router.get("/case/{case_id}/best-hours")
-def best_hours_fragment(request: Request, case_id: int, session: DbSession, user: WebUser) -> Response:
+def best_hours_fragment(request: Request, case_id: PathId, session: DbSession, user: WebUser) -> Response:
     """The customer's best hours to call, with the reason (the best-time model over the call history)."""
     from arrears.web.besttime import HistoryCache, best_hours_for
 
@@ -318,8 +319,8 @@ def best_hours_fragment(request: Request, case_id: int, session: DbSession, user
 
 @router.post("/case/{case_id}/reveal")
 def reveal_value(
-    request: Request, case_id: int, session: DbSession, user: CsrfUser,
-    kind: Annotated[str, Form(max_length=16)], contact_point_id: Annotated[int | None, Form()] = None,
+    request: Request, case_id: PathId, session: DbSession, user: CsrfUser,
+    kind: Annotated[str, Form(max_length=16)], contact_point_id: OptionalFormId = None,
 ) -> Response:
     """Unmask one value for a role the masking policy allows; audited (never the value itself)."""
     case = _case(session, user, case_id)
@@ -350,7 +351,7 @@ def _fen(text: str, field: str, *, positive: bool = False) -> int:
 
 @router.post("/case/{case_id}/script/investigation")
 def post_investigation(
-    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
     cause: Annotated[str, Form()], monthly_income: Annotated[str, Form(max_length=20)],
     essential_spending: Annotated[str, Form(max_length=20)],
     other_debt_payments: Annotated[str, Form(max_length=20)] = "0",
@@ -375,7 +376,7 @@ def post_investigation(
 
 @router.post("/case/{case_id}/script/agreement")
 def post_agreement(
-    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
     option_code: Annotated[str, Form(max_length=64)], reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """An agreement from an option offered today (the plans service writes schedule, terms, PDF, audit)."""
@@ -396,8 +397,8 @@ def _draft(session: Session, user: User, case: Case, agreement_id: int) -> Any:
 
 @router.post("/case/{case_id}/script/send-code")
 def post_send_code(
-    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
-    agreement_id: Annotated[int, Form(ge=1)], contact_point_id: Annotated[int | None, Form()] = None,
+    request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
+    agreement_id: FormId, contact_point_id: OptionalFormId = None,
 ) -> Response:
     case = _case(session, user, case_id)
     agreement = _draft(session, user, case, agreement_id)
@@ -408,8 +409,8 @@ def post_send_code(
 
 @router.post("/case/{case_id}/script/confirm")
 def post_confirm(
-    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
-    agreement_id: Annotated[int, Form(ge=1)], method: Annotated[str, Form(max_length=32)],
+    request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
+    agreement_id: FormId, method: Annotated[str, Form(max_length=32)],
     code: Annotated[str, Form(max_length=12)] = "", reference: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """The customer's confirmation; a wrong code is answered (not raised) so that the attempt counts."""
@@ -425,7 +426,7 @@ def post_confirm(
 
 @router.post("/case/{case_id}/agreements/{agreement_id}/approve")
 def post_approve(
-    request: Request, case_id: int, agreement_id: int, session: DbSession, user: Approver, _: CsrfUser,
+    request: Request, case_id: PathId, agreement_id: PathId, session: DbSession, user: Approver, _: CsrfUser,
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Four-eyes: a second person (never the agreement's maker) whose role has the authority approves
@@ -438,7 +439,7 @@ def post_approve(
 
 @router.post("/case/{case_id}/agreements/{agreement_id}/revise")
 def post_revise(
-    request: Request, case_id: int, agreement_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    request: Request, case_id: PathId, agreement_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
     option_code: Annotated[str, Form(max_length=64)] = "", reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """A new version of an active agreement from today's options (``plans.service.revise_agreement``):
@@ -457,7 +458,7 @@ def post_revise(
 
 @router.post("/case/{case_id}/agreements/{agreement_id}/cancel")
 def post_cancel_agreement(
-    request: Request, case_id: int, agreement_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    request: Request, case_id: PathId, agreement_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Cancel an agreement not yet confirmed, with a reason (``plan.agreement_cancel``)."""
@@ -476,9 +477,9 @@ def _local(request: Request, day: str, clock: str, field: str) -> datetime:
 
 @router.post("/case/{case_id}/script/outcome")
 def post_outcome(
-    request: Request, case_id: int, session: DbSession, user: Worker, _: CsrfUser,
+    request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
     outcome: Annotated[str, Form(max_length=32)], party: Annotated[str, Form(max_length=24)] = "debtor",
-    contact_point_id: Annotated[int | None, Form()] = None,
+    contact_point_id: OptionalFormId = None,
     recording_ref: Annotated[str, Form(max_length=200)] = "", notes: Annotated[str, Form(max_length=4000)] = "",
     next_step: Annotated[str, Form(max_length=16)] = "none",
     promise_amount: Annotated[str, Form(max_length=20)] = "", promise_date: Annotated[str, Form(max_length=10)] = "",
@@ -548,7 +549,7 @@ def post_outcome(
 
 
 @router.post("/case/{case_id}/appointments/{appointment_id}/cancel")
-def post_cancel_appointment(request: Request, case_id: int, appointment_id: int, session: DbSession, user: Worker,
+def post_cancel_appointment(request: Request, case_id: PathId, appointment_id: PathId, session: DbSession, user: Worker,
                             _: CsrfUser) -> Response:
     case = _case(session, user, case_id)
     appt = case_repo.get_appointment(session, appointment_id)
@@ -566,7 +567,7 @@ Reviewer = Annotated[User, Depends(page_role(*REVIEWERS))]
 
 @router.post("/case/{case_id}/hold-reviews/{review_id}")
 def post_hold_review(
-    request: Request, case_id: int, review_id: int, session: DbSession, user: Reviewer, _: CsrfUser,
+    request: Request, case_id: PathId, review_id: PathId, session: DbSession, user: Reviewer, _: CsrfUser,
     note: Annotated[str, Form(min_length=1, max_length=2000)],
     lift_hold_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:

@@ -29,6 +29,7 @@ from arrears.cases.tables import Case, HoldReview
 from arrears.contact.tables import ContactDecision
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
+from arrears.kit.inputs import IsoDate
 from arrears.reports.service import to_csv
 from arrears.web.i18n import N_
 from arrears.web.render import render, settings_of
@@ -124,8 +125,8 @@ def _blank_as_none(value: object) -> object:
     return None if value == "" else value
 
 
-From = Annotated[date | None, BeforeValidator(_blank_as_none), Query(alias="from")]
-To = Annotated[date | None, BeforeValidator(_blank_as_none), Query(alias="to")]
+From = Annotated[IsoDate | None, BeforeValidator(_blank_as_none), Query(alias="from")]
+To = Annotated[IsoDate | None, BeforeValidator(_blank_as_none), Query(alias="to")]
 RuleId = Annotated[str, Query(max_length=64)]
 Outcome = Annotated[str, Query(max_length=16)]
 

@@ -31,6 +31,7 @@ from arrears.cases.service import business_date_of
 from arrears.cases.tables import Case
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
+from arrears.kit.inputs import IsoDate
 from arrears.kit.money import format_yuan, round_fen, to_yuan
 from arrears.reports import service as reports
 from arrears.reports.model import WEEKDAYS, percent
@@ -89,9 +90,9 @@ def _filters(request: Request, session: Session, user: User, day: date | None, d
     return Filters(team_id, code, business_date, start, to)
 
 
-Day = Annotated[date | None, Query(alias="date")]
-From = Annotated[date | None, Query(alias="from")]
-To = Annotated[date | None, Query(alias="to")]
+Day = Annotated[IsoDate | None, Query(alias="date")]
+From = Annotated[IsoDate | None, Query(alias="from")]
+To = Annotated[IsoDate | None, Query(alias="to")]
 TeamCode = Annotated[str, Query(max_length=32)]
 
 

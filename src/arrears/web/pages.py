@@ -21,6 +21,7 @@ from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
 from arrears.web import repository as repo
 from arrears.web.i18n import N_
+from arrears.web.inputs import PathId
 from arrears.web.render import START_PAGES, gettext, render
 from arrears.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -147,7 +148,7 @@ def take_next(request: Request, session: DbSession, user: QueueUser, _: CsrfUser
 
 
 @router.post("/case/{case_id}/release")
-def release(request: Request, case_id: int, session: DbSession, user: QueueUser, _: CsrfUser) -> Response:
+def release(request: Request, case_id: PathId, session: DbSession, user: QueueUser, _: CsrfUser) -> Response:
     from arrears.cases import repository as case_repo
 
     case = case_repo.case_in_scope(session, case_id, scope=case_scope(user, Case.team_id))
