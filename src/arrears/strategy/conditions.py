@@ -44,6 +44,14 @@ _FUNC_CLASSES: dict[type[exp.Expression], str] = {
 }
 
 
+#: Longest condition accepted (characters): a rule people read, not a generated list.
+MAX_CONDITION_LENGTH = 4000
+#: Deepest nesting accepted: brackets, NOTs and signs in a row (the parser and the checker recurse
+#: per level; 3,000 brackets exhausted Python's stack after 36 s of CPU).
+MAX_CONDITION_DEPTH = 32
+_NESTING_TOKENS = (TokenType.NOT, TokenType.DASH, TokenType.PLUS, TokenType.TILDE)
+
+
 class ConditionError(ArrearsError):
     """A condition is refused. ``line`` is the line inside the condition text (1-based) when known."""
 
@@ -245,28 +253,48 @@ class _Checker:
         return first
 
 
+def _check_nesting(tokens: Sequence[Any]) -> None:
+    """Refuse a second statement, and nesting deeper than :data:`MAX_CONDITION_DEPTH`: open brackets,
+    plus NOTs and signs in a row (each a level of the parser's recursion)."""
+    depth = run = 0
+    for token in tokens:
+        kind = token.token_type
+        if kind == TokenType.SEMICOLON:
+            raise ConditionError("only one expression is allowed: ';' separates statements", line=token.line)
+        if kind == TokenType.L_PAREN:
+            depth += 1
+        elif kind == TokenType.R_PAREN:
+            depth = max(depth - 1, 0)
+        run = run + 1 if kind in _NESTING_TOKENS else 0
+        if depth + run > MAX_CONDITION_DEPTH:
+            raise ConditionError(f"the condition is nested too deeply: at most {MAX_CONDITION_DEPTH} levels of "
+                                 "brackets, NOT and signs", line=token.line)
+
+
 def parse_condition(text: str) -> Condition:
     """Parse and check one condition; raises :class:`ConditionError` saying what is wrong."""
     if not isinstance(text, str) or not text.strip():
         raise ConditionError("a condition cannot be empty")
+    if len(text) > MAX_CONDITION_LENGTH:
+        raise ConditionError(f"the condition is too long: {len(text)} characters, at most {MAX_CONDITION_LENGTH}")
     try:
         tokens = sqlglot.tokenize(text, read=DIALECT)
     except TokenError as exc:
         raise ConditionError(f"cannot read the condition: {exc}") from None
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            raise ConditionError("only one expression is allowed: ';' separates statements", line=token.line)
+    _check_nesting(tokens)
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+        if len(statements) != 1:  # pragma: no cover - without ';' the parser yields one statement
+            raise ConditionError(f"only one expression is allowed, found {len(statements)}")
+        expr = statements[0]
+        checker = _Checker(text)
+        kind = checker.check(expr)
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         raise ConditionError(f"cannot parse the condition: {err.get('description', exc)}",
                              line=err.get("line")) from None
-    if len(statements) != 1:  # pragma: no cover - without ';' the parser yields one statement
-        raise ConditionError(f"only one expression is allowed, found {len(statements)}")
-    expr = statements[0]
-    checker = _Checker(text)
-    kind = checker.check(expr)
+    except RecursionError:  # a long chain of one operator (dpd + dpd + …) within the length bound
+        raise ConditionError("the condition is nested too deeply") from None
     if kind not in ("boolean", "null"):
         raise ConditionError(f"a condition must be true or false, but {_describe(expr)} is {_type_name(kind)}",
                              line=_line(expr))
