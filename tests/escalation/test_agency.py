@@ -24,7 +24,8 @@ PLACED_ON = date(2026, 3, 1)
 
 def _place(engine, code: str = "huaxia", on: date = PLACED_ON) -> service.FileOut:
     with transaction(engine) as session:
-        return service.place_accounts(session, agency=agencies().get(code), on=on, actor="cli:tester")
+        return service.place_accounts(session, agency=agencies().get(code), on=on, actor="cli:tester", role="admin",
+                                      reason="monthly placement")
 
 
 def _recall(engine, on: date) -> service.FileOut:

@@ -1,4 +1,5 @@
-"""GET /legal/queue and GET /cases/{id}/legal-bundle: supervisors, compliance and admins only."""
+"""GET /legal/queue (supervisors, compliance and admins) and GET /cases/{id}/legal-bundle (compliance and
+admins, with a reason)."""
 
 from __future__ import annotations
 
@@ -33,14 +34,15 @@ def test_legal_queue(api):
 
 def test_legal_bundle(api):
     _to_legal_review(api.engine, api.east_case)
-    r = api.get("compliance", f"/cases/{api.east_case}/legal-bundle")
+    why = {"reason": "court filing"}
+    r = api.get("compliance", f"/cases/{api.east_case}/legal-bundle", params=why)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/zip"
     assert r.headers["x-content-sha256"] == hashlib.sha256(r.content).hexdigest()
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(r.content)).read("manifest.json"))
     assert manifest["case_id"] == api.east_case
-    assert api.get("admin", f"/cases/{api.east_case}/legal-bundle").content == r.content
+    assert api.get("admin", f"/cases/{api.east_case}/legal-bundle", params=why).content == r.content
     assert [a.actor for a in audits(api.engine, "legal.bundle_built")] == ["compliance", "admin"]
-    assert api.get("agent_east", f"/cases/{api.east_case}/legal-bundle").status_code == 403
-    assert api.get("supervisor", f"/cases/{api.west_case}/legal-bundle").status_code == 409
-    assert api.get("supervisor", "/cases/999999/legal-bundle").status_code == 404
+    assert api.get("agent_east", f"/cases/{api.east_case}/legal-bundle", params=why).status_code == 403
+    assert api.get("compliance", f"/cases/{api.west_case}/legal-bundle", params=why).status_code == 409
+    assert api.get("compliance", "/cases/999999/legal-bundle", params=why).status_code == 404

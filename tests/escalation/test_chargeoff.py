@@ -73,7 +73,8 @@ def test_recoveries_by_charge_off_month_and_channel(engine, tmp_path):
     # X: placed with huaxia (DPD 120, 15 %) on 10 January, charged off on 31 January with the placement live
     x = escalated(engine, "ACC-X", "agency_placement", dpd=120)
     with transaction(engine) as session:
-        service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 1, 10), actor="t")
+        service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 1, 10), actor="t", role="admin",
+                               reason="placement")
     _collect(engine, tmp_path, [("X-1", _placement(engine, "ACC-X"), "ACC-X", "2026-01-20", 4_000),   # before c/o
                                 ("X-2", _placement(engine, "ACC-X"), "ACC-X", "2026-02-12", 5_000)], "x.csv")
     task(engine, x, "charge_off")
@@ -84,7 +85,8 @@ def test_recoveries_by_charge_off_month_and_channel(engine, tmp_path):
     _approve(engine, y, date(2026, 2, 15))
     with transaction(engine) as session:
         case_service.transition(session, case_id=y, to_state="agency_placement", actor="cycle", reason="strategy")
-        service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 2, 16), actor="t")
+        service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 2, 16), actor="t", role="admin",
+                               reason="placement")
     _collect(engine, tmp_path, [("Y-1", _placement(engine, "ACC-Y"), "ACC-Y", "2026-03-01", 10_001)], "y.csv")
     escalated(engine, "ACC-Z", "follow_up")                  # never charged off
     pay(engine, "ACC-X", (date(2026, 1, 31), 100),           # on the charge-off day: not a recovery

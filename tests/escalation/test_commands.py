@@ -38,7 +38,7 @@ def test_agency_commands(cli_store, tmp_path: Path):
     case_id = escalated(engine, "ACC-1", "agency_placement", dpd=120, balance=1_000_000)
     out = tmp_path / "placement.csv"
     assert "1 account(s) placed with huaxia" in _ok("agency", "place", "--agency", "huaxia", "--date", "2026-03-01",
-                                                  "--out", str(out))
+                                                  "--out", str(out), "--reason", "monthly placement")
     manifest = json.loads(Path(f"{out}.manifest.json").read_text(encoding="utf-8"))
     assert manifest["file"] == "placement.csv" and manifest["rows"] == 1
     assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
@@ -64,7 +64,8 @@ def test_agency_commands(cli_store, tmp_path: Path):
     assert recall.read_text(encoding="utf-8").splitlines()[1].endswith(",2026-05-30,term_expired")
     assert status(engine, case_id) == "follow_up"
 
-    r = runner.invoke(app, ["agency", "place", "--agency", "nobody", "--date", "2026-03-01", "--out", str(out)])
+    r = runner.invoke(app, ["agency", "place", "--agency", "nobody", "--date", "2026-03-01", "--out", str(out),
+                                 "--reason", "monthly placement"])
     assert r.exit_code == 1 and "unknown agency 'nobody'" in r.stderr
 
 
@@ -73,8 +74,8 @@ def test_legal_and_chargeoff_commands(cli_store, tmp_path: Path):
     legal = escalated(engine, "ACC-L", "legal_review", dpd=200, balance=2_000_000)
     assert "ACC-L" in _ok("legal", "queue", "--date", "2026-03-01")
     one, two = tmp_path / "b1.zip", tmp_path / "b2.zip"
-    _ok("legal", "bundle", "--case", str(legal), "--out", str(one))
-    _ok("legal", "bundle", "--case", str(legal), "--out", str(two))
+    _ok("legal", "bundle", "--case", str(legal), "--out", str(one), "--reason", "court filing")
+    _ok("legal", "bundle", "--case", str(legal), "--out", str(two), "--reason", "court filing")
     assert one.read_bytes() == two.read_bytes()
     assert "manifest.json" in zipfile.ZipFile(one).namelist()
     assert "legal referral returned" in _ok("legal", "decide", "--case", str(legal), "--decision", "return",

@@ -34,7 +34,8 @@ def _to_legal(engine, case_id: int) -> None:
 
 def _bundle(engine, case_id: int) -> service.Bundle:
     with transaction(engine) as session:
-        return service.build_bundle(session, case_id=case_id, actor="cli:lawyer")
+        return service.build_bundle(session, case_id=case_id, actor="cli:lawyer", role="compliance",
+                                    reason="legal review")
 
 
 def _decide(engine, case_id: int, decision: str, note: str = "reviewed") -> LegalReferral:

@@ -227,6 +227,44 @@ def can_reveal(kind: str, role: str, purpose: str = "view") -> bool:
     raise ValueError(f"unknown purpose {purpose!r}; purposes are {', '.join(PURPOSES)}")
 
 
+#: Files that carry personal data unmasked, and the kinds in each. The masking policy decides them
+#: too: a role may produce one only if it may unmask (purpose ``view``) every kind the file holds —
+#: the same answer ``POST /cases/{id}/reveal`` gives — and only with a reason, which is audited.
+UNMASKED_OUTPUTS: Mapping[str, tuple[str, ...]] = {
+    "legal_bundle": ("name", "national_id", "phone", "address", "email"),
+    "agency_placement": ("name", "phone", "address"),
+}
+
+
+class ReasonRequired(ArrearsError):
+    """An unmasked output asked for without a reason."""
+
+    status = 422
+    field = "reason"
+
+
+def may_unmask_output(output: str, role: str) -> bool:
+    """May ``role`` produce the file ``output`` (a key of :data:`UNMASKED_OUTPUTS`)?"""
+    if output not in UNMASKED_OUTPUTS:
+        raise ValueError(f"unknown unmasked output {output!r}; outputs are {', '.join(UNMASKED_OUTPUTS)}")
+    return all(can_reveal(kind, role) for kind in UNMASKED_OUTPUTS[output])
+
+
+def check_unmasked_output(output: str, *, role: str, reason: str | None) -> str:
+    """The reason (stripped) if ``role`` may produce ``output``; :class:`Forbidden` or
+    :class:`ReasonRequired` otherwise. A reason needs a visible character (not only spaces or
+    zero-width marks)."""
+    if not may_unmask_output(output, role):
+        kinds = ", ".join(UNMASKED_OUTPUTS[output])
+        raise Forbidden(f"role {role} may not have the {output.replace('_', ' ')} built: it carries {kinds} "
+                        "unmasked, which only roles that may unmask them all receive")
+    text = (reason or "").strip()
+    if not any(ch.isprintable() and not ch.isspace() for ch in text):
+        raise ReasonRequired(f"say why the {output.replace('_', ' ')} is needed (reason): it carries personal "
+                             "data unmasked and the reason is kept in the audit log")
+    return text
+
+
 # --------------------------------------------------------------------------------------------
 # Audit chain
 

@@ -27,6 +27,11 @@ _err = Console(stderr=True)
 AgenciesOpt = Annotated[Path, typer.Option("--agencies", envvar="ARREARS_AGENCIES_FILE",
                                            help="The agencies file (YAML; see examples/agencies.yaml).")]
 DateOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Business date, YYYY-MM-DD.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why the file with unmasked personal data is needed "
+                                                          "(kept in the audit log).")]
+#: The command line runs with the store's own credentials: the masking policy treats it as an
+#: administrator, and every unmasked file it writes still needs a reason (docs/security.md).
+CLI_ROLE = "admin"
 OptionalDate = Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"],
                                                        help="Business date, YYYY-MM-DD (default: today).")]
 
@@ -62,16 +67,19 @@ def place(
     business_date: DateOpt,
     out: Annotated[Path, typer.Option("--out", help="Placement CSV to write; its manifest goes to FILE.manifest.json.")],
     agencies: AgenciesOpt,
+    reason: ReasonOpt,
 ) -> None:
     """Place every case in agency_placement without a live placement with the agency (one transaction)
-    and write the agency's placement file. The file carries unmasked personal data (audited)."""
+    and write the agency's placement file. The file carries unmasked personal data (audited, with the
+    reason)."""
     from arrears.escalation import service
     from arrears.escalation.config import load_agencies
 
     try:
         chosen = load_agencies(agencies).get(agency)
         with transaction(write_first(store_engine())) as session:
-            result = service.place_accounts(session, agency=chosen, on=business_date.date(), actor=cli_actor())
+            result = service.place_accounts(session, agency=chosen, on=business_date.date(), actor=cli_actor(),
+                                            role=CLI_ROLE, reason=reason)
             _write(out, result.content, result.manifest)
     except ArrearsError as exc:
         raise _fail(exc) from exc
@@ -150,6 +158,7 @@ def legal_queue(business_date: OptionalDate = None) -> None:
 def legal_bundle(
     case: Annotated[int, typer.Option("--case", min=1, help="Case id.")],
     out: Annotated[Path, typer.Option("--out", help="Zip archive to write.")],
+    reason: ReasonOpt,
 ) -> None:
     """Build the case's legal bundle: one zip with the ledger, agreements, contact and case history and
     a manifest of sha256 digests (same data, same bytes). The unmasked read is audited."""
@@ -157,7 +166,7 @@ def legal_bundle(
 
     try:
         with transaction(write_first(store_engine())) as session:
-            bundle = service.build_bundle(session, case_id=case, actor=cli_actor())
+            bundle = service.build_bundle(session, case_id=case, actor=cli_actor(), role=CLI_ROLE, reason=reason)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(bundle.content)
     except ArrearsError as exc:

@@ -1,7 +1,9 @@
 """Read-only REST endpoints of legal review: the queue and a case's bundle.
 
-Only supervisors, compliance and admins (who see every team's cases) may call them: the bundle
-carries unmasked personal data, and building it is an audit record (docs/escalation.md).
+Only supervisors, compliance and admins (who see every team's cases) read the queue. The bundle carries
+unmasked personal data: the masking policy decides who receives it (compliance and admin, the roles that
+may unmask every kind in it), a reason is required, and building it is an audit record (docs/escalation.md,
+docs/security.md).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Account, ContactPoint, Customer, Payment, Statement
+from arrears.auth.model import check_unmasked_output
 from arrears.auth.service import record
 from arrears.cases.model import can_transition, check_transition
 from arrears.cases.service import business_date_of, transition
@@ -93,12 +94,16 @@ class FileOut:
 
 # -- placement ------------------------------------------------------------------------------------
 
-def place_accounts(session: Session, *, agency: Agency, on: date, actor: str) -> FileOut:
+def place_accounts(session: Session, *, agency: Agency, on: date, actor: str, role: str, reason: str) -> FileOut:
     """Place every case in ``agency_placement`` without a live placement with ``agency`` on ``on``.
+
+    The file carries names, phones and addresses unmasked: ``role`` must be one the masking policy lets
+    unmask them all, and ``reason`` says why (:func:`arrears.auth.model.check_unmasked_output`).
 
     A case is left unplaced (listed in ``skipped`` with why) when the agency has no commission tier
     for its DPD, or when a hold the agency's recall rules name is in force (it would be recalled at
     once). The file carries unmasked personal data: building it writes an audit record."""
+    reason = check_unmasked_output("agency_placement", role=role, reason=reason)
     todo = repo.cases_to_place(session)
     holds = repo.holds_in_force(session, [c.account_id for c in todo], on)
     contacts = repo.debtor_contacts(session, sorted({c.customer_id for c in todo}))
@@ -132,7 +137,8 @@ def place_accounts(session: Session, *, agency: Agency, on: date, actor: str) ->
                 "rows": len(placed), "total_balance_fen": sum(p.balance for p, _ in placed), "sha256": digest}
     record(session, actor=actor, action="agency.placement_file", entity="agency", entity_id=agency.code,
            detail={"business_date": on, "accounts": len(placed), "total_balance_fen": manifest["total_balance_fen"],
-                   "sha256": digest, "personal_data": "unmasked", "skipped": len(skipped)})
+                   "sha256": digest, "personal_data": "unmasked", "skipped": len(skipped), "role": role,
+                   "reason": reason})
     session.flush()
     return FileOut(content=content, manifest=manifest, skipped=tuple(skipped))
 
@@ -381,11 +387,13 @@ class Bundle:
     manifest: dict[str, Any]
 
 
-def build_bundle(session: Session, *, case_id: int, actor: str) -> Bundle:
+def build_bundle(session: Session, *, case_id: int, actor: str, role: str, reason: str) -> Bundle:
     """The legal bundle of a case in legal_review: one zip (see docs/escalation.md) with the ledger,
     agreements, contact history and case history, and ``manifest.json`` listing every other file with
     its sha256. Built deterministically; the unmasked read is audited and the referral keeps the
-    bundle's sha256."""
+    bundle's sha256. ``role`` must be one the masking policy lets unmask every kind of personal data in
+    the bundle, and ``reason`` says why (:func:`arrears.auth.model.check_unmasked_output`)."""
+    reason = check_unmasked_output("legal_bundle", role=role, reason=reason)
     case = _require_legal_review(session, case_id)
     referral = _referral(session, case.id)
     account = session.get(Account, case.account_id)
@@ -441,7 +449,8 @@ def build_bundle(session: Session, *, case_id: int, actor: str) -> Bundle:
     digest = sha256_hex(content)
     referral.bundle_sha256 = digest
     record(session, actor=actor, action="legal.bundle_built", entity="case", entity_id=case.id,
-           detail={"referral_id": referral.id, "sha256": digest, "files": len(files), "personal_data": "unmasked"})
+           detail={"referral_id": referral.id, "sha256": digest, "files": len(files), "personal_data": "unmasked",
+                   "role": role, "reason": reason})
     session.flush()
     return Bundle(content=content, sha256=digest, manifest=manifest)
 
