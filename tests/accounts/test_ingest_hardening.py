@@ -267,3 +267,15 @@ def test_parquet_files_are_checked_against_their_manifest_too(engine, tmp_path):
         load(engine, f)
     Path(f"{f}.ctl").write_text("rows=2\nsum_amount_fen=10000\n", encoding="utf-8")
     assert load(engine, f)[0].loaded == 2
+
+
+# -- fault 11: the quarantine report is opened in spreadsheets: no live formulas -------------------------
+
+
+def test_the_quarantine_report_escapes_formulas_from_the_file(engine, tmp_path):
+    formula = "=cmd|' /C calc'!A0"
+    rows = [[formula, "张三", "110105198506150000", "1985-06-15", "", ""]]  # bad national ID: quarantined
+    f = write_csv(tmp_path / "customers.csv", HEADERS["customers"], rows)
+    (r,) = load(engine, f, quarantine=tmp_path / "q")
+    (line,) = read_report(r.quarantine_path)
+    assert line["raw"].startswith("'=cmd|") and line["field"] == "national_id"

@@ -65,6 +65,7 @@ from arrears.accounts.tables import (
 )
 from arrears.config import get_settings
 from arrears.kit.clock import utc_now
+from arrears.kit.csvsafe import SafeWriter
 from arrears.kit.db import is_sqlite
 from arrears.kit.errors import FileRejected
 
@@ -908,7 +909,7 @@ class _ReportSinks:
             # BOM so that spreadsheet programs open the Chinese text correctly.
             f = open(tmp, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed in commit/abort
             self._files[which] = f
-            self._writers[which] = csv.writer(f)
+            self._writers[which] = SafeWriter(f)  # the raw rows are the bank's: no live formulas
             self._writers[which].writerow(self.HEADER)
         self._writers[which].writerows((n, fld or "", reason, raw or "") for n, fld, reason, raw in rows)
         self._counts[which] += len(rows)

@@ -29,7 +29,6 @@ one by one. A test checks the result against one gate call per case and hour.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +40,7 @@ import numpy as np
 
 from arrears.contact.besttime import APPOINTMENT_PROBABILITY, SLOTS, slot_of
 from arrears.contact.policy import Appointment, Attempt, ContactCandidate, Hold, PolicyPack, gate, local_instant
+from arrears.kit.csvsafe import SafeWriter
 
 #: Start hours (bank time) of the business day: 08:00 … 20:00, the last hour ending at 21:00.
 BUSINESS_HOURS: tuple[int, ...] = tuple(range(8, 21))
@@ -385,7 +385,7 @@ def export_dialer_csv(plan: DailyPlan, path: str | Path) -> int:
     """
     rows = sorted(plan.calls, key=lambda c: (c.at, c.priority, c.case_id))
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
+        out = SafeWriter(fh)  # text cells that would run as formulas in a spreadsheet are escaped
         out.writerow(DIALER_COLUMNS)
         for c in rows:
             out.writerow([c.case_id, c.account_ref, c.contact_point_id, c.local_start.isoformat(timespec="minutes"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from typing import TextIO
 
@@ -11,6 +10,7 @@ from sqlalchemy import Engine, and_, select
 from arrears.accounts.tables import Account
 from arrears.delinquency.model import DelinquencyRules
 from arrears.delinquency.tables import CycleRun, DelinquencySnapshot
+from arrears.kit.csvsafe import SafeWriter
 from arrears.kit.errors import NotFound
 
 COLUMNS = ("account_id", "business_date", "dpd", "bucket", "cycles_delinquent", "amount_past_due_fen", "charge_off")
@@ -23,7 +23,7 @@ def export_delinquency(engine: Engine, *, business_date: date, rules: Delinquenc
     """
     s = DelinquencySnapshot
     current = rules.buckets.lookup(0)
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = SafeWriter(stream, lineterminator="\n")  # a bank key like "=..." is not run as a formula
     with engine.connect() as conn:
         done = conn.execute(
             select(CycleRun.id).where(CycleRun.business_date == business_date, CycleRun.status == "completed").limit(1)

@@ -42,6 +42,7 @@ from arrears.escalation.model import (
 )
 from arrears.escalation.tables import AgencyCollection, AgencyPlacement, ChargeOff, LegalReferral
 from arrears.kit.clock import utc_now
+from arrears.kit.csvsafe import safe_cell
 from arrears.kit.errors import ArrearsError, FileRejected
 from arrears.plans.tables import PlanAgreement, PlanInstalment
 
@@ -70,12 +71,13 @@ def _cell(value: Any) -> str:
 
 
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """UTF-8 CSV, ``\\n`` line ends, header first."""
+    """UTF-8 CSV, ``\\n`` line ends, header first; text a spreadsheet would run as a formula is
+    escaped (:func:`arrears.kit.csvsafe.safe_cell`)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([safe_cell(_cell(v)) for v in row])
     return buf.getvalue().encode("utf-8")
 
 

@@ -25,7 +25,6 @@ Definitions (docs/reports.md):
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
@@ -40,6 +39,7 @@ from arrears.auth.tables import Team, User
 from arrears.cases.model import OPEN_STATES
 from arrears.cases.tables import Case, CaseTransition, Interaction, Promise, Task
 from arrears.delinquency.tables import BookFigure, CycleRun, DelinquencySnapshot
+from arrears.kit.csvsafe import SafeWriter
 from arrears.reports.model import HourGrid, RollMatrix, rate_bp, roll_matrix
 
 JUDGED = ("kept", "partly_kept", "broken")
@@ -242,7 +242,7 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str] | None = None)
     rows = list(rows)
     cols = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")  # text cells that would run as formulas are escaped
     writer.writerow(cols)
     for r in rows:
         writer.writerow([";".join(f"{k}={v}" for k, v in sorted(r[c].items())) if isinstance(r.get(c), dict)
