@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     #: How long a claimed message stays ``sending`` before another worker may retry it (same key).
     worker_lease_seconds: float = 300.0
 
+    # -- personal data and compliance overrides (docs/security.md, docs/compliance.md) --
+    #: Minutes an approved compliance override may be used (once) to record the contact it approved.
+    override_valid_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    #: Reveals of personal data (view and dial) one user may make within the window; 0 = no limit.
+    reveal_limit: int = Field(60, ge=0)
+    #: The window of ``reveal_limit``, in seconds.
+    reveal_window_seconds: int = Field(60, ge=1, le=86_400)
+
     # -- the audit chain's anchor outside the store (docs/security.md, "Anchoring the chain") --
     #: File of audit keys (``arrears audit keygen``), one a line: the first signs new records and
     #: checkpoints (HMAC-SHA256), the others are retired keys that only verify. Keep it off the database

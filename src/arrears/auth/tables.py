@@ -116,6 +116,8 @@ class AuditRecord(Base):
 
 
 Index("ix_audit_records_entity", AuditRecord.entity, AuditRecord.entity_id)
+#: A user's recent records of one action (the per-user reveal limit counts ``pii.reveal``).
+Index("ix_audit_records_actor_action_at", AuditRecord.actor, AuditRecord.action, AuditRecord.at)
 
 
 class AuditChainHead(Base):

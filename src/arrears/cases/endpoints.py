@@ -198,8 +198,9 @@ def list_interactions(case_id: CaseId, session: DbSession, user: CurrentUser) ->
 def create_interaction(
     case_id: CaseId, body: s.InteractionCreate, session: DbSession, user: Worker, rules: Rules,
     override_decision_id: Annotated[int | None, Query(ge=1, le=s.MAX_INT, description=(
-        "an override approved for this case and channel within the last hour "
-        "(POST /cases/{id}/contact-overrides), for an outbound contact the gate blocks"))] = None,
+        "an override approved for this case and channel (POST /cases/{id}/contact-overrides), for an "
+        "outbound contact the gate blocks: usable once, within ARREARS_OVERRIDE_VALID_MINUTES (60) of its "
+        "approval"))] = None,
 ) -> Any:
     """An outcome configured with a hold places it on the account and may stop contact until a
     person reviews it (see the case's holds). An outbound call, visit, SMS or e-mail passes the

@@ -8,12 +8,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from arrears.accounts.tables import Account, ContactPoint, Customer, Hold
 from arrears.cases.tables import Appointment, Case, Interaction
-from arrears.contact.tables import ContactDecision
+from arrears.contact.tables import ContactDecision, OverrideUse
 from arrears.kit.errors import NotFound
 
 
@@ -106,3 +107,21 @@ def decision_page(session: Session, *, scope: ColumnElement[bool], case_id: int 
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = list(session.execute(base.order_by(ContactDecision.id.desc()).limit(limit).offset(offset)).scalars())
     return rows, int(total)
+
+
+def override_used(session: Session, decision_id: int) -> OverrideUse | None:
+    return session.get(OverrideUse, decision_id)
+
+
+def consume_override(session: Session, *, decision_id: int, used_at: datetime, used_by: str,
+                     use_decision_id: int | None) -> bool:
+    """Record the one use of override ``decision_id``; False when it was used already (the insert
+    fails on the primary key — on PostgreSQL after the other use's transaction commits)."""
+    try:
+        with session.begin_nested():
+            session.add(OverrideUse(decision_id=decision_id, used_at=used_at, used_by=used_by[:64],
+                                    use_decision_id=use_decision_id))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

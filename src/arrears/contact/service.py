@@ -53,8 +53,12 @@ NOT_A_CONVERSATION = frozenset({"no_answer", "busy", "wrong_number", "left_messa
 HISTORY_DAYS = 31
 #: Outbound interaction channels an agent's record must pass the gate for.
 GATED_INTERACTION_CHANNELS = frozenset({"call", "visit", "sms", "email"})
-#: How long an override decision may be used to record the contact it approved.
-OVERRIDE_VALID_FOR = timedelta(hours=1)
+
+
+def override_valid_for() -> timedelta:
+    """How long an approved override may be used (once) to record the contact it approved
+    (``ARREARS_OVERRIDE_VALID_MINUTES``, 60 by default)."""
+    return timedelta(minutes=get_settings().override_valid_minutes)
 
 
 class ContactFieldError(ArrearsError):
@@ -65,6 +69,14 @@ class ContactFieldError(ArrearsError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class OverrideUsed(ArrearsError):
+    """An approved override was already used: it lifts its rules for one contact only."""
+
+    status = 409
+    code = "override_used"
+    field = "override_decision_id"
 
 
 class ContactBlocked(ArrearsError):
@@ -276,8 +288,14 @@ def _override_of(session: Session, *, decision_id: int, case_id: int, channel: s
         raise ContactFieldError(f"no override decision {decision_id} on case {case_id}", field=field)
     if row.channel != channel:
         raise ContactFieldError(f"override decision {decision_id} is for {row.channel}, not {channel}", field=field)
-    if row.created_at < utc_now() - OVERRIDE_VALID_FOR:
-        raise ContactFieldError(f"override decision {decision_id} is older than one hour", field=field)
+    valid_for = override_valid_for()
+    if row.created_at < utc_now() - valid_for:
+        raise ContactFieldError(f"override decision {decision_id} has expired: an override may be used within "
+                                f"{int(valid_for.total_seconds() // 60)} minutes of its approval", field=field)
+    used = repo.override_used(session, decision_id)
+    if used is not None:
+        raise OverrideUsed(f"override decision {decision_id} was already used at {used.used_at.isoformat()}: "
+                           "an override lifts its rules for one contact; ask for a new one")
     applied = [o for o in (row.overrides or []) if o.get("applied")]
     if not applied:
         raise ContactFieldError(f"decision {decision_id} has no approved override", field=field)
@@ -297,8 +315,9 @@ def gate_interaction(
     was sought). Purpose: ``reestablish_contact`` for an emergency contact, otherwise ``collection``; a
     contact with anyone but the debtor is taken to follow the certified script that does not disclose the
     debt. A call needs its recording reference. Blocked → :class:`ContactBlocked` (the decision logged),
-    unless ``override_decision_id`` names an override approved on this case and channel in the last hour
-    by someone else, which lifts the rules it names."""
+    unless ``override_decision_id`` names an override approved on this case and channel by someone else,
+    within :func:`override_valid_for` and not used before, which lifts the rules it names — once: the
+    contact it lets through consumes it (:class:`OverrideUsed` for any later use)."""
     if channel not in GATED_INTERACTION_CHANNELS:
         return None
     facts = repo.case_facts(session, case_id)
@@ -323,6 +342,16 @@ def gate_interaction(
         raise ContactFieldError(exc.message, field="started_at" if exc.field == "at" else exc.field) from None
     if not checked.decision.allowed:
         raise ContactBlocked(checked.decision, checked.row.id if checked.row else None)
+    if override_decision_id is not None:
+        # Consumed only by a contact it let through, in the contact's transaction: a second use, even
+        # a concurrent one in another process, fails on the store's unique key.
+        if not repo.consume_override(session, decision_id=override_decision_id, used_at=utc_now(), used_by=actor,
+                                     use_decision_id=checked.row.id if checked.row else None):
+            raise OverrideUsed(f"override decision {override_decision_id} was already used: an override lifts its "
+                               "rules for one contact; ask for a new one")
+        record(session, actor=agent or actor, action="contact.override_used", entity="contact_decision",
+               entity_id=override_decision_id, detail={"case_id": case_id, "channel": channel,
+                                                       "use_decision_id": checked.row.id if checked.row else None})
     return checked
 
 
@@ -335,6 +364,6 @@ def decision_out(row: ContactDecision) -> dict[str, Any]:
             "created_at": row.created_at}
 
 
-__all__ = ["GATED_INTERACTION_CHANNELS", "HISTORY_DAYS", "Checked", "ContactBlocked", "ContactFieldError",
+__all__ = ["GATED_INTERACTION_CHANNELS", "HISTORY_DAYS", "Checked", "ContactBlocked", "ContactFieldError", "OverrideUsed",
            "build_candidate", "candidate_for_case", "check_contact", "check_contact_logged", "decision_out",
            "gate_interaction", "log_decision"]

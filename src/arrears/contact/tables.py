@@ -53,3 +53,18 @@ class ContactDecision(Base):
 
 
 Index("ix_contact_decisions_allowed_id", ContactDecision.allowed, ContactDecision.id)
+
+
+class OverrideUse(Base):
+    """The one use of an approved override: the decision it consumed is the primary key, so a second
+    use — even one made at the same moment in another process — fails on the store's unique key."""
+
+    __tablename__ = "override_uses"
+
+    decision_id: Mapped[int] = mapped_column(ForeignKey("contact_decisions.id"), primary_key=True,
+                                             autoincrement=False)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: ``user:<id>`` of the agent who made the contact
+    used_by: Mapped[str] = mapped_column(String(64))
+    #: the gate decision logged for the contact the override let through
+    use_decision_id: Mapped[int | None] = mapped_column(ForeignKey("contact_decisions.id"))
