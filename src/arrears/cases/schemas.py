@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from arrears.cases.model import CAUSES, CHANNELS, DIRECTIONS, PARTIES, STATES
+from arrears.kit.inputs import visible
 
 #: Largest id or amount the API accepts (a signed 64-bit integer).
 MAX_INT = 2**63 - 1
@@ -41,7 +42,14 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("timestamp out of range") from None
 
 
-Reason = Text(2000, 1)
+def _said(value: str) -> str:
+    if not visible(value):
+        raise ValueError("a reason is required: say why in words")
+    return value
+
+
+#: A required reason: something a reader can see (not only spaces or zero-width characters).
+Reason = Annotated[Text(2000, 1), AfterValidator(_said)]
 Notes = Text(4000)
 OutcomeCode = Text(32, 1)
 RecordingRef = Text(200)

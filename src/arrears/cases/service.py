@@ -47,6 +47,7 @@ from arrears.config import get_settings
 from arrears.contact.service import gate_interaction
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
+from arrears.kit.inputs import require_reason
 
 
 def user_actor(user_id: int | None) -> str:
@@ -77,8 +78,7 @@ def transition(session: Session, *, case_id: int, to_state: str, actor: str, rea
 
     Raises :class:`~arrears.cases.model.InvalidTransition` (nothing written) otherwise.
     """
-    if not reason or not reason.strip():
-        raise ArrearsError("a transition needs a reason")
+    reason = require_reason(reason, field="reason")
     case = repo.get_case(session, case_id, for_update=True)
     check_transition(case.status, to_state)
     now = utc_now()
@@ -176,6 +176,7 @@ def review_hold(
 
     The reviewer is a second person: the agent who recorded the interaction that placed the hold is
     refused (:class:`~arrears.auth.model.Forbidden`), so one person cannot both stop and resume contact."""
+    note = require_reason(note, field="note")
     review = repo.get_review(session, review_id)
     if review.status != "pending":
         raise ArrearsError(f"hold review {review_id} is already reviewed")

@@ -31,6 +31,7 @@ from arrears.channels.outbox import enqueue
 from arrears.config import get_settings
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
+from arrears.kit.inputs import require_reason, visible
 from arrears.plans import repository as repo
 from arrears.plans.config import load_default_plan_products
 from arrears.plans.documents import render_pdf, render_terms, sha256_hex
@@ -237,7 +238,7 @@ def create_agreement(
     rules = rules or products()
     if locale not in TERMS_LOCALES:
         raise PlanFieldError(f"locale must be one of {', '.join(TERMS_LOCALES)}", field="locale")
-    reason = reason.strip() if reason else None
+    reason = require_reason(reason, field="reason") if visible(reason) else None  # optional unless personalised
     case = case_repo.get_case(session, case_id, for_update=True)
     if case.status in ENDED_STATES:
         raise PlanConflict(f"case {case.id} is {case.status}: reopen it before agreeing a plan")
@@ -508,8 +509,9 @@ def revise_agreement(
 
 def cancel_agreement(session: Session, *, agreement_id: int, user: User, reason: str) -> PlanAgreement:
     """Cancel an agreement not yet confirmed."""
-    if not reason or not reason.strip():
+    if not visible(reason):
         raise PlanFieldError("a cancellation needs a reason", field="reason")
+    reason = require_reason(reason, field="reason")
     agreement = repo.get_agreement(session, agreement_id, for_update=True)
     if agreement.status not in DRAFT_STATUSES:
         raise PlanConflict(f"agreement {agreement.id} is {agreement.status}: only one not yet confirmed is "

@@ -36,6 +36,7 @@ from arrears.contact.policy import gate
 from arrears.contact.service import ContactBlocked, ContactFieldError, candidate_for_case
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
+from arrears.kit.inputs import visible
 from arrears.kit.money import to_fen, to_yuan
 from arrears.plans import repository as plan_repo
 from arrears.plans import service as plan_service
@@ -448,7 +449,7 @@ def post_revise(
     agreement = _draft(session, user, case, agreement_id)
     if not option_code:
         raise FormError(N_("Choose the new option"), field="option_code")
-    if not reason.strip():
+    if not visible(reason):
         raise FormError(N_("Say why the agreement is revised"), field="reason")
     plan_service.revise_agreement(session, agreement_id=agreement.id, user=user, option_code=option_code,
                                   reason=reason.strip())
