@@ -3,7 +3,6 @@ a stray double quote, the bank's control totals (docs/security.md, docs/file-for
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 
@@ -12,32 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from arrears.accounts.ingest import FileReport, ingest_paths
 from arrears.accounts.tables import Customer, IngestIssue, IngestRun, Payment, Statement
 from arrears.config import Settings
 from arrears.kit.errors import FileRejected
-from tests.accounts.ingest_files import CUSTOMERS, HEADERS, csv_bytes, snapshot, write_csv, write_kind
+from tests.accounts.ingest_files import CUSTOMERS, HEADERS, csv_bytes, snapshot, write_csv
+from tests.accounts.test_commands import run  # noqa: F401 - the CLI fixture
+from tests.accounts.test_ingest import base, load, read_report
 
-MAX = Settings().max_amount_fen
-
-
-def load(engine, *paths: Path, quarantine: Path | None = None, **kw) -> list[FileReport]:
-    reports = ingest_paths(engine, list(paths), quarantine_dir=quarantine, **kw)
-    for r in reports:
-        assert r.rows_read == r.loaded + r.unchanged + r.updated + r.conflicting + r.quarantined
-    return reports
-
-
-def read_report(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def base(engine, tmp_path: Path, *kinds: str) -> None:
-    folder = tmp_path / "base"
-    for kind in kinds:
-        write_kind(folder, kind)
-    load(engine, folder)
+MAX = Settings.model_fields["max_amount_fen"].default  # not the environment's
 
 
 def payment_refs(engine) -> list[str]:
@@ -253,6 +234,15 @@ def test_a_required_manifest_that_is_missing_rejects_the_file(engine, tmp_path):
     with engine.connect() as conn:
         assert [x.status for x in conn.execute(select(IngestRun.__table__).order_by(IngestRun.id))][-2:] == [
             "rejected", "loaded"]
+
+
+def test_the_ingest_command_exits_1_on_a_file_cut_short_and_writes_nothing(run, engine, tmp_path):  # noqa: F811
+    base(engine, tmp_path, "customers", "accounts")
+    f = write_payments(tmp_path, PAYMENT_ROWS[:2], "rows=3\n")
+    result = run(f)
+    assert result.exit_code == 1
+    assert "the manifest says 3 rows, the file has 2" in " ".join(result.output.split())
+    assert payment_refs(engine) == []
 
 
 def test_parquet_files_are_checked_against_their_manifest_too(engine, tmp_path):
