@@ -15,7 +15,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import ColumnElement, column, false, select, text, true
+from sqlalchemy import ColumnElement, column, false, func, select, text, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,8 @@ from arrears.auth.model import (
 )
 from arrears.auth.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from arrears.auth.passwords import check_new_password
-from arrears.auth.tables import AuthToken, LoginAttempt, Team, User
+from arrears.auth.tables import AuditRecord, AuthToken, LoginAttempt, Team, User
+from arrears.config import get_settings
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
 from arrears.kit.errors import ArrearsError, NotFound
@@ -455,15 +456,56 @@ def case_scope(user: Any, team_column: Any = None) -> ColumnElement[bool]:
     return col == user.team_id
 
 
-def reveal(session: Session, *, user: User, kind: str, value: str, subject: str, purpose: str = "view") -> str:
+class RevealLimited(ArrearsError):
+    """Too many reveals by one user within the window (``ARREARS_REVEAL_LIMIT`` per
+    ``ARREARS_REVEAL_WINDOW_SECONDS``). The refusal is an audit record: the entry point commits it and
+    answers 429 instead of letting the exception roll the transaction back."""
+
+    status = 429
+    code = "reveal_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _recent_reveals(session: Session, *, user: User, since: datetime) -> int:
+    """The user's reveals since ``since``, counted in the store (so every process sees the same count),
+    after taking the user's reveal lock: two reveals of one user at once are counted one after the
+    other. SQLite has one writer at a time; PostgreSQL takes a transaction-level advisory lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('arrears.reveal:' || CAST(:uid AS text)))"),
+                        {"uid": user.id})
+    return session.scalar(select(func.count()).select_from(AuditRecord).where(
+        AuditRecord.actor == user.username, AuditRecord.action == "pii.reveal", AuditRecord.at >= since)) or 0
+
+
+def reveal(session: Session, *, user: User, kind: str, value: str, subject: str, purpose: str = "view",
+           limit: int | None = None, window_seconds: int | None = None) -> str:
     """``value`` unmasked for ``user``, if the policy allows; every reveal is an audit record.
 
     ``subject`` names whose data it is (e.g. ``customer:C123``); the value itself never goes into
     the audit log. ``purpose="dial"`` hands a phone number to the dialer.
+
+    At most ``limit`` reveals (view and dial together) per user within ``window_seconds`` (default: the
+    settings ``reveal_limit`` and ``reveal_window_seconds``; a limit of 0 = none): beyond it
+    :class:`RevealLimited`, after an audit record ``pii.reveal_limited`` the caller must commit.
     """
     check_kind(kind)
     if not can_reveal(kind, user.role, purpose):
         raise Forbidden(f"role {user.role} may not unmask {kind} (purpose {purpose})")
+    if limit is None or window_seconds is None:
+        settings = get_settings()
+        limit = settings.reveal_limit if limit is None else limit
+        window_seconds = settings.reveal_window_seconds if window_seconds is None else window_seconds
+    if limit > 0:
+        done = _recent_reveals(session, user=user, since=utc_now() - timedelta(seconds=window_seconds))
+        if done >= limit:
+            record(session, actor=user.username, action="pii.reveal_limited", entity="personal_data",
+                   entity_id=subject[:64], detail={"kind": kind, "purpose": purpose, "role": user.role,
+                                                   "limit": limit, "window_seconds": window_seconds})
+            raise RevealLimited(f"too many reveals: at most {limit} within {window_seconds} seconds; try again "
+                                "shortly (the refusal is recorded)", retry_after=window_seconds)
     record(session, actor=user.username, action="pii.reveal", entity="personal_data", entity_id=subject[:64],
            detail={"kind": kind, "purpose": purpose, "role": user.role})
     return value

@@ -18,7 +18,7 @@ from arrears.accounts.tables import ContactPoint as ContactPointRow
 from arrears.accounts.tables import Hold as HoldRow
 from arrears.auth.deps import CurrentUser, DbSession, require_role
 from arrears.auth.model import Role, mask
-from arrears.auth.service import case_scope, record, reveal
+from arrears.auth.service import RevealLimited, case_scope, record, reveal
 from arrears.auth.tables import User
 from arrears.cases import queue, service
 from arrears.cases import repository as repo
@@ -143,10 +143,14 @@ RevealUser = Annotated[User, Depends(require_role(Role.AGENT, Role.TEAM_LEAD, Ro
 
 @router.post("/{case_id}/reveal", summary="Unmask one piece of the customer's personal data (audited)",
              response_model=s.Revealed,
-             responses={403: _error("the caller's role may not unmask this kind of data")})
-def reveal_personal_data(case_id: CaseId, body: s.RevealCreate, session: DbSession, user: RevealUser) -> s.Revealed:
+             responses={403: _error("the caller's role may not unmask this kind of data"),
+                        429: _error("too many reveals by the caller within the window (ARREARS_REVEAL_LIMIT)")})
+def reveal_personal_data(case_id: CaseId, body: s.RevealCreate, session: DbSession, user: RevealUser,
+                         request: Request) -> Any:
     """The unmasked value, for a role the masking policy allows (see docs/security.md); every reveal
-    is an audit record naming who, what kind, whose and why, never the value itself."""
+    is an audit record naming who, what kind, whose and why, never the value itself. At most
+    ``ARREARS_REVEAL_LIMIT`` reveals per user within ``ARREARS_REVEAL_WINDOW_SECONDS`` (429 beyond,
+    with ``Retry-After``; the refusal is an audit record)."""
     case = _case(session, user, case_id)
     _, customer, points, _ = repo.case_parties(session, case)
     if body.kind in ("national_id", "name"):
@@ -163,7 +167,14 @@ def reveal_personal_data(case_id: CaseId, body: s.RevealCreate, session: DbSessi
             raise FieldError(f"case {case.id} has no {body.kind} contact point {body.contact_point_id}",
                              field="contact_point_id")
         value, subject = point.value, f"contact_point:{point.id}"
-    shown = reveal(session, user=user, kind=body.kind, value=value, subject=subject, purpose=body.purpose)
+    settings = request.app.state.settings
+    try:
+        shown = reveal(session, user=user, kind=body.kind, value=value, subject=subject, purpose=body.purpose,
+                       limit=settings.reveal_limit, window_seconds=settings.reveal_window_seconds)
+    except RevealLimited as limited:
+        # Answered, not raised: the request's transaction commits the refusal's audit record.
+        return JSONResponse({"error": {"code": limited.code, "message": limited.message}}, status_code=429,
+                            headers={"Retry-After": str(limited.retry_after)})
     return s.Revealed(kind=body.kind, contact_point_id=body.contact_point_id, purpose=body.purpose, value=shown)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from arrears.auth.deps import DbSession
 from arrears.auth.model import POLICY, Role, can_reveal, mask
-from arrears.auth.service import case_scope, record, reveal
+from arrears.auth.service import RevealLimited, case_scope, record, reveal
 from arrears.auth.tables import User
 from arrears.cases import repository as case_repo
 from arrears.cases import service as case_service
@@ -334,7 +334,13 @@ def reveal_value(
         if point is None:
             raise NotFound(f"case {case.id} has no {kind} contact point {contact_point_id}")
         value, subject = point.value, f"contact_point:{point.id}"
-    shown = reveal(session, user=user, kind=kind, value=value, subject=subject, purpose="view")
+    settings = settings_of(request)
+    try:
+        shown = reveal(session, user=user, kind=kind, value=value, subject=subject, purpose="view",
+                       limit=settings.reveal_limit, window_seconds=settings.reveal_window_seconds)
+    except RevealLimited:
+        # Rendered, not raised: the request's transaction commits the refusal's audit record.
+        return render(request, "_revealed.html", status_code=429, value=None, limited=True)
     return render(request, "_revealed.html", value=shown)
 
 
