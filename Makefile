@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test bench postgres system clean
+.PHONY: demo test bench screenshots postgres system clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ system:
 test: $(STAMP) postgres system
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q
+
+# Retake the screenshots in docs/screenshots/ (an ordinary test run never writes them).
+screenshots: $(STAMP) system
+	ARREARS_RETAKE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e -q -n 0 -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_cycle.py --accounts 1000000 --record

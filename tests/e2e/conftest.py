@@ -14,16 +14,25 @@ Fixtures:
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 ACCOUNTS, DAYS, SEED = 300, 10, 11
+
+#: Screenshots for docs/ are retaken only by ``make screenshots`` (ARREARS_RETAKE_SCREENSHOTS=1);
+#: an ordinary test run takes them into a temporary folder and leaves the working tree as it was.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = DOCS_SCREENSHOTS if os.environ.get("ARREARS_RETAKE_SCREENSHOTS") == "1" \
+    else Path(tempfile.mkdtemp(prefix="arrears-screenshots-"))
 
 
 @dataclass(frozen=True)
