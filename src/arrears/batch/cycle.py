@@ -26,8 +26,11 @@ from itertools import pairwise
 import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, bindparam, insert, literal, null, select, update
+from sqlalchemy.orm import Session
 
+from arrears.batch.lock import cycle_lock
 from arrears.cases.model import INITIAL_STATE
+from arrears.cases.queue import assign_cases
 from arrears.delinquency import repository as repo
 from arrears.delinquency.engine import assess_arrays
 from arrears.delinquency.model import DelinquencyRules
@@ -66,6 +69,8 @@ class CycleResult:
     summary: list[BucketLine]
     cases_reopened: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    #: open cases given to teams by the assignment rules in the run's transaction
+    cases_assigned: int = 0
 
 
 def _duck(threads: int, memory_limit: str) -> duckdb.DuckDBPyConnection:
@@ -93,12 +98,14 @@ def run_cycle(
     started_at = utc_now()
     t0 = time.perf_counter()
 
-    with engine.connect() as conn:
-        ctx = repo.cycle_context(conn)
-    with ArrowReader(engine) as reader, closing(_duck(threads, memory_limit)) as con:
-        plan = _compute(reader, con, ctx, business_date=business_date, rules=rules, tick=tick, timings=timings,
-                        engine_name=engine_name, threads=threads)
-    run_id = _write(engine, plan, business_date=business_date, started_at=started_at, tick=tick, timings=timings)
+    with cycle_lock(engine, business_date):
+        with engine.connect() as conn:
+            ctx = repo.cycle_context(conn)
+        with ArrowReader(engine) as reader, closing(_duck(threads, memory_limit)) as con:
+            plan = _compute(reader, con, ctx, business_date=business_date, rules=rules, tick=tick, timings=timings,
+                            engine_name=engine_name, threads=threads)
+        run_id, assigned = _write(engine, plan, business_date=business_date, started_at=started_at, tick=tick,
+                                  timings=timings)
     timings["total"] = time.perf_counter() - t0
 
     order = {b.name: i for i, b in enumerate(rules.buckets.buckets)}
@@ -116,7 +123,7 @@ def run_cycle(
         restated_accounts=plan.restated_accounts, snapshots_written=plan.new_snapshots.num_rows,
         snapshots_superseded=len(plan.superseded_ids), bucket_changes_written=plan.new_changes.num_rows,
         cases_opened=len(plan.to_open) + len(plan.to_reopen), cases_closed=len(plan.to_close), summary=summary,
-        cases_reopened=len(plan.to_reopen), timings=timings,
+        cases_reopened=len(plan.to_reopen), timings=timings, cases_assigned=assigned,
     )
 
 
@@ -351,8 +358,9 @@ def _compute(
 
 
 def _write(engine: Engine, plan: _Plan, *, business_date: date, started_at: datetime, tick: Progress,
-           timings: dict[str, float]) -> int:
-    """Apply a plan in ONE transaction, together with the run record."""
+           timings: dict[str, float]) -> tuple[int, int]:
+    """Apply a plan in ONE transaction, together with the run record and the new cases' teams;
+    returns the run id and the number of cases given to teams."""
     t = time.perf_counter()
     ctx, new_snapshots, new_changes = plan.ctx, plan.new_snapshots, plan.new_changes
     to_open, to_reopen, to_close = plan.to_open, plan.to_reopen, plan.to_close
@@ -375,12 +383,17 @@ def _write(engine: Engine, plan: _Plan, *, business_date: date, started_at: date
         run_col = pa.array([run_id] * new_changes.num_rows, pa.int64())
         insert_arrow(conn, repo.TABLES["bucket_changes"], new_changes.append_column("cycle_run_id", run_col))
         _write_cases(conn, plan, business_date=business_date, run_id=run_id)
+        # new cases go to their teams in the same transaction: a run killed after its commit can never
+        # leave open cases without a team
+        with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+            assigned = sum(assign_cases(session, refresh_figures=False).values())
+            session.commit()  # releases the savepoint; the run's transaction commits below
         # the dashboards' book per date, team and bucket: this date and every date restated
         restated = [d for d in ctx.completed_dates if plan.restate_from is not None and d >= plan.restate_from]
         repo.refresh_book_figures(conn, [business_date, *restated])
     tick("write", 1, 1)
     timings["write"] = time.perf_counter() - t
-    return int(run_id)
+    return int(run_id), assigned
 
 
 def _write_cases(conn: Connection, plan: _Plan, *, business_date: date, run_id: int) -> None:

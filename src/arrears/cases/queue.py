@@ -158,10 +158,11 @@ def team_skills(session: Session) -> list[tuple[int, Skill]]:
     return [(int(r.team_id), _skill(r)) for r in rows if r.team_id is not None]
 
 
-def assign_cases(session: Session, *, chunk: int = 5000) -> dict[int, int]:
+def assign_cases(session: Session, *, chunk: int = 5000, refresh_figures: bool = True) -> dict[int, int]:
     """Give every open case without a team to the first team whose skill matches the case's bucket,
     the account's product and the customer's language. Cases no rule matches stay unassigned.
-    The book figures of the latest cycle date are refreshed to count them in their teams.
+    The book figures of the latest cycle date are refreshed to count them in their teams (unless
+    ``refresh_figures`` is False: the daily cycle assigns in its own transaction and refreshes after).
     Returns {team id: cases assigned}."""
     rules = team_skills(session)
     if not rules:
@@ -182,7 +183,7 @@ def assign_cases(session: Session, *, chunk: int = 5000) -> dict[int, int]:
             session.execute(update(Case).where(Case.id.in_(ids[i:i + chunk]), Case.team_id.is_(None))
                             .values(team_id=team_id).execution_options(synchronize_session=False))
     session.flush()
-    if by_team:
+    if by_team and refresh_figures:
         # the team figures of the latest cycle date count these accounts in their new teams
         conn = session.connection()
         latest = delinquency.latest_cycle_date(conn)
