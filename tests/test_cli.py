@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,27 @@ def test_demo_generates_ingests_runs_and_prints_the_buckets(workdir: Path) -> No
     assert "M0" in buckets and len(buckets) >= 3  # a realistic book has arrears in several buckets
     total_line = next(line for line in result.output.splitlines() if "total" in line)
     assert "600" in total_line
+    # the demo signs its audit trail with a key of its own and anchors it with a checkpoint
+    demo = workdir / "var" / "demo"
+    assert (demo / "audit.key").exists() and (demo / "audit-checkpoints.jsonl").read_text().count("\n") == 1
+    assert "ARREARS_AUDIT_KEY_FILE" not in os.environ  # the process's settings are as they were
+
+
+def test_the_cycle_writes_an_audit_checkpoint_when_a_key_is_configured(workdir: Path, monkeypatch) -> None:
+    runner = CliRunner()
+    key, checkpoints = workdir / "audit.key", workdir / "checkpoints.jsonl"
+    assert runner.invoke(app, ["audit", "keygen", str(key)]).exit_code == 0
+    monkeypatch.setenv("ARREARS_AUDIT_KEY_FILE", str(key))
+    monkeypatch.setenv("ARREARS_AUDIT_CHECKPOINT_FILE", str(checkpoints))
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["sim", "portfolio", "--accounts", "50", "--seed", "5", "--out", str(workdir / "f"),
+                               "--as-of", "2026-06-30"]).exit_code == 0
+    assert runner.invoke(app, ["ingest", str(workdir / "f")]).exit_code == 0
+    r = runner.invoke(app, ["cycle", "--date", "2026-06-30"])
+    assert r.exit_code == 0, r.output
+    assert "Audit checkpoint" in r.output and checkpoints.read_text().count("\n") == 1
+    r = runner.invoke(app, ["audit", "verify"])
+    assert r.exit_code == 0 and "intact" in r.output, r.output
 
 
 def test_portfolio_ingest_cycle_export_by_hand(workdir: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +24,6 @@ from arrears.contact.commands import contact_app
 from arrears.escalation.commands import agency_app, chargeoff_app, legal_app, recoveries_app
 from arrears.kit.cli import store_engine
 from arrears.kit.clock import utc_now
-from arrears.kit.db import transaction
 from arrears.kit.errors import ArrearsError
 from arrears.kit.money import format_yuan
 from arrears.plans.commands import plans_app
@@ -153,7 +154,6 @@ def cycle(
 
     With --engine (and --ledger, --out): the whole cycle — delinquency, features, scoring,
     segmentation and treatment — file to file on DuckDB or Spark; the store is not touched."""
-    from arrears.cases.queue import assign_cases
     from arrears.plans.commands import run_monitor
 
     if (experiments is not None or model is not None) and not strategy:
@@ -165,15 +165,13 @@ def cycle(
         return
     engine = store_engine()
     try:
-        result = _run_cycle(engine, business_date.date())
-        with transaction(engine) as session:
-            assigned = assign_cases(session)
+        result = _run_cycle(engine, business_date.date())  # new cases go to teams in the run's transaction
     except ArrearsError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     _print_summary(result)
-    if assigned:
-        console.print(f"Cases given to teams: {sum(assigned.values()):,} (arrears queue show lists the teams).")
+    if result.cases_assigned:
+        console.print(f"Cases given to teams: {result.cases_assigned:,} (arrears queue show lists the teams).")
     if strategy:
         from arrears.strategy.step import run_strategy_step
 
@@ -189,6 +187,16 @@ def cycle(
     console.print(f"Plans: {plans['agreements']:,} active judged, {plans['missed']:,} instalments newly missed, "
                   f"{plans['reminders']:,} reminders, {len(plans['broken']):,} broken, "
                   f"{len(plans['completed']):,} completed.")
+    from arrears.auth.audit import checkpoint_file, checkpoint_if_configured
+
+    try:  # the day's audit trail anchored outside the store (docs/security.md), when a key is configured
+        checkpoint = checkpoint_if_configured(engine, actor="cycle")
+    except ArrearsError as exc:
+        console.print(f"[red]error:[/red] audit checkpoint: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    if checkpoint is not None:
+        console.print(f"Audit checkpoint: the chain up to record {checkpoint.seq:,} signed into "
+                      f"{checkpoint_file()}.")
 
 
 def _file_cycle(day: date, engine_name: str, ledger: Path | None, out: Path | None, state: Path | None,
@@ -278,12 +286,19 @@ def demo(
 ) -> None:
     """Build a demo store — a synthetic portfolio with DAYS days of simulated collections history —
     run today's cycle, print one demo user per role with their passwords, and serve the web UI."""
-    from arrears.sim.history import build_history, run_daily_batch
-
     day = business_date.date() if business_date else _today()
     if folder.exists():
         shutil.rmtree(folder)
     url = f"sqlite:///{folder / 'arrears.sqlite'}"
+    with _demo_audit_key(folder):
+        _build_demo(url, folder, day=day, accounts=accounts, days=days, seed=seed, host=host, port=port,
+                    serve_after=serve_after)
+
+
+def _build_demo(url: str, folder: Path, *, day: date, accounts: int, days: int, seed: int, host: str, port: int,
+                serve_after: bool) -> None:
+    from arrears.sim.history import build_history, run_daily_batch
+
     engine = store_engine(url)
     console.print(f"Building the demo store: {accounts:,} accounts, {days} days of history before {day} "
                   f"(seed {seed}) in {folder}")
@@ -302,6 +317,9 @@ def demo(
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     _print_summary(result)
+    from arrears.auth.audit import checkpoint_if_configured
+
+    checkpoint_if_configured(engine, actor="demo")
     export_path = folder / f"delinquency-{day.isoformat()}.csv"
     from arrears.delinquency.export import export_delinquency as export
 
@@ -313,6 +331,37 @@ def demo(
     if not serve_after:
         return
     _serve_demo(url, host=host, port=port)
+
+
+@contextmanager
+def _demo_audit_key(folder: Path) -> Iterator[None]:
+    """The demo signs its audit trail with a key of its own (``<folder>/audit.key``) and checkpoints it
+    into ``<folder>/audit-checkpoints.jsonl``, as a bank would run it (docs/security.md), unless a key
+    is configured already. The settings are the process's while the demo builds and serves."""
+    import os
+
+    from arrears.auth.audit import write_key_file
+
+    names = ("ARREARS_AUDIT_KEY_FILE", "ARREARS_AUDIT_CHECKPOINT_FILE")
+    if os.environ.get("ARREARS_AUDIT_KEY") or os.environ.get("ARREARS_AUDIT_KEY_FILE"):
+        yield
+        return
+    before = {name: os.environ.get(name) for name in names}
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "audit.key"
+    write_key_file(key_file)
+    os.environ["ARREARS_AUDIT_KEY_FILE"] = str(key_file.resolve())
+    os.environ["ARREARS_AUDIT_CHECKPOINT_FILE"] = str((folder / "audit-checkpoints.jsonl").resolve())
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
 
 
 def _print_demo_users(users: dict[str, tuple[str, str | None, str]], *, host: str, port: int) -> None:

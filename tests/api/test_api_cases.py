@@ -257,3 +257,16 @@ def test_queue_next_and_release(api: Api) -> None:
 def test_business_date_is_a_date(api: Api) -> None:
     # the case's opening day comes back as an ISO date
     assert date.fromisoformat(api.get("agent_east", f"/cases/{api.east_case}").json()["opened_on"])
+
+
+@pytest.mark.parametrize("field, url_tail", [("promised_date", "promises"), ("lift_hold_on", None)])
+def test_api_dates_are_iso_dates_not_unix_times(api: Api, field: str, url_tail: str | None) -> None:
+    """``0`` is not read as 1970-01-01: a date is YYYY-MM-DD, and the error names the field."""
+    if url_tail:
+        r = api.post("agent_east", f"/cases/{api.east_case}/{url_tail}", json={"amount": 150_000, field: 0})
+    else:
+        out = _call(api, "dispute").json()
+        r = api.post("lead_east", f"/cases/{api.east_case}/hold-reviews/{out['review_id']}",
+                     json={"note": "checked", field: 0})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == field and "YYYY-MM-DD" in r.json()["error"]["message"]

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from arrears.cases.model import CAUSES, CHANNELS, DIRECTIONS, PARTIES, STATES
-from arrears.kit.inputs import visible
+from arrears.kit.inputs import IsoDate, visible
 
 #: Largest id or amount the API accepts (a signed 64-bit integer).
 MAX_INT = 2**63 - 1
@@ -224,7 +224,7 @@ class Investigation(_Out):
 
 class PromiseCreate(_In):
     amount: Fen
-    promised_date: date
+    promised_date: IsoDate
     interaction_id: Id | None = Field(None, description="the interaction on this case where it was promised")
 
 
@@ -304,7 +304,7 @@ class CaseHolds(BaseModel):
 
 class HoldReviewUpdate(_In):
     note: Reason
-    lift_hold_on: date | None = Field(None, description="end the hold on this day (inclusive); omit to confirm it")
+    lift_hold_on: IsoDate | None = Field(None, description="end the hold on this day (inclusive); omit to confirm it")
 
 
 class RevealCreate(_In):
