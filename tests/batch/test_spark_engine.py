@@ -216,3 +216,19 @@ def test_bad_input_names_the_file_and_the_column(spark, tmp_path: Path) -> None:
         run_spark_delinquency(ledger_dir=ledger, out_dir=tmp_path / "out", business_date=BUSINESS_DATE,
                               rules=DelinquencyRules(), spark=spark)
     assert not (tmp_path / "out").exists()  # nothing written on a rejected input
+
+
+def test_amounts_beyond_the_maximum_are_refused_naming_the_file(spark, tmp_path: Path) -> None:
+    """Eleven payments of 9e17 fen would wrap a 64-bit sum: the file is refused, as ingestion refuses it."""
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    _write_csv(ledger / "statements_20260301.csv",
+               "account_id,statement_date,due_date,new_balance_fen,minimum_due_fen,past_due_included_fen",
+               "A1,2026-01-05,2026-01-25,100000,5000,0")
+    _write_csv(ledger / "payments_20260301.csv", "payment_id,account_id,amount_fen,value_date,channel",
+               *(f"P{i},A1,900000000000000000,2026-01-{10 + i},wechat" for i in range(11)))
+    with pytest.raises(SparkInputError, match=r"payments_20260301\.csv, column 'amount_fen': 900000000000000000 fen "
+                                              r"is beyond the maximum amount"):
+        run_spark_delinquency(ledger_dir=ledger, out_dir=tmp_path / "out", business_date=BUSINESS_DATE,
+                              rules=DelinquencyRules(), spark=spark)
+    assert not (tmp_path / "out").exists()

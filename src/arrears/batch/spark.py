@@ -34,6 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from arrears.config import get_settings
 from arrears.delinquency.engine import OUTPUT_COLUMNS
 from arrears.delinquency.model import DelinquencyRules
 from arrears.kit.errors import ArrearsError
@@ -188,6 +189,14 @@ def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: st
                 _bad_rows(raw, bad, present[name])
         if validate and not optional:
             _bad_rows(raw.withColumn("_v", cols[-1]), "_v IS NULL", present[name])
+        if validate and name.endswith("_fen"):
+            # the bound ingestion applies (ARREARS_MAX_AMOUNT_FEN): with it the engine's sums cannot overflow
+            limit = get_settings().max_amount_fen
+            over = raw.withColumn("_v", cols[-1]).where(F.abs(F.col("_v")) > F.lit(limit)) \
+                .select("_file", present[name]).limit(1).collect()
+            if over:
+                raise SparkInputError(f"{over[0][0]}, column {name!r}: {over[0][1]} fen is beyond the maximum "
+                                      f"amount of {limit} fen (ARREARS_MAX_AMOUNT_FEN)")
     return raw.select(*cols)
 
 
