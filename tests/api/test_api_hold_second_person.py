@@ -45,6 +45,9 @@ def test_the_lead_who_placed_a_hold_cannot_review_it_over_the_api(api: Api) -> N
 def test_the_lead_who_placed_a_hold_cannot_review_it_on_the_case_page(api: Api) -> None:
     out = _dispute(api, "lead_east")
     lead = sign_in(api, "lead_east")
+    page = lead.get(f"/case/{api.east_case}").text
+    assert f"/hold-reviews/{out['review_id']}" not in page and "此暂停由您设置" in page
+    assert f"/hold-reviews/{out['review_id']}" in sign_in(api, "supervisor").get(f"/case/{api.east_case}").text
     r = lead.post(f"/case/{api.east_case}/hold-reviews/{out['review_id']}",
                   data={"csrf_token": page_csrf(lead, f"/case/{api.east_case}"), "note": "mine"})
     assert r.status_code == 403

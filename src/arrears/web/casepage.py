@@ -173,13 +173,17 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
     account, customer, points, team = case_repo.case_parties(session, case)
     now = utc_now()
     snaps = repo.snapshots(session, account.id)
+    reviews = case_repo.hold_reviews(session, case.id)
+    placed = {i.id: i.agent_id for i in case_repo.interactions(session, case.id)} if reviews else {}
     return {
         "case": case, "account": account, "customer": customer, "team": team,
         "personal": _personal(user, customer, points),
         "chart": _chart(snaps), "has_history": bool(snaps),
         "timeline": _timeline(session, case),
         "holds": case_repo.holds_of_case(session, case.id),
-        "reviews": case_repo.hold_reviews(session, case.id),
+        "reviews": reviews,
+        # a hold is reviewed by a second person: not by the agent whose interaction placed it
+        "placed_by_me": {r.id for r in reviews if placed.get(r.interaction_id) == user.id},
         "verdict": _verdict(session, case, points, now),
         "promises": case_repo.promises(session, case.id),
         "appointments": case_repo.appointments(session, case.id),
