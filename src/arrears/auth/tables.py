@@ -13,7 +13,8 @@ from arrears.kit.clock import utc_now
 from arrears.kit.db import Base, BigId, UTCDateTime
 
 TOKEN_KINDS = ("session", "api")
-LOGIN_OUTCOMES = ("ok", "bad_password", "unknown_user", "locked", "inactive")
+#: ``pending``: reserved, its password being checked (arrears.auth.service.login); ``locked``: refused by the throttle.
+LOGIN_OUTCOMES = ("ok", "bad_password", "unknown_user", "locked", "inactive", "pending")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -89,6 +90,7 @@ class LoginAttempt(Base):
 
 
 Index("ix_login_attempts_username_at", LoginAttempt.username, LoginAttempt.at)
+Index("ix_login_attempts_remote_at", LoginAttempt.remote, LoginAttempt.at)
 
 
 class AuditRecord(Base):
