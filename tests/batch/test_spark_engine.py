@@ -192,14 +192,19 @@ def _write_csv(path: Path, header: str, *rows: str) -> None:
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
 
 
-def test_bad_input_names_the_file_and_the_column(spark, tmp_path: Path) -> None:
+def _one_account_ledger(tmp_path: Path, *payments: str) -> Path:
+    """A ledger folder: account A1's statement and the given payments rows (CSV)."""
     ledger = tmp_path / "ledger"
     ledger.mkdir()
     _write_csv(ledger / "statements_20260301.csv",
                "account_id,statement_date,due_date,new_balance_fen,minimum_due_fen,past_due_included_fen",
                "A1,2026-01-05,2026-01-25,100000,5000,0")
-    _write_csv(ledger / "payments_20260301.csv", "payment_id,account_id,amount_fen,value_date,channel",
-               "P1,A1,1000,2026-01-20,wechat", "P2,A1,12.50,2026-01-21,wechat")
+    _write_csv(ledger / "payments_20260301.csv", "payment_id,account_id,amount_fen,value_date,channel", *payments)
+    return ledger
+
+
+def test_bad_input_names_the_file_and_the_column(spark, tmp_path: Path) -> None:
+    ledger = _one_account_ledger(tmp_path, "P1,A1,1000,2026-01-20,wechat", "P2,A1,12.50,2026-01-21,wechat")
     with pytest.raises(SparkInputError, match=r"payments_20260301\.csv, column 'amount_fen': cannot read '12.50'"):
         run_spark_delinquency(ledger_dir=ledger, out_dir=tmp_path / "out", business_date=BUSINESS_DATE,
                               rules=DelinquencyRules(), spark=spark)
@@ -220,13 +225,7 @@ def test_bad_input_names_the_file_and_the_column(spark, tmp_path: Path) -> None:
 
 def test_amounts_beyond_the_maximum_are_refused_naming_the_file(spark, tmp_path: Path) -> None:
     """Eleven payments of 9e17 fen would wrap a 64-bit sum: the file is refused, as ingestion refuses it."""
-    ledger = tmp_path / "ledger"
-    ledger.mkdir()
-    _write_csv(ledger / "statements_20260301.csv",
-               "account_id,statement_date,due_date,new_balance_fen,minimum_due_fen,past_due_included_fen",
-               "A1,2026-01-05,2026-01-25,100000,5000,0")
-    _write_csv(ledger / "payments_20260301.csv", "payment_id,account_id,amount_fen,value_date,channel",
-               *(f"P{i},A1,900000000000000000,2026-01-{10 + i},wechat" for i in range(11)))
+    ledger = _one_account_ledger(tmp_path, *(f"P{i},A1,900000000000000000,2026-01-{10 + i},wechat" for i in range(11)))
     with pytest.raises(SparkInputError, match=r"payments_20260301\.csv, column 'amount_fen': 900000000000000000 fen "
                                               r"is beyond the maximum amount"):
         run_spark_delinquency(ledger_dir=ledger, out_dir=tmp_path / "out", business_date=BUSINESS_DATE,
