@@ -22,7 +22,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from datetime import time as dtime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,6 +36,25 @@ ACCOUNTS, DAYS, SEED = 300, 10, 11
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SCREENSHOTS = DOCS_SCREENSHOTS if os.environ.get("ARREARS_RETAKE_SCREENSHOTS") == "1" \
     else Path(tempfile.mkdtemp(prefix="arrears-screenshots-"))
+
+
+def browser_moment() -> datetime:
+    """11:00 bank time on the store's business date: the moment every browser test runs at."""
+    from arrears.cases.service import business_date_of
+
+    today = business_date_of(datetime.now(UTC), "Asia/Shanghai")
+    return datetime.combine(today, dtime(11, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(autouse=True)
+def _browser_clock() -> Iterator[None]:
+    """Every browser test runs with the clock (shared with the server thread) at :func:`browser_moment`:
+    the compliance gate's quiet hours never block a call whenever the suite runs, and the audit
+    trail's times never run backwards from one test to the next."""
+    from arrears.kit.clock import frozen_at
+
+    with frozen_at(browser_moment()):
+        yield
 
 
 @dataclass(frozen=True)
