@@ -159,3 +159,30 @@ def test_the_compliance_tables_export_as_csv_with_the_same_filters(api: Api) -> 
     auditor = list(csv.DictReader(io.StringIO(sign_in(api, "auditor").get("/compliance/export/complaints.csv").text)))
     assert auditor[0]["customer"] != complaints[0]["customer"]  # masked for the auditor
     assert sign_in(api, "supervisor").get("/compliance/export/complaints.csv").status_code == 403
+
+
+def test_verify_says_what_it_could_not_check_without_a_key(api: Api) -> None:
+    client = sign_in(api, "compliance", lang="zh_CN")
+    r = client.post("/audit/verify", data={"csrf_token": page_csrf(client, "/audit")})
+    assert r.status_code == 200 and 'id="verify-notes"' in r.text
+    assert "未配置审计密钥" in r.text
+
+
+def test_verify_names_the_records_after_the_last_checkpoint(api: Api, tmp_path, monkeypatch) -> None:
+    from arrears.auth.audit import write_checkpoint, write_key_file
+    from arrears.config import Settings, get_settings
+
+    key, checkpoints = tmp_path / "audit.key", tmp_path / "checkpoints.jsonl"
+    write_key_file(key)
+    monkeypatch.setenv("ARREARS_AUDIT_KEY_FILE", str(key))
+    monkeypatch.setenv("ARREARS_AUDIT_CHECKPOINT_FILE", str(checkpoints))
+    get_settings.cache_clear()
+    try:
+        api.client.app.state.settings = Settings(database_url=str(api.engine.url.render_as_string(False)))
+        first = write_checkpoint(api.engine, actor="test")
+        client = sign_in(api, "compliance", lang="en")  # signs in after the checkpoint: records beyond it
+        r = client.post("/audit/verify", data={"csrf_token": page_csrf(client, "/audit")})
+        assert r.status_code == 200 and "OK: every record is intact" in r.text
+        assert f"Records {first.seq + 1} to " in r.text and "not yet anchored" in r.text
+    finally:
+        get_settings.cache_clear()

@@ -20,9 +20,10 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Account, Customer, Hold
+from arrears.auth.audit import keyring, verify_report
 from arrears.auth.deps import DbSession
-from arrears.auth.model import Role, mask
-from arrears.auth.service import record, verify
+from arrears.auth.model import ChainReport, Role, mask
+from arrears.auth.service import record
 from arrears.auth.tables import AuditRecord, User
 from arrears.cases.service import business_date_of
 from arrears.cases.tables import Case, HoldReview
@@ -208,8 +209,8 @@ def audit_page_rows(session: Session, *, actor: str, action: str, since: datetim
 
 
 def _audit_page(request: Request, session: Session, user: User, *, actor: str, action: str, date_from: date | None,
-                date_to: date | None, page: int, verified: list[Any] | None = None, status_code: int = 200
-                ) -> Response:
+                date_to: date | None, page: int, verified: list[Any] | None = None, status_code: int = 200,
+                anchor_notes: list[tuple[str, dict[str, Any]]] | None = None) -> Response:
     if date_from and date_to and date_from > date_to:
         raise BadFilter("the first date must not come after the last")
     zone = ZoneInfo(settings_of(request).timezone)
@@ -221,7 +222,7 @@ def _audit_page(request: Request, session: Session, user: User, *, actor: str, a
              "to": date_to.isoformat() if date_to else ""}
     return render(request, "audit.html", status_code=status_code, rows=rows, total=total, page=page,
                   pages=max(1, -(-total // PAGE_SIZE)), query=query, actor=actor, action=action, date_from=date_from,
-                  date_to=date_to, verified=verified,
+                  date_to=date_to, verified=verified, anchor_notes=anchor_notes or [],
                   as_json=lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
@@ -237,13 +238,31 @@ def audit_log(request: Request, session: DbSession, user: ComplianceViewer,
 
 @router.post("/audit/verify")
 def verify_chain(request: Request, session: DbSession, user: ComplianceViewer, _: CsrfUser) -> Response:
-    """Walk the whole chain (``auth.service.verify``) and show OK or the records that were tampered with."""
-    problems = verify(session)
+    """Walk the whole chain against the audit key and the signed checkpoints (``auth.audit.verify_report``)
+    and show OK or the records that were tampered with, and what could not be checked."""
+    report = verify_report(session, settings=settings_of(request))
+    problems = report.problems
     record(session, actor=user.username, action="audit.verify", entity="audit_chain", entity_id=None,
            detail={"ok": not problems, "problems": len(problems), "first": problems[0].seq if problems else None,
                    "source": "web"})
     return _audit_page(request, session, user, actor="", action="", date_from=None, date_to=None, page=1,
-                       verified=problems)
+                       verified=problems, anchor_notes=anchor_notes(report, settings_of(request)))
+
+
+def anchor_notes(report: ChainReport, settings: Any) -> list[tuple[str, dict[str, Any]]]:
+    """What the verification could not check, as (message, values) for the page's language."""
+    if keyring(settings) is None:
+        return [(N_("No audit key is configured: the chain was checked against itself only, so a rewrite of the "
+                    "whole chain or a cut at its end would go unnoticed (docs/security.md, \"Anchoring the chain\")."),
+                 {})]
+    latest = report.latest_checkpoint
+    if latest is None:
+        return [(N_("No signed checkpoint yet: records deleted from the end of the chain would go unnoticed. "
+                    "Run “arrears audit checkpoint” (the daily cycle runs it too)."), {})]
+    if report.last_seq > latest.seq:
+        return [(N_("Records %(first)s to %(last)s came after the last checkpoint: signed with the key, but not "
+                    "yet anchored outside the store."), {"first": latest.seq + 1, "last": report.last_seq})]
+    return []
 
 
 __all__ = ["router"]
