@@ -101,3 +101,14 @@ def test_fifty_parallel_sign_ins_no_5xx_every_attempt_recorded_limit_kept(engine
     assert admin_checked <= DEFAULT_THROTTLE.per_pair
     assert outcomes["bad_password"] + outcomes["locked"] == 20
     assert failed_audits == 20 and logins == 30
+
+
+def test_right_passwords_in_flight_together_are_never_refused_for_failures_that_did_not_happen(engine, server):
+    """Ten sign-ins of one user at once (tabs, a double click): the five-failure limit counts attempts
+    still being checked, so the sixth waits for them to conclude instead of being refused."""
+    _users(engine, ["agent00"])
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: _sign_in(server, "agent00", PASSWORD), range(10)))
+    assert statuses == [303] * 10
+    with transaction(engine) as s:
+        assert Counter(s.scalars(select(LoginAttempt.outcome)).all()) == {"ok": 10}

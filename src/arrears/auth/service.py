@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import ColumnElement, column, false, func, select, text, true
+from sqlalchemy import ColumnElement, and_, column, false, func, or_, select, text, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -169,6 +170,10 @@ DEFAULT_THROTTLE = Throttle()
 #: process killed while checking) counts too: parallel guesses cannot overtake the limit.
 FAILED_OUTCOMES = ("bad_password", "unknown_user", "pending")
 CONCLUDED_FAILURES = ("bad_password", "unknown_user")
+#: A pending attempt older than this was left by a process that died while checking: a failure.
+STALE_PENDING = timedelta(seconds=60)
+#: How long a sign-in waits for attempts in flight before the limit counts them as failures.
+IN_FLIGHT_WAIT = timedelta(seconds=10)
 # Kept for callers of the earlier single setting.
 MAX_FAILURES = DEFAULT_THROTTLE.per_pair
 FAILURE_WINDOW = LOCKOUT = DEFAULT_THROTTLE.window
@@ -205,37 +210,49 @@ def _restart_point(user: User | None, now: datetime) -> datetime | None:
 
 
 def _refused_until(session: Session, *, limit: int, window: timedelta, since: datetime | None,
-                   where: list[ColumnElement[bool]], outcomes: tuple[str, ...] = FAILED_OUTCOMES) -> datetime | None:
-    """When the count of failures matching ``where`` within the window drops below ``limit``, or None
-    when it is below already: the ``limit``-th newest failure leaves the window then."""
+                   where: list[ColumnElement[bool]], failed: ColumnElement[bool]) -> datetime | None:
+    """When the count of failures (``failed``) matching ``where`` within the window drops below
+    ``limit``, or None when it is below already: the ``limit``-th newest failure leaves the window then."""
     now = utc_now()
     start = now - window
     if since is not None and since > start:
         start = since
     oldest_counted = session.scalar(
-        select(LoginAttempt.at).where(*where, LoginAttempt.outcome.in_(outcomes), LoginAttempt.at > start)
+        select(LoginAttempt.at).where(*where, failed, LoginAttempt.at > start)
         .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc()).offset(limit - 1).limit(1))
     return None if oldest_counted is None else oldest_counted + window
 
 
+def _failed(*, in_flight: bool) -> ColumnElement[bool]:
+    """Attempts that count as failures: concluded ones, pending ones whose process must have died
+    (older than :data:`STALE_PENDING`), and with ``in_flight`` every pending one."""
+    concluded = LoginAttempt.outcome.in_(CONCLUDED_FAILURES)
+    if in_flight:
+        return or_(concluded, LoginAttempt.outcome == "pending")
+    return or_(concluded, and_(LoginAttempt.outcome == "pending", LoginAttempt.at < utc_now() - STALE_PENDING))
+
+
 def throttled_until(session: Session, *, username: str, remote: str | None, user: User | None = None,
-                    throttle: Throttle = DEFAULT_THROTTLE) -> tuple[str, datetime] | None:
-    """``(scope, until)`` when a sign-in as ``username`` from ``remote`` must be refused now, else None."""
+                    throttle: Throttle = DEFAULT_THROTTLE, in_flight: bool = True) -> tuple[str, datetime] | None:
+    """``(scope, until)`` when a sign-in as ``username`` from ``remote`` must be refused now, else None.
+
+    ``in_flight``: count the attempts whose passwords are being checked now as failures (the limit can
+    never be overtaken); False: only what is known to have failed (see :func:`login`)."""
     now = utc_now()
     if user is not None and user.locked_until is not None and user.locked_until > now:
         return "username", user.locked_until
     since = _restart_point(user, now)
     same_remote = LoginAttempt.remote == remote if remote is not None else LoginAttempt.remote.is_(None)
-    checks: list[tuple[str, int, datetime | None, list[ColumnElement[bool]], tuple[str, ...]]] = [
-        ("pair", throttle.per_pair, since, [LoginAttempt.username == username, same_remote], FAILED_OUTCOMES),
-        ("username", throttle.per_username, since, [LoginAttempt.username == username], FAILED_OUTCOMES),
+    failed = _failed(in_flight=in_flight)
+    checks: list[tuple[str, int, datetime | None, list[ColumnElement[bool]], ColumnElement[bool]]] = [
+        ("pair", throttle.per_pair, since, [LoginAttempt.username == username, same_remote], failed),
+        ("username", throttle.per_username, since, [LoginAttempt.username == username], failed),
     ]
     if remote is not None:
-        # Concluded failures only: a whole floor signing in at once behind one address is not an attack.
-        checks.append(("address", throttle.per_address, None, [same_remote], CONCLUDED_FAILURES))
-    for scope, limit, start, where, outcomes in checks:
-        until = _refused_until(session, limit=limit, window=throttle.window, since=start, where=where,
-                               outcomes=outcomes)
+        # Known failures only: a whole floor signing in at once behind one address is not an attack.
+        checks.append(("address", throttle.per_address, None, [same_remote], _failed(in_flight=False)))
+    for scope, limit, start, where, counted in checks:
+        until = _refused_until(session, limit=limit, window=throttle.window, since=start, where=where, failed=counted)
         if until is not None:
             return scope, until
     return None
@@ -248,11 +265,20 @@ class _Reservation:
     password_hash: str
 
 
-def _reserve(session: Session, *, username: str, remote: str | None, throttle: Throttle) -> _Reservation | AccountLocked:
-    """Under the throttle's locks: refuse (recorded) or reserve the attempt as ``pending``."""
+class _InFlight:
+    """Only attempts still being checked make the limit: wait for them to conclude, then ask again."""
+
+
+def _reserve(session: Session, *, username: str, remote: str | None, throttle: Throttle,
+             may_wait: bool) -> _Reservation | AccountLocked | _InFlight:
+    """Under the throttle's locks: refuse (recorded) or reserve the attempt as ``pending``; or, when
+    only attempts in flight make the limit and ``may_wait``, nothing yet."""
     _serialise_sign_ins(session, username=username, remote=remote)
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     refused = throttled_until(session, username=username, remote=remote, user=user, throttle=throttle)
+    if refused is not None and may_wait and throttled_until(session, username=username, remote=remote, user=user,
+                                                            throttle=throttle, in_flight=False) is None:
+        return _InFlight()
     if refused is not None:
         scope, until = refused
         attempt = _attempt(session, username=username, user=user, outcome="locked", remote=remote)
@@ -284,7 +310,7 @@ def _conclude(session: Session, *, reservation: _Reservation, password: str, cor
                detail={"remote": remote})
         since = _restart_point(user, now)
         until = _refused_until(session, limit=throttle.per_username, window=throttle.window, since=since,
-                               where=[LoginAttempt.username == username])
+                               where=[LoginAttempt.username == username], failed=_failed(in_flight=False))
         if until is not None and (user.locked_until is None or user.locked_until <= now):
             user.locked_until = now + throttle.window
             session.flush()
@@ -315,11 +341,19 @@ def login(engine: Engine, *, username: str, password: str, remote: str | None = 
     ``pending`` (which counts as a failure); (2) check the password outside any transaction — argon2
     is slow on purpose and must not hold a lock; (3) record the outcome in a second transaction. Every
     path costs one argon2 verification (an unknown username or a refused attempt against a dummy
-    hash), and unknown usernames are counted and refused exactly like real ones.
+    hash), and unknown usernames are counted and refused exactly like real ones. When only attempts
+    still in flight (pending) make the limit, the sign-in waits for them (at most
+    :data:`IN_FLIGHT_WAIT`) rather than refusing a right password for failures that never happened.
     """
     username = username[:64]
-    with transaction(write_first(engine)) as session:
-        reserved = _reserve(session, username=username, remote=remote, throttle=throttle)
+    deadline = time.monotonic() + IN_FLIGHT_WAIT.total_seconds()
+    while True:
+        with transaction(write_first(engine)) as session:
+            reserved = _reserve(session, username=username, remote=remote, throttle=throttle,
+                                may_wait=time.monotonic() < deadline)
+        if not isinstance(reserved, _InFlight):
+            break
+        time.sleep(0.05)  # the attempts in flight conclude within one argon2 check
     if isinstance(reserved, AccountLocked):
         verify_password(_DUMMY_HASH, password)
         raise reserved
