@@ -32,23 +32,34 @@ ORDER = Order(
 
 
 def paid(txn: str, at: int = 5) -> Notification:
-    return Notification(ORDER.merchant_order_id, NotificationKind.PAID, txn, ORDER.amount_fen, T0 + timedelta(minutes=at))
+    return Notification(
+        ORDER.merchant_order_id, NotificationKind.PAID, txn, ORDER.amount_fen, T0 + timedelta(minutes=at)
+    )
 
 
 def refund(rid: str, fen: int, pay_txn: str = "TX1") -> Notification:
     return Notification(
-        ORDER.merchant_order_id, NotificationKind.REFUNDED, rid, fen, T0 + timedelta(hours=1), payment_transaction_id=pay_txn
+        ORDER.merchant_order_id,
+        NotificationKind.REFUNDED,
+        rid,
+        fen,
+        T0 + timedelta(hours=1),
+        payment_transaction_id=pay_txn,
     )
 
 
-CLOSE = Notification(ORDER.merchant_order_id, NotificationKind.CLOSED, "close:ORD20261207001", 0, T0 + timedelta(minutes=30))
+CLOSE = Notification(
+    ORDER.merchant_order_id, NotificationKind.CLOSED, "close:ORD20261207001", 0, T0 + timedelta(minutes=30)
+)
 
 
 def reference(unique: list[Notification], now: datetime) -> tuple[OrderState, int, int]:
     """A plain walk of the textbook state machine over events in their natural order:
     payments first, then refunds, then closes (which a paid order ignores)."""
     state, paid_ids, refunded = OrderState.CREATED, set(), 0
-    natural = sorted(unique, key=lambda n: [NotificationKind.PAID, NotificationKind.REFUNDED, NotificationKind.CLOSED].index(n.kind))
+    natural = sorted(
+        unique, key=lambda n: [NotificationKind.PAID, NotificationKind.REFUNDED, NotificationKind.CLOSED].index(n.kind)
+    )
     for n in natural:
         if n.kind is NotificationKind.PAID:
             paid_ids.add(n.transaction_id)

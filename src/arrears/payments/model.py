@@ -104,7 +104,9 @@ class Order:
         if not self.merchant_order_id or not (6 <= len(self.merchant_order_id) <= 32):
             raise InvalidOrder(f"merchant_order_id must be 6 to 32 characters, got {self.merchant_order_id!r}")
         if not all(c.isascii() and (c.isalnum() or c in "_-|*") for c in self.merchant_order_id):
-            raise InvalidOrder(f"merchant_order_id may hold only letters, digits and _-|*, got {self.merchant_order_id!r}")
+            raise InvalidOrder(
+                f"merchant_order_id may hold only letters, digits and _-|*, got {self.merchant_order_id!r}"
+            )
         if not self.account_ref:
             raise InvalidOrder("account_ref must not be empty")
         _fen("amount_fen", self.amount_fen)
@@ -234,7 +236,9 @@ def _check_fits(order: Order, n: Notification) -> None:
             f"notification {n.transaction_id} is for order {n.merchant_order_id!r}, not {order.merchant_order_id!r}"
         )
     if n.currency != order.currency:
-        raise NotificationMismatch(f"notification {n.transaction_id}: currency {n.currency!r}, order is {order.currency}")
+        raise NotificationMismatch(
+            f"notification {n.transaction_id}: currency {n.currency!r}, order is {order.currency}"
+        )
     if n.kind is NotificationKind.PAID and n.amount_fen != order.amount_fen:
         raise NotificationMismatch(
             f"notification {n.transaction_id}: paid {n.amount_fen} fen, order {order.merchant_order_id} is {order.amount_fen} fen"
