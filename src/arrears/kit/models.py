@@ -8,6 +8,7 @@ from arrears.contact import tables as contact_tables  # noqa: F401
 from arrears.delinquency import tables as delinquency_tables  # noqa: F401
 from arrears.escalation import tables as escalation_tables  # noqa: F401
 from arrears.kit.db import Base
+from arrears.payments import tables as payments_tables  # noqa: F401
 from arrears.plans import tables as plans_tables  # noqa: F401
 from arrears.portal import tables as portal_tables  # noqa: F401
 from arrears.strategy import active as strategy_active  # noqa: F401
