@@ -229,3 +229,15 @@ def test_a_key_folder_missing_a_file_is_named(tmp_path: Path) -> None:
     (folder / "apiv3_key.txt").unlink()
     with pytest.raises(ValueError, match="missing key file apiv3_key.txt"):
         WeChatPayConfig.from_dir(folder, notify_url="http://x/n")
+
+
+def test_settings_build_the_adapter_from_the_environment(pay_keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arrears.payments.settings import PaymentSettings, provider_from_settings
+
+    monkeypatch.delenv("ARREARS_PAYMENTS_KEYS_DIR", raising=False)
+    assert provider_from_settings(PaymentSettings(_env_file=None)) is None
+    monkeypatch.setenv("ARREARS_PAYMENTS_KEYS_DIR", str(pay_keys))
+    monkeypatch.setenv("ARREARS_PAYMENTS_BASE_URL", "http://127.0.0.1:9")
+    adapter = provider_from_settings(PaymentSettings(_env_file=None))
+    assert adapter is not None and adapter.config.base_url == "http://127.0.0.1:9"
+    assert adapter.config.mchid == "1900000109"

@@ -1,0 +1,33 @@
+"""Payment settings, read from the environment (prefix ``ARREARS_PAYMENTS_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arrears.payments.wechatpay import PRODUCTION_URL, WeChatPayConfig, WeChatPayNative
+
+
+class PaymentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARREARS_PAYMENTS_", env_file=".env", extra="ignore")
+
+    #: The key folder (``merchant.json``, ``merchant_private_key.pem``, ``platform_public_key.pem``,
+    #: ``apiv3_key.txt``); the local sandbox writes this layout. Empty = payments are off.
+    keys_dir: Path | None = None
+    #: The provider's API: WeChat Pay's production host, or the sandbox's ``http://127.0.0.1:<port>``.
+    base_url: str = PRODUCTION_URL
+    #: Where the provider POSTs notifications (must be reachable from the provider; HTTPS in production).
+    notify_url: str = "http://127.0.0.1:8000/payments/notify"
+    #: A paid order the bank's payment file has not confirmed after this many days is reported.
+    confirm_within_days: int = Field(default=3, ge=0, le=60)
+
+
+def provider_from_settings(settings: PaymentSettings | None = None) -> WeChatPayNative | None:
+    """The configured provider adapter, or None when payments are not configured."""
+    settings = settings or PaymentSettings()
+    if settings.keys_dir is None:
+        return None
+    config = WeChatPayConfig.from_dir(settings.keys_dir, notify_url=settings.notify_url, base_url=settings.base_url)
+    return WeChatPayNative(config)
