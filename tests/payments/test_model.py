@@ -118,7 +118,14 @@ def test_paid_after_close_or_expiry_is_still_paid_and_close_after_pay_changes_no
 
 
 def test_refund_before_its_payment_notice_counts_the_payment_once() -> None:
+    early = replay(ORDER, [refund("RF1", 345)])
+    assert (early.state(T0), early.paid_fen, early.paid_at) == (
+        OrderState.PARTIALLY_REFUNDED,
+        12_345,
+        T0 + timedelta(hours=1),
+    )
     status = replay(ORDER, [refund("RF1", 345), paid("TX1"), refund("RF1", 345), paid("TX1")])
+    assert status.paid_at == T0 + timedelta(minutes=5)
     assert status.payments == {"TX1": ORDER.amount_fen}
     assert status.state(T0) is OrderState.PARTIALLY_REFUNDED
     assert replay(ORDER, [paid("TX1"), refund("RF1", 12_000), refund("RF2", 345)]).state(T0) is OrderState.REFUNDED

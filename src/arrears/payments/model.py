@@ -212,7 +212,10 @@ class OrderStatus:
 
     @property
     def paid_at(self) -> datetime | None:
+        """When the money was taken: the payment notice's time, or — while only a refund notice has
+        come (which proves the payment) — the earliest refund's."""
         times = [e.occurred_at for e in self._by_kind(NotificationKind.PAID)]
+        times = times or [e.occurred_at for e in self._by_kind(NotificationKind.REFUNDED)]
         return min(times) if times else None
 
     def state(self, now: datetime) -> OrderState:

@@ -51,6 +51,9 @@ class PaymentProvider(Protocol):
     says what went wrong; a provider's answer is never trusted unverified.
     """
 
+    #: the provider's name in the store (``payment_orders.provider``), e.g. ``"wechatpay"``
+    name: str
+
     def create_order(self, order: Order) -> CreatedOrder:
         """Create the order at the provider; the same order created twice gives the same answer."""
         ...

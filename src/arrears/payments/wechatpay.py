@@ -225,6 +225,8 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 class WeChatPayNative:
     """:class:`~arrears.payments.provider.PaymentProvider` for WeChat Pay v3 Native payments."""
 
+    name = "wechatpay"
+
     def __init__(self, config: WeChatPayConfig, *, client: httpx.Client | None = None) -> None:
         self.config = config
         self._key = load_private_key(config.merchant_private_key_pem)
