@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     max_amount_fen: int = Field(default=10_000_000_000, gt=0, le=10**15)
     #: Refuse a bank file that comes without a control-total manifest (``<file>.ctl``, docs/file-formats.md).
     ingest_control_required: bool = False
+    # -- the cardholder's pages (docs/self-service.md) --
+    #: Where customers open their personal links: ``<portal_base_url>/p/<token>`` (keep it short: one SMS).
+    portal_base_url: str = "http://127.0.0.1:8000"
+    #: The key that signs personal links (hex); empty = ``<data_dir>/portal.key``, made on first use.
+    portal_key_file: Path | None = None
     # -- sign-in (docs/security.md, "Logins, sessions and tokens") --
     #: Reverse proxies whose ``X-Forwarded-For`` is believed: addresses or CIDR blocks, e.g.
     #: ``["10.0.0.5", "10.8.0.0/16"]`` (JSON in the environment). Empty = none: the TCP peer is the client.

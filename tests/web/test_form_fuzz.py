@@ -28,6 +28,7 @@ from arrears.auth.service import issue_token
 from arrears.auth.tables import User
 from arrears.cases.model import CAUSES, PARTIES, STATES
 from arrears.kit.db import transaction
+from arrears.portal.pages import CSRF_COOKIE as PORTAL_CSRF_COOKIE
 from arrears.web import PagesMount
 from arrears.web.labels import NEXT_STEPS, SCRIPT_STEPS
 from arrears.web.security import CSRF_HEADER, LOGIN_CSRF_COOKIE, csrf_token
@@ -103,6 +104,9 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         # filters (GET forms)
         "date": dates, "from": dates, "to": dates, "rule": text, "page": int_text, "actor": text, "action": text,
         "next": one_of("/", "/queue", "//evil.example", "http://evil.example"), "notice": text,
+        # the cardholder's pages
+        "token": st.one_of(text, one_of("1.AAAAAAAAAAAAAAAAAAAA", "zzzzzzzzzzzzz.AAAAAAAAAAAAAAAAAAAA", "0.A", "%2e%2e")),
+        "id_last4": st.one_of(text, one_of("002X", "002x", "1234")), "birth_date": dates,
     }
 
 
@@ -166,6 +170,7 @@ def _clients(api: Api) -> Iterator[tuple[str, TestClient]]:
         client.cookies.set("arrears_session", tokens[who])
         client.headers[CSRF_HEADER] = csrf_token(tokens[who])
         client.cookies.set(LOGIN_CSRF_COOKIE, LOGIN_CSRF)  # the login form's double-submit cookie
+        client.cookies.set(PORTAL_CSRF_COOKIE, LOGIN_CSRF)  # and the cardholder's pages' one
         yield who, client
 
 

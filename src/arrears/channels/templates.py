@@ -223,6 +223,7 @@ def sample_payload(code: str, locale: str = "zh_CN") -> dict[str, Any]:
         "expires_at": datetime(2026, 2, 1, 6, 15, tzinfo=UTC).isoformat(), "instalment": 3,
         "due_date": "2026-03-25", "amount": 125_000, "amount_due": 360_000, "balance": 1_200_000, "dpd": 35,
         "reply_by": "2026-04-15", "letter_ref": "L-2026-000123", "promised_date": "2026-03-08",
+        "url": "https://pay.bank.example/p/3f.ABCDEFGHIJKLMNOPQRST",
     }
     base = {"customer_name": "张三" if locale == "zh_CN" else "Zhang San", "masked_card": "****1234",
             "bank_name": "示例银行" if locale == "zh_CN" else "Example Bank", "service_phone": "400-000-0000",

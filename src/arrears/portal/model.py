@@ -29,7 +29,7 @@ ADDRESS_WINDOW = timedelta(minutes=15)
 #: A verified visit lasts this long without activity.
 SESSION_IDLE = timedelta(minutes=20)
 MAC_CHARS = 20
-_TOKEN = re.compile(r"^([0-9a-z]{1,13})\.([A-Z2-7]{%d})$" % MAC_CHARS)
+_TOKEN = re.compile(r"^([0-9a-z]{1,13})\.([A-Z2-7]{" + str(MAC_CHARS) + "})$")
 _LAST4 = re.compile(r"^[0-9]{3}[0-9Xx]$")
 
 

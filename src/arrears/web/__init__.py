@@ -21,6 +21,7 @@ from arrears.contact.service import ContactFieldError
 from arrears.kit.errors import ArrearsError
 from arrears.kit.inputs import InputError
 from arrears.plans.service import PlanFieldError
+from arrears.portal import pages as portal_pages
 from arrears.web import admin, approvals, casepage, compliance, dashboards, pages
 from arrears.web.inputs import refuse_control_characters
 from arrears.web.security import LoginRequired, login_redirect
@@ -88,6 +89,7 @@ def application(parent: FastAPI) -> FastAPI:
     web.include_router(dashboards.router)
     web.include_router(compliance.router)
     web.include_router(admin.router)
+    web.include_router(portal_pages.router)
     web.add_exception_handler(LoginRequired, _login_required)
     web.add_exception_handler(ArrearsError, _arrears_error)
     web.add_exception_handler(RequestValidationError, _validation_error)
