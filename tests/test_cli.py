@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,10 @@ def test_demo_generates_ingests_runs_and_prints_the_buckets(workdir: Path) -> No
     demo = workdir / "var" / "demo"
     assert (demo / "audit.key").exists() and (demo / "audit-checkpoints.jsonl").read_text().count("\n") == 1
     assert "ARREARS_AUDIT_KEY_FILE" not in os.environ  # the process's settings are as they were
+    # and one customer's personal link to try, with the answers its identity check expects
+    found = re.search(r"http://127\.0\.0\.1:8000/p/(\S+) — .*ID ending (\w{4}) and date of birth (\S+)\.",
+                      " ".join(result.output.split()))
+    assert found is not None, result.output
 
 
 def test_the_cycle_writes_an_audit_checkpoint_when_a_key_is_configured(workdir: Path, monkeypatch) -> None:

@@ -330,6 +330,7 @@ def _build_demo(url: str, folder: Path, *, day: date, accounts: int, days: int, 
     engine.dispose()
     console.print(f"Store: {folder / 'arrears.sqlite'}; per-account results: {export_path}")
     _print_demo_users(history.users, host=host, port=port)
+    _print_demo_customer_link(url, host=host, port=port)
     if not serve_after:
         return
     _serve_demo(url, host=host, port=port)
@@ -376,6 +377,35 @@ def _print_demo_users(users: dict[str, tuple[str, str | None, str]], *, host: st
     console.print(f"Sign in at [bold]http://{host}:{port}/login[/bold]. These passwords were generated for this "
                   f"demo store and are printed because the demo is LOCAL ONLY: do not expose it to a network.",
                   soft_wrap=True)
+
+
+def _print_demo_customer_link(url: str, *, host: str, port: int) -> None:
+    """One customer's personal link to try, with the answers its identity check expects (the demo's
+    made-up customer: this is printed for the local demo only)."""
+    from sqlalchemy import select
+
+    from arrears.accounts.tables import Account, Customer
+    from arrears.cases.model import OPEN_STATES
+    from arrears.cases.tables import Case
+    from arrears.kit.db import transaction
+    from arrears.portal.service import issue_link, portal_key
+
+    settings = get_settings()
+    engine = store_engine(url)
+    with transaction(engine) as session:
+        row = session.execute(
+            select(Account.account_ref, Customer.name, Customer.national_id, Customer.birth_date)
+            .join(Case, Case.account_id == Account.id).join(Customer, Customer.id == Account.customer_id)
+            .where(Case.status.in_(OPEN_STATES)).order_by(Case.dpd.desc(), Case.id).limit(1)).first()
+        if row is None:
+            engine.dispose()
+            return
+        issued = issue_link(session, account_ref=row.account_ref, key=portal_key(settings), settings=settings,
+                            actor="demo")
+    engine.dispose()
+    console.print(f"A customer's own pages: [bold]http://{host}:{port}/p/{issued.token}[/bold] — {row.name}, account "
+                  f"{row.account_ref}; confirm with ID ending [bold]{row.national_id[-4:]}[/bold] and date of birth "
+                  f"[bold]{row.birth_date.isoformat()}[/bold].", soft_wrap=True)
 
 
 def _serve_demo(url: str, *, host: str, port: int) -> None:
