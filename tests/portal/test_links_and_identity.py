@@ -193,3 +193,27 @@ def test_the_command_line_prints_or_sends_the_link(api: Api, monkeypatch, tmp_pa
         assert revoked.exit_code == 0, revoked.output
     finally:
         get_settings.cache_clear()
+
+
+def test_the_account_page_shows_the_promise_and_every_contact(figures: Api) -> None:
+    api = figures
+    promised = (utc_now() + timedelta(days=10)).date()
+    r = api.post("agent_east", f"/cases/{api.east_case}/promises",
+                 json={"amount": 150_000, "promised_date": promised.isoformat()})
+    assert r.status_code == 201, r.text
+    sent_at = utc_now() - timedelta(days=2)
+    with transaction(api.engine) as s:
+        s.add(OutboxMessage(idempotency_key="t-sms-1", channel="sms", case_id=api.east_case,
+                            contact_point_id=api.contact_points["phone"], template="early.reminder", locale="zh_CN",
+                            payload={}, status="sent", attempts=1, next_attempt_at=sent_at, created_at=sent_at,
+                            sent_at=sent_at))
+        s.add(OutboxMessage(idempotency_key="t-sms-2", channel="email", case_id=api.east_case,
+                            contact_point_id=api.contact_points["email"], template="early.reminder", locale="zh_CN",
+                            payload={}, status="pending", attempts=0, next_attempt_at=sent_at, created_at=sent_at))
+    token = _link(api)
+    browser = _visitor(api)
+    assert _answer(browser, token, RIGHT).status_code == 303
+    home = browser.get(f"/p/{token}/home", params={"lang": "en"}).text
+    assert "You promised to pay" in home and "1,500.00" in home
+    contacts = re.findall(r"<li><span>([^<]+)</span> <span>([^<]+)</span></li>", home)
+    assert [what for _, what in contacts] == ["SMS · outbound"]  # the e-mail was never sent: not a contact

@@ -21,12 +21,15 @@ from sqlalchemy.orm import Session
 from arrears.accounts.tables import Account, ContactPoint, Customer
 from arrears.auth.service import record
 from arrears.cases.service import business_date_of
+from arrears.cases.tables import Case, Interaction, Promise
 from arrears.channels.outbox import enqueue
+from arrears.channels.tables import OutboxMessage
 from arrears.config import Settings
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
 from arrears.kit.errors import ArrearsError, NotFound
 from arrears.plans import repository as plans_repo
+from arrears.plans.tables import PlanAgreement, PlanInstalment
 from arrears.portal.model import (
     ADDRESS_WINDOW,
     DEFAULT_LINK_TTL,
@@ -291,6 +294,15 @@ def end_visit(session: Session, *, session_token: str | None) -> None:
 
 
 @dataclass(frozen=True)
+class ContactEntry:
+    """One contact attempt on the account, as the customer sees it: when, how, which way."""
+
+    at: datetime
+    channel: str
+    direction: str
+
+
+@dataclass(frozen=True)
 class Overview:
     """What a verified cardholder sees first (amounts in fen)."""
 
@@ -303,6 +315,17 @@ class Overview:
     minimum_due: int | None
     statement_date: date | None
     due_date: date | None
+    #: the open promise to pay: (amount, date), if any
+    promise: tuple[int, date] | None = None
+    #: the running plan: (total, next instalment's due date, amount still due on it), if any
+    plan: tuple[int, date | None, int | None] | None = None
+    #: every contact attempt on the account, newest first (calls and visits from the interaction log,
+    #: messages once sent)
+    contacts: tuple[ContactEntry, ...] = ()
+
+
+#: How many contact attempts the page lists (newest first).
+CONTACTS_SHOWN = 50
 
 
 def overview(session: Session, *, link: PortalLink, time_zone: str) -> Overview:
@@ -313,6 +336,31 @@ def overview(session: Session, *, link: PortalLink, time_zone: str) -> Overview:
     today = business_date_of(utc_now(), time_zone)
     snapshot = plans_repo.latest_snapshot(session, account.id, on_or_before=today)
     statement = plans_repo.latest_statement(session, account.id, on_or_before=today)
+    case_ids = select(Case.id).where(Case.account_id == account.id).scalar_subquery()
+    promise = session.execute(
+        select(Promise.amount, Promise.promised_date).where(Promise.case_id.in_(case_ids), Promise.status == "open")
+        .order_by(Promise.promised_date, Promise.id).limit(1)).first()
+    agreement = session.scalars(
+        select(PlanAgreement).where(PlanAgreement.account_id == account.id, PlanAgreement.status == "active")
+        .order_by(PlanAgreement.id.desc()).limit(1)).first()
+    plan = None
+    if agreement is not None:
+        nxt = session.scalars(
+            select(PlanInstalment).where(PlanInstalment.agreement_id == agreement.id, PlanInstalment.paid
+                                         < PlanInstalment.amount).order_by(PlanInstalment.number).limit(1)).first()
+        plan = (int(agreement.total), nxt.due_date if nxt else None, int(nxt.amount - nxt.paid) if nxt else None)
+    calls = session.execute(
+        select(Interaction.started_at, Interaction.channel, Interaction.direction)
+        .where(Interaction.case_id.in_(case_ids)).order_by(Interaction.started_at.desc()).limit(CONTACTS_SHOWN)).all()
+    messages = session.execute(
+        select(OutboxMessage.sent_at, OutboxMessage.channel)
+        .where(OutboxMessage.sent_at.is_not(None),
+               OutboxMessage.contact_point_id.in_(select(ContactPoint.id)
+                                                  .where(ContactPoint.customer_id == customer.id)))
+        .order_by(OutboxMessage.sent_at.desc()).limit(CONTACTS_SHOWN)).all()
+    contacts = sorted([ContactEntry(at, channel, direction) for at, channel, direction in calls]
+                      + [ContactEntry(at, channel, "outbound") for at, channel in messages],
+                      key=lambda c: c.at, reverse=True)[:CONTACTS_SHOWN]
     return Overview(
         account_ref=account.account_ref, customer_name=customer.name,
         as_of=snapshot.business_date if snapshot is not None else None,
@@ -322,6 +370,8 @@ def overview(session: Session, *, link: PortalLink, time_zone: str) -> Overview:
         minimum_due=int(statement.minimum_due) if statement is not None else None,
         statement_date=statement.statement_date if statement is not None else None,
         due_date=statement.due_date if statement is not None else None,
+        promise=(int(promise.amount), promise.promised_date) if promise is not None else None,
+        plan=plan, contacts=tuple(contacts),
     )
 
 
