@@ -217,3 +217,26 @@ def test_the_account_page_shows_the_promise_and_every_contact(figures: Api) -> N
     assert "You promised to pay" in home and "1,500.00" in home
     contacts = re.findall(r"<li><span>([^<]+)</span> <span>([^<]+)</span></li>", home)
     assert [what for _, what in contacts] == ["SMS · outbound"]  # the e-mail was never sent: not a contact
+
+
+def test_many_pages_at_once_never_fail(figures: Api) -> None:
+    """A customer reloading in several tabs while the link is opened elsewhere: no 5xx on either store."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = figures
+    token = _link(api)
+    browser = _visitor(api)
+    assert _answer(browser, token, RIGHT).status_code == 303
+    cookies = dict(browser.cookies.items())
+
+    def hit(i: int) -> int:
+        with TestClient(api.client.app, follow_redirects=False, client=(f"198.51.100.{i % 200}", 4000)) as c:
+            if i % 2:
+                return c.get(f"/p/{token}").status_code
+            for name, value in cookies.items():
+                c.cookies.set(name, value)
+            return c.get(f"/p/{token}/home").status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(hit, range(48)))
+    assert sorted(set(statuses)) == [200], statuses

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from arrears.kit.clientaddr import request_client
-from arrears.kit.db import transaction
+from arrears.kit.db import transaction, write_first
 from arrears.portal.model import SESSION_IDLE, normalise_last4
 from arrears.portal.service import (
     IdentityRefused,
@@ -105,7 +105,7 @@ def portal_verify(
 @router.get("/p/{token}/home")
 def portal_home(request: Request, token: str) -> Response:
     settings = settings_of(request)
-    with transaction(request.app.state.engine) as session:
+    with transaction(write_first(request.app.state.engine)) as session:
         link = visit(session, token=token[:40], key=portal_key(settings), session_token=request.cookies.get(VISIT_COOKIE))
         if link is None:
             return RedirectResponse(_path(token[:40]), status_code=303)
@@ -123,7 +123,7 @@ def portal_home(request: Request, token: str) -> Response:
 @router.post("/p/{token}/leave")
 def portal_leave(request: Request, token: str, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
     if same(csrf_token, request.cookies.get(CSRF_COOKIE)):
-        with transaction(request.app.state.engine) as session:
+        with transaction(write_first(request.app.state.engine)) as session:
             end_visit(session, session_token=request.cookies.get(VISIT_COOKIE))
     response = RedirectResponse(_path(token[:40]), status_code=303)
     response.delete_cookie(VISIT_COOKIE, path=_path(token[:40]))

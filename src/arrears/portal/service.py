@@ -176,7 +176,7 @@ def _open_link(session: Session, token: str, key: bytes) -> PortalLink | None:
 
 def note_opened(engine: Engine, *, token: str, key: bytes) -> None:
     """The first time a working link's page is opened (the funnel's "opened")."""
-    with transaction(engine) as session:
+    with transaction(write_first(engine)) as session:
         link = _open_link(session, token, key)
         if link is not None and link.first_opened_at is None:
             link.first_opened_at = utc_now()
