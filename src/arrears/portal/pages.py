@@ -122,9 +122,11 @@ def portal_home(request: Request, token: str) -> Response:
 
 @router.post("/p/{token}/leave")
 def portal_leave(request: Request, token: str, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
-    if same(csrf_token, request.cookies.get(CSRF_COOKIE)):
-        with transaction(write_first(request.app.state.engine)) as session:
-            end_visit(session, session_token=request.cookies.get(VISIT_COOKIE))
+    if not same(csrf_token, request.cookies.get(CSRF_COOKIE)):
+        return _verify_page(request, token[:40], status_code=403,
+                            error=gettext(request, N_("The page has expired. Please try again.")))
+    with transaction(write_first(request.app.state.engine)) as session:
+        end_visit(session, session_token=request.cookies.get(VISIT_COOKIE))
     response = RedirectResponse(_path(token[:40]), status_code=303)
     response.delete_cookie(VISIT_COOKIE, path=_path(token[:40]))
     return response
