@@ -166,17 +166,12 @@ class Throttle:
 
 
 DEFAULT_THROTTLE = Throttle()
-#: Outcomes that count as failures. A ``pending`` attempt (its password being checked now, or its
-#: process killed while checking) counts too: parallel guesses cannot overtake the limit.
-FAILED_OUTCOMES = ("bad_password", "unknown_user", "pending")
+#: Outcomes that count as failures once concluded; a ``pending`` attempt counts too (:func:`_failed`).
 CONCLUDED_FAILURES = ("bad_password", "unknown_user")
 #: A pending attempt older than this was left by a process that died while checking: a failure.
 STALE_PENDING = timedelta(seconds=60)
 #: How long a sign-in waits for attempts in flight before the limit counts them as failures.
 IN_FLIGHT_WAIT = timedelta(seconds=10)
-# Kept for callers of the earlier single setting.
-MAX_FAILURES = DEFAULT_THROTTLE.per_pair
-FAILURE_WINDOW = LOCKOUT = DEFAULT_THROTTLE.window
 
 
 def _attempt(session: Session, *, username: str, user: User | None, outcome: str, remote: str | None) -> LoginAttempt:

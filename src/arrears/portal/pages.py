@@ -36,7 +36,6 @@ router = APIRouter(include_in_schema=False)
 
 VISIT_COOKIE = "arrears_portal"
 CSRF_COOKIE = "arrears_portal_csrf"
-Token = Annotated[str, "the link's token"]
 
 
 def _secure(request: Request) -> bool:

@@ -7,7 +7,6 @@ engine) because a wrong answer must be recorded even though the visitor is refus
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Account, ContactPoint, Customer
-from arrears.auth.service import record
+from arrears.auth.service import record, token_digest
 from arrears.cases.service import business_date_of
 from arrears.cases.tables import Case, Interaction, Promise
 from arrears.channels.outbox import enqueue
@@ -68,9 +67,10 @@ def portal_key(settings: Settings) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # made by another process meanwhile
         return bytes.fromhex(Path(path).read_text(encoding="ascii").strip())
+    key = secrets.token_hex(KEY_BYTES)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(secrets.token_hex(KEY_BYTES) + "\n")
-    return bytes.fromhex(Path(path).read_text(encoding="ascii").strip())
+        fh.write(key + "\n")
+    return bytes.fromhex(key)
 
 
 def link_url(settings: Settings, token: str) -> str:
@@ -245,7 +245,7 @@ def verify_identity(engine: Engine, *, token: str, key: bytes, last4: str | None
                 outcome = IdentityRefused(REFUSED)
             else:
                 session_token = secrets.token_urlsafe(32)
-                session.add(PortalSession(link_id=link.id, token_hash=_digest(session_token), created_at=now,
+                session.add(PortalSession(link_id=link.id, token_hash=token_digest(session_token), created_at=now,
                                           last_seen_at=now))
                 session.add(PortalAttempt(link_id=link.id, remote=remote, at=now, outcome="verified"))
                 link.verified_at = link.verified_at or now
@@ -264,10 +264,6 @@ def _customer_of(session: Session, link: PortalLink) -> Customer | None:
     return session.get(Customer, account.customer_id) if account is not None else None
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def visit(session: Session, *, token: str, key: bytes, session_token: str | None) -> PortalLink | None:
     """The link of a verified visit still going on (its cookie, for this link), or None."""
     if not session_token:
@@ -275,7 +271,7 @@ def visit(session: Session, *, token: str, key: bytes, session_token: str | None
     link = _open_link(session, token, key)
     if link is None:
         return None
-    row = session.scalars(select(PortalSession).where(PortalSession.token_hash == _digest(session_token),
+    row = session.scalars(select(PortalSession).where(PortalSession.token_hash == token_digest(session_token),
                                                       PortalSession.link_id == link.id)).one_or_none()
     now = utc_now()
     if row is None or row.ended_at is not None or row.last_seen_at <= now - SESSION_IDLE:
@@ -288,7 +284,7 @@ def visit(session: Session, *, token: str, key: bytes, session_token: str | None
 def end_visit(session: Session, *, session_token: str | None) -> None:
     if not session_token:
         return
-    session.execute(update(PortalSession).where(PortalSession.token_hash == _digest(session_token),
+    session.execute(update(PortalSession).where(PortalSession.token_hash == token_digest(session_token),
                                                 PortalSession.ended_at.is_(None))
                     .values(ended_at=utc_now()).execution_options(synchronize_session=False))
 
@@ -373,7 +369,3 @@ def overview(session: Session, *, link: PortalLink, time_zone: str) -> Overview:
         promise=(int(promise.amount), promise.promised_date) if promise is not None else None,
         plan=plan, contacts=tuple(contacts),
     )
-
-
-def link_times(link: PortalLink) -> tuple[datetime, datetime]:
-    return link.created_at, link.expires_at
