@@ -9,17 +9,13 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, I
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arrears.kit.clock import utc_now
-from arrears.kit.db import Base, BigId, UTCDateTime
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 CONTACT_KINDS = ("phone", "address", "email")
 CONTACT_OWNERS = ("debtor", "emergency", "other")
 ACCOUNT_STATUSES = ("open", "frozen", "closed", "charged_off")
 PAYMENT_CHANNELS = ("bank_transfer", "auto_debit", "counter", "mobile_app", "wechat", "alipay", "other")
 HOLD_KINDS = ("dispute", "complaint", "hardship", "bankruptcy", "deceased", "fraud", "legal")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Customer(Base):
@@ -42,8 +38,8 @@ class Customer(Base):
 class ContactPoint(Base):
     __tablename__ = "contact_points"
     __table_args__ = (
-        CheckConstraint(_in("kind", CONTACT_KINDS), name="kind"),
-        CheckConstraint(_in("owner", CONTACT_OWNERS), name="owner"),
+        CheckConstraint(in_check("kind", CONTACT_KINDS), name="kind"),
+        CheckConstraint(in_check("owner", CONTACT_OWNERS), name="owner"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -64,7 +60,7 @@ class ContactPoint(Base):
 class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint(_in("status", ACCOUNT_STATUSES), name="status"),
+        CheckConstraint(in_check("status", ACCOUNT_STATUSES), name="status"),
         CheckConstraint("statement_day BETWEEN 1 AND 28", name="statement_day"),
         CheckConstraint("due_day BETWEEN 1 AND 28", name="due_day"),
         CheckConstraint("credit_limit >= 0", name="credit_limit"),
@@ -116,7 +112,7 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint(_in("channel", PAYMENT_CHANNELS), name="channel"),
+        CheckConstraint(in_check("channel", PAYMENT_CHANNELS), name="channel"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -138,7 +134,7 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
-        CheckConstraint(_in("kind", HOLD_KINDS), name="kind"),
+        CheckConstraint(in_check("kind", HOLD_KINDS), name="kind"),
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
     )
 

@@ -10,15 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arrears.auth.model import ROLES
 from arrears.kit.clock import utc_now
-from arrears.kit.db import Base, BigId, UTCDateTime
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 TOKEN_KINDS = ("session", "api")
 #: ``pending``: reserved, its password being checked (arrears.auth.service.login); ``locked``: refused by the throttle.
 LOGIN_OUTCOMES = ("ok", "bad_password", "unknown_user", "locked", "inactive", "pending")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Team(Base):
@@ -34,7 +30,7 @@ class Team(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(in_check("role", ROLES), name="role"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -60,7 +56,7 @@ class AuthToken(Base):
     """A web session or an API bearer token. Only the sha256 of the token is stored."""
 
     __tablename__ = "auth_tokens"
-    __table_args__ = (CheckConstraint(_in("kind", TOKEN_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(in_check("kind", TOKEN_KINDS), name="kind"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -79,7 +75,7 @@ class LoginAttempt(Base):
     """Every login attempt, kept for throttling and for the record."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (CheckConstraint(_in("outcome", LOGIN_OUTCOMES), name="outcome"),)
+    __table_args__ = (CheckConstraint(in_check("outcome", LOGIN_OUTCOMES), name="outcome"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(64))

@@ -41,22 +41,17 @@ from arrears.cases.model import (
     TASK_STATUSES,
 )
 from arrears.kit.clock import utc_now
-from arrears.kit.db import Base, BigId, UTCDateTime
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 #: The partial-index predicate: a case in one of these states owns its account.
-OPEN_STATES_SQL = _in("status", OPEN_STATES)
+OPEN_STATES_SQL = in_check("status", OPEN_STATES)
 
 
 class Case(Base):
     """One account's collections case. ``status`` is the lifecycle state; a cured case reopens in place."""
 
     __tablename__ = "cases"
-    __table_args__ = (CheckConstraint(_in("status", STATES), name="status"),)
+    __table_args__ = (CheckConstraint(in_check("status", STATES), name="status"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -156,8 +151,8 @@ class CaseTransition(Base):
 
     __tablename__ = "case_transitions"
     __table_args__ = (
-        CheckConstraint(_in("to_state", STATES), name="to_state"),
-        CheckConstraint(f"from_state IS NULL OR {_in('from_state', STATES)}", name="from_state"),
+        CheckConstraint(in_check("to_state", STATES), name="to_state"),
+        CheckConstraint(f"from_state IS NULL OR {in_check('from_state', STATES)}", name="from_state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -176,9 +171,9 @@ class Interaction(Base):
 
     __tablename__ = "interactions"
     __table_args__ = (
-        CheckConstraint(_in("channel", CHANNELS), name="channel"),
-        CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
-        CheckConstraint(_in("party", PARTIES), name="party"),
+        CheckConstraint(in_check("channel", CHANNELS), name="channel"),
+        CheckConstraint(in_check("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(in_check("party", PARTIES), name="party"),
         CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="times"),
     )
 
@@ -207,7 +202,7 @@ class HoldReview(Base):
     """A hold an interaction placed, waiting for a person to confirm it; contact stops meanwhile."""
 
     __tablename__ = "hold_reviews"
-    __table_args__ = (CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(in_check("status", REVIEW_STATUSES), name="status"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -227,7 +222,7 @@ class Investigation(Base):
 
     __tablename__ = "investigations"
     __table_args__ = (
-        CheckConstraint(_in("cause", CAUSES), name="cause"),
+        CheckConstraint(in_check("cause", CAUSES), name="cause"),
         CheckConstraint("willingness BETWEEN 1 AND 5", name="willingness"),
         CheckConstraint("monthly_income >= 0 AND essential_spending >= 0 AND other_debt_payments >= 0 "
                         "AND dependants >= 0 AND affordable_monthly >= 0", name="non_negative"),
@@ -260,7 +255,7 @@ class Promise(Base):
 
     __tablename__ = "promises"
     __table_args__ = (
-        CheckConstraint(_in("status", PROMISE_STATUSES), name="status"),
+        CheckConstraint(in_check("status", PROMISE_STATUSES), name="status"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("promised_date >= created_on", name="dates"),
     )
@@ -289,7 +284,7 @@ class Task(Base):
     """Work to do on a case (a follow-up after a broken promise, a review …)."""
 
     __tablename__ = "tasks"
-    __table_args__ = (CheckConstraint(_in("status", TASK_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(in_check("status", TASK_STATUSES), name="status"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -306,7 +301,7 @@ class Appointment(Base):
 
     __tablename__ = "appointments"
     __table_args__ = (
-        CheckConstraint(_in("status", APPOINTMENT_STATUSES), name="status"),
+        CheckConstraint(in_check("status", APPOINTMENT_STATUSES), name="status"),
         CheckConstraint("window_end > window_start", name="window"),
     )
 

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arrears.kit.clock import utc_now
-from arrears.kit.db import Base, BigId, UTCDateTime
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 OUTBOX_CHANNELS = ("sms", "email", "letter")
 #: ``sending``: claimed by a worker until ``next_attempt_at`` (the lease); see docs/channels.md.
@@ -26,10 +26,6 @@ OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "dead")
 DELIVERY_STATUSES = ("sent", "failed", "blocked", "dead")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class OutboxMessage(Base):
     """One message to deliver. ``status``: pending → sending (claimed; ``next_attempt_at`` is then the
     end of the worker's lease) → sent, or failed (retried at ``next_attempt_at``) → dead after the
@@ -37,8 +33,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        CheckConstraint(_in("channel", OUTBOX_CHANNELS), name="channel"),
-        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+        CheckConstraint(in_check("channel", OUTBOX_CHANNELS), name="channel"),
+        CheckConstraint(in_check("status", OUTBOX_STATUSES), name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
     )
 
@@ -66,7 +62,7 @@ class MessageDelivery(Base):
     """One attempt to deliver an outbox message and what came of it (append-only)."""
 
     __tablename__ = "message_deliveries"
-    __table_args__ = (CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(in_check("status", DELIVERY_STATUSES), name="status"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"), index=True)

@@ -11,11 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from arrears.escalation.model import LIVE_REFERRAL_STATUSES, PLACEMENT_STATUSES, REFERRAL_STATUSES
 from arrears.kit.clock import utc_now
-from arrears.kit.db import Base, BigId, UTCDateTime
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 
 class AgencyPlacement(Base):
@@ -23,7 +19,7 @@ class AgencyPlacement(Base):
 
     __tablename__ = "agency_placements"
     __table_args__ = (
-        CheckConstraint(_in("status", PLACEMENT_STATUSES), name="status"),
+        CheckConstraint(in_check("status", PLACEMENT_STATUSES), name="status"),
         CheckConstraint("balance >= 0", name="balance"),
         CheckConstraint("rate_bp BETWEEN 0 AND 10000", name="rate_bp"),
         CheckConstraint("term_end >= placed_on", name="term"),
@@ -111,7 +107,7 @@ class LegalReferral(Base):
     """A case referred for legal review: pending until decided (proceed, returned, withdrawn)."""
 
     __tablename__ = "legal_referrals"
-    __table_args__ = (CheckConstraint(_in("status", REFERRAL_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(in_check("status", REFERRAL_STATUSES), name="status"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -125,7 +121,7 @@ class LegalReferral(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
-_LIVE_REFERRAL_SQL = _in("status", LIVE_REFERRAL_STATUSES)
+_LIVE_REFERRAL_SQL = in_check("status", LIVE_REFERRAL_STATUSES)
 #: At most one live referral per case.
 Index("uq_legal_referrals_live", LegalReferral.case_id, unique=True,
       sqlite_where=text(_LIVE_REFERRAL_SQL), postgresql_where=text(_LIVE_REFERRAL_SQL))

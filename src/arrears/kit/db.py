@@ -48,6 +48,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def in_check(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK constraint keeping ``column`` to ``values`` (the same text on every backend)."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

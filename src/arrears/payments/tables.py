@@ -8,14 +8,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arrears.kit.db import Base, BigId, UTCDateTime
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 ORDER_STATES = ("created", "paid", "closed", "expired", "partially_refunded", "refunded")
 EVENT_KINDS = ("paid", "closed", "refunded")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class PaymentOrder(Base):
@@ -25,7 +21,7 @@ class PaymentOrder(Base):
     __tablename__ = "payment_orders"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint(_in("state", ORDER_STATES), name="state"),
+        CheckConstraint(in_check("state", ORDER_STATES), name="state"),
         CheckConstraint("paid_fen >= 0 AND refunded_fen >= 0 AND refunded_fen <= paid_fen", name="fen"),
     )
 
@@ -60,7 +56,7 @@ class PaymentEvent(Base):
 
     __tablename__ = "payment_events"
     __table_args__ = (
-        CheckConstraint(_in("kind", EVENT_KINDS), name="kind"),
+        CheckConstraint(in_check("kind", EVENT_KINDS), name="kind"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         Index("uq_payment_events_provider_txn", "provider", "provider_txn_id", unique=True),
     )

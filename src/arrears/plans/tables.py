@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arrears.kit.clock import utc_now
-from arrears.kit.db import Base, BigId, UTCDateTime
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 from arrears.plans.model import INSTALMENT_STATUSES, KINDS
 
 #: pending_approval → awaiting_confirmation → active → completed | broken | superseded;
@@ -59,20 +59,16 @@ FROZEN_INSTALMENT_COLUMNS = (
 )
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class PlanAgreement(Base):
     """One version of a repayment agreement on a case: the option chosen, exactly as offered."""
 
     __tablename__ = "plan_agreements"
     __table_args__ = (
-        CheckConstraint(_in("status", AGREEMENT_STATUSES), name="status"),
-        CheckConstraint(_in("kind", KINDS), name="kind"),
-        CheckConstraint(f"confirmation_method IS NULL OR {_in('confirmation_method', CONFIRMATION_METHODS)}",
+        CheckConstraint(in_check("status", AGREEMENT_STATUSES), name="status"),
+        CheckConstraint(in_check("kind", KINDS), name="kind"),
+        CheckConstraint(f"confirmation_method IS NULL OR {in_check('confirmation_method', CONFIRMATION_METHODS)}",
                         name="confirmation_method"),
-        CheckConstraint(_in("terms_locale", TERMS_LOCALES), name="terms_locale"),
+        CheckConstraint(in_check("terms_locale", TERMS_LOCALES), name="terms_locale"),
         CheckConstraint("principal >= 0 AND fees >= 0 AND interest >= 0 AND waived >= 0 AND total >= 0",
                         name="money"),
         CheckConstraint("version >= 1", name="version"),
@@ -154,7 +150,7 @@ class PlanInstalment(Base):
 
     __tablename__ = "plan_instalments"
     __table_args__ = (
-        CheckConstraint(_in("status", INSTALMENT_STATUSES), name="status"),
+        CheckConstraint(in_check("status", INSTALMENT_STATUSES), name="status"),
         CheckConstraint("amount = principal + fee + interest", name="amount"),
         CheckConstraint("paid >= 0 AND paid <= amount", name="paid"),
         CheckConstraint("number >= 1", name="number"),

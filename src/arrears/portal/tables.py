@@ -7,21 +7,17 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arrears.kit.db import Base, BigId, UTCDateTime
+from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 LINK_CHANNELS = ("sms", "email", "none")
 ATTEMPT_OUTCOMES = ("verified", "wrong", "unknown_link", "refused")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class PortalLink(Base):
     """One personal link: for one account, until it expires or is revoked (a new link revokes the old)."""
 
     __tablename__ = "portal_links"
-    __table_args__ = (CheckConstraint(_in("channel", LINK_CHANNELS), name="channel"),)
+    __table_args__ = (CheckConstraint(in_check("channel", LINK_CHANNELS), name="channel"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -44,7 +40,7 @@ class PortalAttempt(Base):
     """Every identity answer: the throttle counts them per link and per client address."""
 
     __tablename__ = "portal_attempts"
-    __table_args__ = (CheckConstraint(_in("outcome", ATTEMPT_OUTCOMES), name="outcome"),)
+    __table_args__ = (CheckConstraint(in_check("outcome", ATTEMPT_OUTCOMES), name="outcome"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     link_id: Mapped[int | None] = mapped_column(ForeignKey("portal_links.id"))
