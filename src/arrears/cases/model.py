@@ -104,7 +104,7 @@ def apply_transitions(start: str, attempts: Iterable[str]) -> tuple[str, list[tu
 
 # -- interactions -------------------------------------------------------------------------------
 
-CHANNELS = ("call", "sms", "email", "letter", "visit", "app")
+CHANNELS = ("call", "sms", "email", "letter", "visit", "app", "self_service")
 DIRECTIONS = ("outbound", "inbound")
 PARTIES = ("debtor", "emergency_contact", "other", "nobody")
 HOLD_KINDS = ("dispute", "complaint", "hardship", "bankruptcy", "deceased", "fraud", "legal")

@@ -7,10 +7,10 @@ without the pack that made it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, Time
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arrears.kit.clock import utc_now
@@ -68,3 +68,23 @@ class OverrideUse(Base):
     used_by: Mapped[str] = mapped_column(String(64))
     #: the gate decision logged for the contact the override let through
     use_decision_id: Mapped[int | None] = mapped_column(ForeignKey("contact_decisions.id"))
+
+
+class ContactPreference(Base):
+    """The customer's own wishes for contact (set on their page or by an agent): preferred hours and
+    days, a preferred channel, and channels they asked us to stop. The gate honours them."""
+
+    __tablename__ = "contact_preferences"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
+    #: preferred local hours (None = any hour the rules allow)
+    window_start: Mapped[time | None] = mapped_column(Time)
+    window_end: Mapped[time | None] = mapped_column(Time)
+    #: preferred weekdays, Monday first, "1" = yes (None = any day)
+    days: Mapped[str | None] = mapped_column(String(7))
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    #: comma-separated channels the customer asked us to stop ("" = none)
+    stopped_channels: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_by: Mapped[str] = mapped_column(String(64))

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from arrears.kit.clientaddr import request_client
 from arrears.kit.db import transaction, write_first
@@ -28,6 +29,7 @@ from arrears.portal.service import (
     verify_identity,
     visit,
 )
+from arrears.portal.tables import PortalLink
 from arrears.web.i18n import N_
 from arrears.web.render import gettext, render, settings_of
 from arrears.web.security import new_login_csrf, same
@@ -101,29 +103,63 @@ def portal_verify(
     return response
 
 
-@router.get("/p/{token}/home")
-def portal_home(request: Request, token: str) -> Response:
-    settings = settings_of(request)
-    with transaction(write_first(request.app.state.engine)) as session:
-        link = visit(session, token=token[:40], key=portal_key(settings), session_token=request.cookies.get(VISIT_COOKIE))
-        if link is None:
-            return RedirectResponse(_path(token[:40]), status_code=303)
-        figures = overview(session, link=link, time_zone=settings.timezone)
-        expires_at = link.expires_at
+def csrf_ok(request: Request, csrf_token: str) -> bool:
+    """The form's token matches the page's CSRF cookie (double submit)."""
+    return same(csrf_token, request.cookies.get(CSRF_COOKIE))
+
+
+def expired_page(request: Request, token: str) -> Response:
+    """The answer to a forged or stale form: back to the identity check, 403."""
+    return _verify_page(request, token[:40], status_code=403,
+                        error=gettext(request, N_("The page has expired. Please try again.")))
+
+
+def open_visit(request: Request, session: Session, token: str) -> PortalLink | None:
+    """The link of the verified visit this request belongs to, or None (send the visitor back to
+    :func:`to_start`). Call inside ``transaction(write_first(engine))``: it updates the visit's
+    last-seen time."""
+    return visit(session, token=token[:40], key=portal_key(settings_of(request)),
+                 session_token=request.cookies.get(VISIT_COOKIE))
+
+
+def to_start(token: str) -> Response:
+    return RedirectResponse(_path(token[:40]), status_code=303)
+
+
+def link_path(token: str, rest: str = "") -> str:
+    """A path under the link (``rest`` starts with ``/``), percent-encoded."""
+    return f"{_path(token)}{rest}"
+
+
+def portal_page(request: Request, template: str, token: str, *, status_code: int = 200, **context: object) -> Response:
+    """A page of a verified visit: rendered with the form token (``portal_csrf``), the link's base path
+    (``base``), never cached."""
     csrf = request.cookies.get(CSRF_COOKIE) or new_login_csrf()
-    response = render(request, "portal_home.html", token=token, o=figures, expires_at=expires_at, portal_csrf=csrf,
-                      leave=f"{_path(token)}/leave")
+    response = render(request, template, status_code=status_code, token=token[:40], portal_csrf=csrf,
+                      base=_path(token), **context)
     response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request),
                         path=_path(token))
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
+@router.get("/p/{token}/home")
+def portal_home(request: Request, token: str) -> Response:
+    settings = settings_of(request)
+    with transaction(write_first(request.app.state.engine)) as session:
+        link = open_visit(request, session, token)
+        if link is None:
+            return to_start(token)
+        figures = overview(session, link=link, time_zone=settings.timezone)
+        expires_at = link.expires_at
+    return portal_page(request, "portal_home.html", token, o=figures, expires_at=expires_at,
+                       leave=link_path(token, "/leave"))
+
+
 @router.post("/p/{token}/leave")
 def portal_leave(request: Request, token: str, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
-    if not same(csrf_token, request.cookies.get(CSRF_COOKIE)):
-        return _verify_page(request, token[:40], status_code=403,
-                            error=gettext(request, N_("The page has expired. Please try again.")))
+    if not csrf_ok(request, csrf_token):
+        return expired_page(request, token)
     with transaction(write_first(request.app.state.engine)) as session:
         end_visit(session, session_token=request.cookies.get(VISIT_COOKIE))
     response = RedirectResponse(_path(token[:40]), status_code=303)

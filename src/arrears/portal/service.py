@@ -7,6 +7,7 @@ engine) because a wrong answer must be recorded even though the visitor is refus
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Account, ContactPoint, Customer
 from arrears.auth.service import record, token_digest
-from arrears.cases.service import business_date_of
+from arrears.cases.config import load_default_case_rules
+from arrears.cases.model import CaseRules
+from arrears.cases.service import RecordedInteraction, business_date_of, record_interaction
 from arrears.cases.tables import Case, Interaction, Promise
 from arrears.channels.outbox import enqueue
 from arrears.channels.tables import OutboxMessage
@@ -369,3 +372,43 @@ def overview(session: Session, *, link: PortalLink, time_zone: str) -> Overview:
         promise=(int(promise.amount), promise.promised_date) if promise is not None else None,
         plan=plan, contacts=tuple(contacts),
     )
+
+
+# -- what the cardholder does -------------------------------------------------------------------------
+
+@functools.cache
+def _case_rules() -> CaseRules:
+    return load_default_case_rules()
+
+
+def case_of(session: Session, link: PortalLink) -> Case | None:
+    """The account's case the cardholder's actions are recorded on: the open one, else the latest."""
+    return session.scalars(
+        select(Case).where(Case.account_id == link.account_id)
+        .order_by(Case.closed_on.is_not(None), Case.id.desc()).limit(1)).first()
+
+
+def record_self_service(
+    session: Session, *, link: PortalLink, outcome: str, action: str, detail: dict[str, object],
+    notes: str | None = None,
+) -> RecordedInteraction | None:
+    """Record one thing the cardholder did on their page: an inbound interaction on channel
+    ``self_service`` with the given outcome (so its hold, if the outcome places one, is placed exactly
+    as when an agent records it), the link's first action for the funnel, and an audit record
+    ``portal.<action>`` by actor ``cardholder``. Returns None when the account has no case yet (the
+    audit record is still written)."""
+    now = utc_now()
+    case = case_of(session, link)
+    recorded = None
+    if case is not None:
+        recorded = record_interaction(session, case_id=case.id, channel="self_service", direction="inbound",
+                                      party="debtor", started_at=now, ended_at=now, outcome=outcome,
+                                      rules=_case_rules(), notes=notes)
+    link.acted_at = link.acted_at or now
+    session.flush()
+    account = session.get(Account, link.account_id)
+    record(session, actor="cardholder", action=f"portal.{action}", entity="account",
+           entity_id=account.account_ref if account is not None else str(link.account_id),
+           detail={"link_id": link.id, "case_id": case.id if case is not None else None,
+                   "interaction_id": recorded.interaction.id if recorded is not None else None, **detail})
+    return recorded

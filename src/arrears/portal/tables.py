@@ -11,6 +11,7 @@ from arrears.kit.db import Base, BigId, UTCDateTime, in_check
 
 LINK_CHANNELS = ("sms", "email", "none")
 ATTEMPT_OUTCOMES = ("verified", "wrong", "unknown_link", "refused")
+CODE_PURPOSES = ("identity", "plan")
 
 
 class PortalLink(Base):
@@ -34,6 +35,8 @@ class PortalLink(Base):
     first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: the first thing the cardholder did through the link (paid, chose a plan, promised, booked …)
+    acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PortalAttempt(Base):
@@ -63,3 +66,22 @@ class PortalSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PortalCode(Base):
+    """A one-time code sent to the mobile number on file: to prove identity, or to confirm a plan the
+    cardholder chose (``subject_id`` = the agreement). Only its digest is kept; it is used once."""
+
+    __tablename__ = "portal_codes"
+    __table_args__ = (CheckConstraint(in_check("purpose", CODE_PURPOSES), name="purpose"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("portal_links.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int | None] = mapped_column(BigId)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -26,6 +26,7 @@ WILLINGNESS = {
 CHANNELS = {
     "call": N_("Call"), "sms": N_("SMS"), "email": N_("E-mail"), "letter": N_("Letter"), "visit": N_("Visit"),
     "app": N_("App"),
+    "self_service": N_("Self-service"),
 }
 DIRECTIONS = {"outbound": N_("outbound"), "inbound": N_("inbound")}
 PARTIES = {
