@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,6 +40,18 @@ class Settings(BaseSettings):
     portal_base_url: str = "http://127.0.0.1:8000"
     #: The key that signs personal links (hex); empty = ``<data_dir>/portal.key``, made on first use.
     portal_key_file: Path | None = None
+    #: The furthest day (from today, in days) a cardholder may promise to pay by on their page.
+    portal_promise_max_days: int = Field(default=30, ge=1, le=90)
+    #: Call-backs a cardholder books: the length of a window (30 or 60 minutes), how many days ahead
+    #: windows are offered, and how many call-backs one owner takes per window (the team's capacity).
+    portal_callback_slot_minutes: Literal[30, 60] = 30
+    portal_callback_days: int = Field(default=7, ge=1, le=14)
+    portal_callbacks_per_slot: int = Field(default=2, ge=1, le=50)
+    #: The largest settlement discount (percent of the balance) a cardholder may agree alone on their
+    #: page; an option beyond it goes to a team lead's approval. 0: none.
+    portal_plan_max_discount: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    #: Working days within which a plan the cardholder asked for is approved or refused.
+    portal_approval_working_days: int = Field(default=1, ge=0, le=10)
     # -- sign-in (docs/security.md, "Logins, sessions and tokens") --
     #: Reverse proxies whose ``X-Forwarded-For`` is believed: addresses or CIDR blocks, e.g.
     #: ``["10.0.0.5", "10.8.0.0/16"]`` (JSON in the environment). Empty = none: the TCP peer is the client.

@@ -227,6 +227,7 @@ def create_agreement(
     business_date: date | None = None,
     rules: PlanProducts | None = None,
     supersedes: PlanAgreement | None = None,
+    require_approval: str | None = None,
 ) -> PlanAgreement:
     """An agreement from one of the options offered to the case today.
 
@@ -234,6 +235,8 @@ def create_agreement(
     reason, a case that has ended, a case with another agreement being made or running (revise it
     instead). An option that needs a second person's approval starts ``pending_approval``; any other
     ``awaiting_confirmation``. The schedule is written with it and never changes.
+    ``require_approval`` (a role) makes an option that needs no approval need this role's (an option
+    beyond the maker's narrower authority, e.g. the cardholder's own self-service).
     """
     rules = rules or products()
     if locale not in TERMS_LOCALES:
@@ -258,6 +261,8 @@ def create_agreement(
     if option.kind == "personalised" and not reason:
         raise PlanFieldError("a personalised instalment agreement needs the reason recorded", field="reason",
                              code="reason_required")
+    needs_approval = option.needs_approval or require_approval is not None
+    approval_role = option.approval_role or (require_approval if needs_approval else None)
     now = utc_now()
     agreement = PlanAgreement(
         case_id=case.id, account_id=case.account_id, version=repo.next_version(session, case.id),
@@ -268,8 +273,8 @@ def create_agreement(
         months=option.months, days=option.days,
         discount_percent=str(option.discount_percent) if option.discount_percent is not None else None,
         affordable=found.inputs.affordable, reason=reason, investigation_id=found.investigation_id,
-        status="pending_approval" if option.needs_approval else "awaiting_confirmation",
-        needs_approval=option.needs_approval, approval_role=option.approval_role, created_by=user.id,
+        status="pending_approval" if needs_approval else "awaiting_confirmation",
+        needs_approval=needs_approval, approval_role=approval_role, created_by=user.id,
         code_attempts=0, terms_locale=locale, terms_text="", terms_sha256="", pdf=b"", pdf_sha256="",
         created_at=now, updated_at=now,
     )
@@ -283,8 +288,8 @@ def create_agreement(
     _render(session, agreement, _schedule_rows(option.schedule), rules)
     session.flush()
     _audit(session, _actor(user), "plan.agreement_create", agreement, product=option.code, total=option.total,
-           annual_rate=agreement.annual_rate, needs_approval=option.needs_approval,
-           approval_role=option.approval_role, reason=reason, investigation_id=found.investigation_id,
+           annual_rate=agreement.annual_rate, needs_approval=needs_approval,
+           approval_role=approval_role, reason=reason, investigation_id=found.investigation_id,
            supersedes_id=agreement.supersedes_id, terms_sha256=agreement.terms_sha256)
     return agreement
 
@@ -417,10 +422,13 @@ def confirm_agreement(
     reference_: str | None = None,
     business_date: date | None = None,
     rules: PlanProducts | None = None,
+    checked_code_point: int | None = None,
 ) -> ConfirmResult:
     """Record the customer's confirmation. ``sms_code``: the code sent (wrong, expired or too many
     attempts answer an error, counted); ``recorded_call`` / ``signed_document`` / ``app``: the
-    reference of the recording, document or app session is required.
+    reference of the recording, document or app session is required. ``checked_code_point``: an
+    ``sms_code`` the caller has already checked (the cardholder's one-time code, sent to that contact
+    point), so no code is asked for here.
 
     Confirmed: the agreement is active, its terms and PDF are frozen, reminders are scheduled, the
     case moves to ``plan_active`` (through the lifecycle's allowed moves), and a version it
@@ -435,7 +443,9 @@ def confirm_agreement(
     rows = repo.instalments(session, agreement.id)
     if rows and rows[0].due_date < today:
         raise PlanConflict(f"the first instalment was due {rows[0].due_date}: make a new agreement")
-    if method == "sms_code":
+    if method == "sms_code" and checked_code_point is not None:
+        ref = f"sms:{checked_code_point}"
+    elif method == "sms_code":
         if not code:
             raise PlanFieldError("the code the customer received is required", field="code")
         if agreement.code_hash is None or agreement.code_expires_at is None:

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from arrears.kit.clientaddr import request_client
 from arrears.kit.db import transaction, write_first
+from arrears.portal.codes import normalise_code, request_identity_code, verify_identity_code
 from arrears.portal.model import SESSION_IDLE, normalise_last4
 from arrears.portal.service import (
     IdentityRefused,
     TooManyAttempts,
+    Verified,
     end_visit,
     note_opened,
     overview,
@@ -53,7 +55,7 @@ def _path(token: str) -> str:
 def _verify_page(request: Request, token: str, *, status_code: int = 200, error: str | None = None) -> Response:
     csrf = request.cookies.get(CSRF_COOKIE) or new_login_csrf()
     response = render(request, "portal_verify.html", status_code=status_code, token=token, portal_csrf=csrf,
-                      error=error, action=_path(token))
+                      error=error, action=_path(token), send_code=f"{_path(token)}/code")
     response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request),
                         path=_path(token))
     response.headers["Cache-Control"] = "no-store"
@@ -96,11 +98,70 @@ def portal_verify(
         return _verify_page(request, token[:40], status_code=401, error=gettext(
             request, N_("These details do not match our records, or this link no longer works. Please check "
                         "them and try again, or call us.")))
+    return _into_visit(request, token, verified)
+
+
+def _into_visit(request: Request, token: str, verified: Verified) -> Response:
     response = RedirectResponse(f"{_path(token)}/home", status_code=303)
     response.set_cookie(VISIT_COOKIE, verified.session_token, max_age=int(SESSION_IDLE.total_seconds()),
                         httponly=True, samesite="strict", secure=_secure(request), path=_path(token))
     response.delete_cookie(CSRF_COOKIE, path=_path(token))
     return response
+
+
+# -- identity by a one-time code (arrears.portal.codes) -----------------------------------------------
+
+def _code_page(request: Request, token: str, *, status_code: int = 200, error: str | None = None) -> Response:
+    csrf = request.cookies.get(CSRF_COOKIE) or new_login_csrf()
+    response = render(request, "portal_code.html", status_code=status_code, token=token, portal_csrf=csrf,
+                      error=error, action=f"{_path(token)}/code/verify", resend=f"{_path(token)}/code",
+                      back=_path(token))
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request),
+                        path=_path(token))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/p/{token}/code")
+def portal_send_code(request: Request, token: str, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """"Send me a code instead": the same answer whether or not the link works (nothing is sent then)."""
+    if not csrf_ok(request, csrf_token):
+        return expired_page(request, token)
+    try:
+        request_identity_code(request.app.state.engine, token=token[:40], key=portal_key(settings_of(request)),
+                              remote=request_client(request))
+    except TooManyAttempts:
+        return _verify_page(request, token[:40], status_code=429, error=gettext(
+            request, N_("Too many attempts from your network. Please try again in 15 minutes.")))
+    return RedirectResponse(f"{_path(token)}/code", status_code=303)
+
+
+@router.get("/p/{token}/code")
+def portal_code_form(request: Request, token: str) -> Response:
+    """Where the code is entered: the same page whatever the token (it shows nothing of the number)."""
+    return _code_page(request, token[:40])
+
+
+@router.post("/p/{token}/code/verify")
+def portal_verify_code(
+    request: Request, token: str, code: Annotated[str, Form(max_length=20)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return _code_page(request, token[:40], status_code=403,
+                          error=gettext(request, N_("The page has expired. Please try again.")))
+    try:
+        verified = verify_identity_code(request.app.state.engine, token=token[:40],
+                                        key=portal_key(settings_of(request)), code=normalise_code(code),
+                                        remote=request_client(request))
+    except TooManyAttempts:
+        return _code_page(request, token[:40], status_code=429, error=gettext(
+            request, N_("Too many attempts from your network. Please try again in 15 minutes.")))
+    except IdentityRefused:
+        return _code_page(request, token[:40], status_code=401, error=gettext(
+            request, N_("This code is not right, has expired or was already used, or this link no longer works. "
+                        "Please try again or ask for a new code.")))
+    return _into_visit(request, token, verified)
 
 
 def csrf_ok(request: Request, csrf_token: str) -> bool:

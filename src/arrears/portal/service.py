@@ -119,8 +119,9 @@ def issue_link(
     if send is not None:
         point = _contact_point(session, customer.id, channel=send)
         locale = customer.language if customer.language in ("zh_CN", "en") else "zh_CN"
+        case = case_of(session, link)  # so the gate sees the account's holds and its contact history
         message, _ = enqueue(session, idempotency_key=f"portal-link:{link.id}", channel=send, template="portal.link",
-                             locale=locale, contact_point_id=point.id,
+                             locale=locale, contact_point_id=point.id, case_id=case.id if case is not None else None,
                              payload={"url": url, "expires_at": link.expires_at})
         link.outbox_id = outbox_id = message.id
         session.flush()
@@ -247,19 +248,41 @@ def verify_identity(engine: Engine, *, token: str, key: bytes, last4: str | None
                        entity_id=str(link.id), detail={"remote": remote, "failures": link.failures})
                 outcome = IdentityRefused(REFUSED)
             else:
-                session_token = secrets.token_urlsafe(32)
-                session.add(PortalSession(link_id=link.id, token_hash=token_digest(session_token), created_at=now,
-                                          last_seen_at=now))
-                session.add(PortalAttempt(link_id=link.id, remote=remote, at=now, outcome="verified"))
-                link.verified_at = link.verified_at or now
-                link.first_opened_at = link.first_opened_at or now
-                record(session, actor="cardholder", action="portal.verified", entity="portal_link",
-                       entity_id=str(link.id), detail={"remote": remote})
-                outcome = Verified(link.id, session_token)
+                outcome = start_visit(session, link=link, remote=remote, method="identity")
         session.flush()
     if isinstance(outcome, ArrearsError):
         raise outcome
     return outcome
+
+
+def lock_address(session: Session, remote: str | None) -> None:
+    """Serialise the answers of one client address until the transaction ends (PostgreSQL; SQLite's
+    write lock, taken at BEGIN, already does)."""
+    if session.get_bind().dialect.name == "postgresql" and remote is not None:
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"arrears.portal:{remote}"})
+
+
+def address_throttled(session: Session, remote: str | None) -> bool:
+    """The address gave :data:`MAX_FAILURES_PER_ADDRESS` wrong answers or unknown links in the window."""
+    return _address_failures(session, remote) >= MAX_FAILURES_PER_ADDRESS
+
+
+def start_visit(session: Session, *, link: PortalLink, remote: str | None, method: str) -> Verified:
+    """The identity is proven (``method``: ``identity`` or ``code``): a verified visit begins, audited
+    ``portal.verified``."""
+    now = utc_now()
+    session_token = secrets.token_urlsafe(32)
+    session.add(PortalSession(link_id=link.id, token_hash=token_digest(session_token), created_at=now,
+                              last_seen_at=now))
+    session.add(PortalAttempt(link_id=link.id, remote=remote, at=now, outcome="verified"))
+    link.verified_at = link.verified_at or now
+    link.first_opened_at = link.first_opened_at or now
+    detail: dict[str, object] = {"remote": remote}
+    if method != "identity":
+        detail["method"] = method
+    record(session, actor="cardholder", action="portal.verified", entity="portal_link",
+           entity_id=str(link.id), detail=detail)
+    return Verified(link.id, session_token)
 
 
 def _customer_of(session: Session, link: PortalLink) -> Customer | None:
@@ -321,6 +344,19 @@ class Overview:
     #: every contact attempt on the account, newest first (calls and visits from the interaction log,
     #: messages once sent)
     contacts: tuple[ContactEntry, ...] = ()
+    #: the account's agreements, newest first (each has its PDF)
+    agreements: tuple[AgreementEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgreementEntry:
+    """One agreement of the account as the customer sees it (its PDF is ``agreements/<id>.pdf``)."""
+
+    id: int
+    product_code: str
+    status: str
+    total: int
+    start_date: date
 
 
 #: How many contact attempts the page lists (newest first).
@@ -371,6 +407,12 @@ def overview(session: Session, *, link: PortalLink, time_zone: str) -> Overview:
         due_date=statement.due_date if statement is not None else None,
         promise=(int(promise.amount), promise.promised_date) if promise is not None else None,
         plan=plan, contacts=tuple(contacts),
+        agreements=tuple(AgreementEntry(a.id, a.product_code, a.status, int(a.total), a.start_date)
+                         for a in session.execute(
+                             select(PlanAgreement.id, PlanAgreement.product_code, PlanAgreement.status,
+                                    PlanAgreement.total, PlanAgreement.start_date)
+                             .where(PlanAgreement.account_id == account.id)
+                             .order_by(PlanAgreement.id.desc()).limit(CONTACTS_SHOWN))),
     )
 
 

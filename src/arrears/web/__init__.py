@@ -21,7 +21,10 @@ from arrears.contact.service import ContactFieldError
 from arrears.kit.errors import ArrearsError
 from arrears.kit.inputs import InputError
 from arrears.plans.service import PlanFieldError
+from arrears.portal import actions as portal_actions
 from arrears.portal import pages as portal_pages
+from arrears.portal import pay as portal_pay
+from arrears.portal import plan as portal_plan
 from arrears.web import admin, approvals, casepage, compliance, dashboards, pages
 from arrears.web.inputs import refuse_control_characters
 from arrears.web.security import LoginRequired, login_redirect
@@ -90,6 +93,9 @@ def application(parent: FastAPI) -> FastAPI:
     web.include_router(compliance.router)
     web.include_router(admin.router)
     web.include_router(portal_pages.router)
+    web.include_router(portal_actions.router)
+    web.include_router(portal_pay.router)
+    web.include_router(portal_plan.router)
     web.add_exception_handler(LoginRequired, _login_required)
     web.add_exception_handler(ArrearsError, _arrears_error)
     web.add_exception_handler(RequestValidationError, _validation_error)
