@@ -27,7 +27,7 @@ def test_validate_ok() -> None:
     r = runner.invoke(app, ["strategy", "validate", str(EARLY), str(LATE)])
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines() == [
-        f"OK {EARLY}: early-gentle v1, 6 segment(s), 12 action(s)",
+        f"OK {EARLY}: early-gentle v1, 6 segment(s), 14 action(s)",
         f"OK {LATE}: late-stage v1, 7 segment(s), 16 action(s)",
     ]
 

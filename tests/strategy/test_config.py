@@ -47,8 +47,8 @@ def test_the_examples_load(path: Path) -> None:
     assert strategy.version == 1 and strategy.no_treatment_otherwise
     assert strategy.segments[0].code == "on_hold" and strategy.segments[0].path == ()
     kinds = {a.kind for s in strategy.segments for a in s.path}
-    assert kinds <= {"sms", "email", "letter", "call_queue", "review_task", "legal_review", "agency_placement",
-                     "charge_off"}
+    assert kinds <= {"sms", "email", "portal_link", "letter", "call_queue", "review_task", "legal_review",
+                     "agency_placement", "charge_off"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -15,6 +15,7 @@ File format (see docs/strategy.md for the full guide)::
           - {day: 0, action: sms, template: early.reminder}
           - {day: 2, action: call_queue, queue: early_calls, every: 3, until: 20, priority: 3}
           - {day: 10, action: letter, template: early.reminder, when: amount_past_due >= 100000}
+          - {day: 1, action: portal_link, channel: sms}   # the cardholder's personal self-service link
       - code: everyone_else          # catch-all: no 'when'
         path: [{day: 0, action: sms, template: early.reminder}]
 """
@@ -32,6 +33,8 @@ from arrears.strategy.conditions import Condition, ConditionError, parse_conditi
 from arrears.strategy.model import (
     ACTION_KINDS,
     DEFAULT_PRIORITY,
+    LINK_CHANNELS,
+    LINK_KIND,
     MAX_DAY,
     MESSAGE_KINDS,
     PRIORITIES,
@@ -46,7 +49,7 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _TOP_KEYS = ("strategy", "segments", "otherwise")
 _HEADER_KEYS = ("name", "version", "description")
 _SEGMENT_KEYS = ("code", "description", "when", "path")
-_ACTION_KEYS = ("action", "day", "when", "every", "until", "template", "queue", "priority", "note")
+_ACTION_KEYS = ("action", "day", "when", "every", "until", "template", "queue", "priority", "note", "channel")
 _OTHERWISE = ("no_treatment",)
 
 
@@ -158,9 +161,22 @@ def _action(node: yaml.Node, *, file: str, prefix: str, step: int) -> Action:
                               file=file, line=line_of(p_node), field=f"{prefix}.priority")
     if "note" in entry:
         note = text(entry["note"][1], file=file, field=f"{prefix}.note")
+    channel = None
+    if "channel" in entry:
+        c_node = entry["channel"][1]
+        if kind != LINK_KIND:
+            raise ConfigError(f"a {kind} action takes no channel (only {LINK_KIND} does; a message action's channel is "
+                              "its kind)", file=file, line=line_of(c_node), field=f"{prefix}.channel")
+        channel = text(c_node, file=file, field=f"{prefix}.channel")
+        if channel not in LINK_CHANNELS:
+            raise ConfigError(f"the link is sent by {' or '.join(LINK_CHANNELS)}, got {channel!r}", file=file,
+                              line=line_of(c_node), field=f"{prefix}.channel")
+    elif kind == LINK_KIND:
+        raise ConfigError(f"a {LINK_KIND} action needs a channel ({' or '.join(LINK_CHANNELS)})", file=file,
+                          line=line_of(node), field=f"{prefix}.channel")
     when = _condition(entry["when"][1], file=file, field=f"{prefix}.when") if "when" in entry else None
     return Action(step=step, kind=kind, day=day, when=when, every=every, until=until, template=template, queue=queue,
-                  priority=priority, note=note)
+                  priority=priority, note=note, channel=channel)
 
 
 def load_strategy(path: str | PathLike[str]) -> Strategy:

@@ -43,7 +43,7 @@ ASSIGNMENTS_SCHEMA = pa.schema([
 ])
 ACTION_TYPE = pa.struct([
     ("step", pa.int32()), ("kind", pa.string()), ("day", pa.int32()), ("template", pa.string()),
-    ("queue", pa.string()), ("priority", pa.int32()), ("note", pa.string()),
+    ("queue", pa.string()), ("priority", pa.int32()), ("note", pa.string()), ("channel", pa.string()),
 ])
 TREATMENTS_SCHEMA = pa.schema([
     ("account_id", pa.int64()), ("strategy", pa.string()), ("strategy_version", pa.int64()),
@@ -59,12 +59,12 @@ def _q(text: str) -> str:
 def _path_table(strategy: Strategy) -> pa.Table:
     rows = [{"__p_id": n, "__p_segment": seg.code, "__p_step": a.step, "__p_kind": a.kind, "__p_day": a.day,
              "__p_every": a.every, "__p_until": a.until, "__p_template": a.template, "__p_queue": a.queue,
-             "__p_priority": a.priority, "__p_note": a.note}
+             "__p_priority": a.priority, "__p_note": a.note, "__p_channel": a.channel}
             for n, (seg, a) in enumerate((s, a) for s in strategy.segments for a in s.path)]
     schema = pa.schema([("__p_id", pa.int32()), ("__p_segment", pa.string()), ("__p_step", pa.int32()),
                         ("__p_kind", pa.string()), ("__p_day", pa.int32()), ("__p_every", pa.int32()),
                         ("__p_until", pa.int32()), ("__p_template", pa.string()), ("__p_queue", pa.string()),
-                        ("__p_priority", pa.int32()), ("__p_note", pa.string())])
+                        ("__p_priority", pa.int32()), ("__p_note", pa.string()), ("__p_channel", pa.string())])
     return pa.Table.from_pylist(rows, schema=schema)
 
 
@@ -90,7 +90,7 @@ def treatment_sql(strategy: Strategy, business_date: date) -> str:
         SELECT e.account_id,
                list(struct_pack(step := p.__p_step, kind := p.__p_kind, day := p.__p_day,
                                 template := p.__p_template, queue := p.__p_queue, priority := p.__p_priority,
-                                note := p.__p_note) ORDER BY p.__p_step) AS actions
+                                note := p.__p_note, channel := p.__p_channel) ORDER BY p.__p_step) AS actions
         FROM entered e JOIN path p ON p.__p_segment = e.__segment
         WHERE e.__days >= p.__p_day
           AND ((p.__p_every IS NULL AND e.__days = p.__p_day)
@@ -147,7 +147,7 @@ class Treatment:
         return {"account_id": self.account_id, "strategy": self.strategy, "strategy_version": self.strategy_version,
                 "segment": self.segment, "segment_since": self.segment_since, "days_in_segment": self.days_in_segment,
                 "actions": [{"step": a.step, "kind": a.kind, "day": a.day, "template": a.template, "queue": a.queue,
-                             "priority": a.priority, "note": a.note} for a in self.actions]}
+                             "priority": a.priority, "note": a.note, "channel": a.channel} for a in self.actions]}
 
 
 def _all_conditions(strategy: Strategy) -> list[Condition]:

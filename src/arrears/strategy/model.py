@@ -21,11 +21,15 @@ from arrears.strategy.conditions import Condition
 
 #: What an action can be, in the order of escalation.
 ACTION_KINDS = (
-    "sms", "email", "letter", "call_queue", "review_task", "legal_review", "agency_placement", "charge_off",
+    "sms", "email", "portal_link", "letter", "call_queue", "review_task", "legal_review", "agency_placement", "charge_off",
 )
 #: Kinds that send a message and so need a template; kinds that put work on a queue.
 MESSAGE_KINDS = ("sms", "email", "letter")
 QUEUE_KINDS = ("call_queue", "review_task", "legal_review", "agency_placement", "charge_off")
+#: ``portal_link`` sends the cardholder their personal self-service link, by one of these channels
+#: (docs/strategy.md, "Sending the personal link").
+LINK_KIND = "portal_link"
+LINK_CHANNELS = ("sms", "email")
 #: Longest path we accept, in days from segment entry (ten years).
 MAX_DAY = 3650
 PRIORITIES = range(1, 10)
@@ -46,6 +50,8 @@ class Action:
     queue: str | None = None
     priority: int = DEFAULT_PRIORITY
     note: str | None = None
+    #: the channel a ``portal_link`` action sends the link by (sms or email)
+    channel: str | None = None
 
     def due_on(self, days_in: int) -> bool:
         """Whether the action falls due ``days_in`` days after segment entry (its condition aside)."""
@@ -71,6 +77,8 @@ class Action:
             what += f" template={self.template}"
         if self.queue:
             what += f" queue={self.queue}"
+        if self.channel:
+            what += f" channel={self.channel}"
         if self.priority != DEFAULT_PRIORITY:
             what += f" priority={self.priority}"
         timing = f"day {self.day}"

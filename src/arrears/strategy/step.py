@@ -19,7 +19,9 @@
    due sms/email/letter actions enqueued through :func:`arrears.contact.plan.enqueue_message_batches`
    (idempotency key per date/account/strategy/version/segment/step), and work actions turned into
    tasks linked to their rule in ``strategy_tasks`` (unique per date/account/strategy/version/
-   segment/step, so re-running the date creates nothing twice); then, in the same transaction, the
+   segment/step, so re-running the date creates nothing twice), due ``portal_link`` actions sent
+   through :func:`arrears.strategy.portal_links.send_links` (once per account and date); then, in the
+   same transaction, the
    date's new experiment entries (``experiment_entries``: the arm at entry, never changed by a re-run)
    and the date's precomputed read-out sums (``experiment_arm_stats``, rewritten;
    :func:`arrears.reports.experiments.refresh_arm_stats`) that the dashboards read.
@@ -45,7 +47,7 @@ from arrears.kit.errors import ArrearsError, ConfigError
 from arrears.strategy import repository as repo
 from arrears.strategy.engine import TREATMENTS_SCHEMA, select_treatments
 from arrears.strategy.features import build_features
-from arrears.strategy.model import MESSAGE_KINDS, Strategy
+from arrears.strategy.model import LINK_KIND, MESSAGE_KINDS, Strategy
 
 #: Work actions and the task kind each creates.
 TASK_KIND = {"call_queue": "call", "review_task": "review_task", "legal_review": "legal_review",
@@ -75,6 +77,10 @@ class StepResult:
     tasks_skipped: int = 0
     #: case moves made with legal_review / agency_placement tasks
     cases_moved: int = 0
+    #: personal links sent (portal_link actions), already sent on the date, not sent (no contact point)
+    links_sent: int = 0
+    links_already: int = 0
+    links_skipped: list[tuple[str, int, str]] = field(default_factory=list)
 
     @property
     def accounts(self) -> int:
@@ -84,11 +90,14 @@ class StepResult:
         segs = ", ".join(f"{s}/{g} {n:,}" for (s, g), n in sorted(self.segments.items())) or "none"
         arms = "" if not self.arms else " Arms: " + ", ".join(f"{e}/{a} {n:,}" for (e, a), n in sorted(self.arms.items())) + "."
         scored = f"{self.scored:,} accounts scored ({self.model}); " if self.model else ""
+        links = "" if not (self.links_sent or self.links_already or self.links_skipped) else (
+            f" Personal links: {self.links_sent:,} sent ({self.links_already:,} already, "
+            f"{len(self.links_skipped):,} without a contact point).")
         return (f"Strategy: {scored}{self.accounts:,} accounts in segments ({segs}); "
                 f"{self.messages_enqueued:,} messages enqueued ({self.messages_already:,} already, "
                 f"{len(self.messages_skipped):,} without a contact point); {self.tasks_created:,} tasks created "
                 f"({self.tasks_already:,} already, {self.tasks_skipped:,} not needed), "
-                f"{self.cases_moved:,} cases moved.{arms}")
+                f"{self.cases_moved:,} cases moved.{links}{arms}")
 
 
 # -- 1. scoring -------------------------------------------------------------------------------------
@@ -211,11 +220,17 @@ def _rule_text(row: dict[str, Any], step: int) -> str:
 
 
 def apply_treatments(session: Any, rows: Sequence[dict[str, Any]], *, business_date: date, actor: str,
-                     result: StepResult, time_zone: str = "Asia/Shanghai") -> None:
+                     result: StepResult, time_zone: str = "Asia/Shanghai", settings: Any = None) -> None:
     """Write the day's treatments inside the caller's transaction (flush only)."""
     from arrears.cases.service import transition
     from arrears.contact.plan import enqueue_message_batches
     from arrears.reports.experiments import refresh_arm_stats
+    from arrears.strategy.portal_links import send_links
+
+    links = send_links(session, rows, business_date=business_date, settings=settings)  # before the decisions go
+    result.links_sent += links.sent
+    result.links_already += links.already
+    result.links_skipped += links.skipped
 
     repo.replace_assignments(session, [
         {"account_id": r["account_id"], "strategy": r["strategy"], "strategy_version": r["strategy_version"],
@@ -249,6 +264,8 @@ def apply_treatments(session: Any, rows: Sequence[dict[str, Any]], *, business_d
             if kind in MESSAGE_KINDS:
                 ref = people[r["account_id"]].account_ref if r["account_id"] in people else str(r["account_id"])
                 entry["result"] = f"no {kind} contact point" if (ref, step) in skipped else "message"
+            elif kind == LINK_KIND:
+                entry["result"] = links.results.get((r["account_id"], step), "not sent")
             elif kind in TASK_KIND:
                 entry["result"] = _work(session, r, a, business_date=business_date, actor=actor, done=done,
                                         open_calls=open_calls, states=states, result=result, transition=transition)
@@ -305,7 +322,7 @@ def _work(session: Any, r: dict[str, Any], a: dict[str, Any], *, business_date: 
 def run_strategy_step(engine: Engine, *, business_date: date, strategy_files: Sequence[str | PathLike[str]],
                       experiments_file: str | PathLike[str] | None = None,
                       model_dir: str | PathLike[str] | None = None, actor: str = "cycle",
-                      time_zone: str = "Asia/Shanghai") -> StepResult:
+                      time_zone: str = "Asia/Shanghai", settings: Any = None) -> StepResult:
     """Score (optional), choose and apply the day's treatments; see the module docstring.
 
     Files are loaded (and rejected, naming file, line and field) before anything is written.
@@ -332,5 +349,5 @@ def run_strategy_step(engine: Engine, *, business_date: date, strategy_files: Se
     rows = choose(features, strategies, business_date, assignments=assignments, experiments=experiments)
     with transaction(engine) as session:
         apply_treatments(session, rows, business_date=business_date, actor=actor, result=result,
-                         time_zone=time_zone)
+                         time_zone=time_zone, settings=settings)
     return result
