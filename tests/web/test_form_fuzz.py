@@ -107,6 +107,17 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         # the cardholder's pages
         "token": st.one_of(text, one_of("1.AAAAAAAAAAAAAAAAAAAA", "zzzzzzzzzzzzz.AAAAAAAAAAAAAAAAAAAA", "0.A", "%2e%2e")),
         "id_last4": st.one_of(text, one_of("002X", "002x", "1234")), "birth_date": dates,
+        # one-time codes and choosing a plan ("code", "option_code" and the figures are the agents' own)
+        "agreement": st.one_of(some_id, text),
+        # pay now
+        "choice": one_of("past_due", "minimum", "other", "all"), "amount": st.one_of(amounts, text),
+        "attempt": text, "order_id": st.one_of(text, one_of("P1x0123456789abcdef", "P999x", "%2e%2e")),
+        # promise, call-back, tell us, contact preferences
+        "saved": st.one_of(text, one_of("1", "")), "sent": st.one_of(text, one_of("dispute", "hardship", "x")),
+        "promised_date": dates, "slot": st.one_of(text, one_of("20261209T1100Z", "20261309T9900Z")), "text": text,
+        "window_from": st.one_of(clock, text), "window_to": st.one_of(clock, text),
+        "days": st.one_of(text, one_of("0", "6", "7", "-1")),
+        "preferred_channel": one_of("call", "sms", "email", "letter", ""), "stop": one_of("call", "sms", "letter", "x"),
     }
 
 
