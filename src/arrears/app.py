@@ -29,7 +29,9 @@ from arrears.escalation.endpoints import router as escalation_router
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
 from arrears.kit.headers import SecurityHeaders
+from arrears.payments.endpoints import router as payments_router
 from arrears.plans.endpoints import router as plans_router
+from arrears.reports.endpoints import router as reports_router
 from arrears.web import pages_mount, static_files
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -136,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans_router)
     app.include_router(contact_router)
     app.include_router(escalation_router)
+    app.include_router(reports_router)
+    app.include_router(payments_router)  # the provider's notify URL: signed notifications, no user, no CSRF
     app.mount("/static", static_files(), name="static")
     app.router.routes.append(pages_mount(app))  # the web UI: only the paths its pages match
     return app

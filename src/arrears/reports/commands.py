@@ -39,7 +39,8 @@ def _team_id(session: Any, code: str | None) -> int | None:
 def _show(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
     table = Table(title=title)
     for c in columns:
-        table.add_column(c, justify="left" if c in ("bucket", "from_bucket", "team", "agent", "weekday") else "right")
+        table.add_column(c, justify="left" if c in ("bucket", "from_bucket", "team", "agent", "weekday", "slice")
+                         else "right")
     for r in rows:
         table.add_row(*[_cell(c, r.get(c)) for c in columns])
     console.print(table)
@@ -103,3 +104,31 @@ def kpis(
         for name, (rows, cols) in tables.items():
             (csv_dir / f"{name}-{day.isoformat()}.csv").write_text(service.to_csv(rows, cols), encoding="utf-8")
         console.print(f"{len(tables)} CSV files written to {csv_dir}")
+
+
+@report_app.command("portal-funnel")
+def portal_funnel(
+    date_from: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"],
+                                                help="First date links were sent, YYYY-MM-DD.")],
+    date_to: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last date, YYYY-MM-DD.")],
+    team: Annotated[str | None, typer.Option(help="Only this team's cases (team code).")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV to this file.")] = None,
+) -> None:
+    """The self-service funnel: personal links sent in the window → opened → verified → acted, and
+    what the cardholders did, overall, by bucket and by strategy (docs/self-service.md)."""
+    from arrears.config import get_settings
+    from arrears.reports.portal_funnel import COLUMNS, funnel_rows
+
+    try:
+        with transaction(store_engine()) as s:
+            rows = funnel_rows(s, from_date=date_from.date(), to_date=date_to.date(), team_id=_team_id(s, team),
+                               bank_zone=get_settings().timezone)
+    except (ArrearsError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    _show(f"portal funnel ({team or 'all teams'}; links sent {date_from.date()} – {date_to.date()})", rows,
+          [c for c in COLUMNS if c != "dimension"])
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        csv.write_text(service.to_csv(rows, COLUMNS), encoding="utf-8")
+        console.print(f"CSV written to {csv}")

@@ -235,6 +235,19 @@ def readout_rows(session: Session, f: Filters, zone: str = "Asia/Shanghai",
     return rows
 
 
+def portal_funnel_rows(session: Session, f: Filters, zone: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """The self-service funnel of the links sent in the window (:mod:`arrears.reports.portal_funnel`)."""
+    from arrears.reports.portal_funnel import funnel_rows
+
+    return funnel_rows(session, from_date=f.date_from, to_date=f.date_to, team_id=f.team_id, bank_zone=zone)
+
+
+def _funnel_columns(session: Session, f: Filters) -> list[str]:
+    from arrears.reports.portal_funnel import COLUMNS
+
+    return COLUMNS
+
+
 def _roll_columns(session: Session, f: Filters) -> list[str]:
     from arrears.reports.service import _buckets
 
@@ -253,8 +266,9 @@ TABLES: dict[str, tuple[Callable[..., list[dict[str, Any]]], Callable[[Session, 
     "agent_activity": (activity_rows, lambda s, f: ["agent", "calls", "rpc", "rpc_bp", "promises", "agreements"]),
     "experiments": (experiment_rows, lambda s, f: ["strategy", "version", "experiment", "arm", "accounts"]),
     "experiment_readout": (readout_rows, lambda s, f: READOUT_COLUMNS),
+    "portal_funnel": (portal_funnel_rows, _funnel_columns),
 }
-_ZONED = {"rpc_by_hour", "agent_activity"}
+_ZONED = {"rpc_by_hour", "agent_activity", "portal_funnel"}
 
 
 def table_rows(request: Request, session: Session, code: str, f: Filters) -> list[dict[str, Any]]:
