@@ -34,7 +34,10 @@ def _routes() -> list[tuple[str, str]]:
     return sorted(out)
 
 
-ROUTES = _routes()
+#: Routes whose caller is no user: the payment provider's notify URL, authenticated by the
+#: notification's own signature (tested below and in tests/payments, tests/portal/test_pay.py).
+SIGNED = {("POST", "/payments/notify")}
+ROUTES = [r for r in _routes() if r not in SIGNED]
 WRITES = [(m, p) for m, p in ROUTES if m == "POST" and not p.startswith("/queue")
           and not p.endswith(("/release", "/renew"))]
 
@@ -143,3 +146,17 @@ def test_the_api_document_and_its_page_are_for_signed_in_callers_only(api: Api) 
     page = api.get("agent_east", "/docs")
     assert page.status_code == 200 and "/openapi.json" in page.text
     assert api.client.get("/redoc").status_code == 404
+
+
+def test_the_notify_url_believes_a_signature_not_a_user(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from arrears.payments.sandbox import ensure_keys
+    from arrears.payments.settings import Payments, PaymentSettings, provider_from_settings
+    from arrears.payments.tables import PaymentEvent
+
+    settings = PaymentSettings(keys_dir=ensure_keys(tmp_path / "keys"))
+    api.client.app.state.payments = Payments(provider_from_settings(settings), settings)
+    for headers in ({}, api.headers("admin"), api.headers("auditor")):
+        r = api.client.post("/payments/notify", json={"event_type": "TRANSACTION.SUCCESS"}, headers=headers)
+        assert r.status_code == 401 and r.json()["code"] == "FAIL", r.text
+    with api.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(PaymentEvent)).scalar_one() == 0

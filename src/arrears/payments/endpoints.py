@@ -9,8 +9,10 @@ duplicate, or an event arrears does not act on); otherwise a 4xx with ``{"code":
 - 404: no such order; 409 / 422: it conflicts with what is stored, or does not fit the order;
 - 503: payments are not configured.
 
-The adapter is ``app.state.payment_provider`` when set, otherwise built from
-:class:`~arrears.payments.settings.PaymentSettings`. Mount :data:`router` on the application.
+The adapter is :func:`~arrears.payments.settings.payments_of` the application (built from
+:class:`~arrears.payments.settings.PaymentSettings`). A notification that shows a cardholder's order
+paid for the first time also records their payment on the case (:func:`arrears.payments.cardholder.settle`).
+The application mounts :data:`router` outside the staff pages: no session, no CSRF token.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from fastapi.responses import JSONResponse, Response
 
 from arrears.auth.deps import DbSession
 from arrears.kit.errors import ArrearsError
+from arrears.payments.cardholder import settle
 from arrears.payments.provider import NotificationIgnored, PaymentProvider
-from arrears.payments.service import apply_notification
-from arrears.payments.settings import provider_from_settings
+from arrears.payments.settings import payments_of
 
 router = APIRouter(tags=["payments"])
 
@@ -33,11 +35,7 @@ def _fail(status: int, message: str) -> JSONResponse:
 
 
 def _provider(request: Request) -> PaymentProvider | None:
-    provider = getattr(request.app.state, "payment_provider", None)
-    if provider is None:
-        provider = provider_from_settings()
-        request.app.state.payment_provider = provider
-    return provider
+    return payments_of(request.app.state).provider
 
 
 @router.post(
@@ -58,8 +56,8 @@ async def notify(request: Request, session: DbSession) -> Response:
         try:
             notification = provider.parse_and_verify_notification(headers, body)
             with session.begin_nested():  # a refusal leaves nothing behind, though the request commits
-                apply_notification(session, notification=notification, provider=provider.name,
-                                   actor=f"provider:{provider.name}")  # fmt: skip
+                settle(session, notification=notification, provider=provider.name,
+                       actor=f"provider:{provider.name}")  # fmt: skip
         except NotificationIgnored:
             return Response(status_code=204)
         except ArrearsError as exc:

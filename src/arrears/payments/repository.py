@@ -89,3 +89,11 @@ def ledger_fen(session: Session, account_id: int) -> int:
     return int(
         session.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.account_id == account_id)) or 0
     )
+
+
+def orders_of_account(session: Session, account_id: int, *, limit: int = 50) -> Sequence[PaymentOrder]:
+    """An account's payment orders, newest first."""
+    return session.scalars(
+        select(PaymentOrder).where(PaymentOrder.account_id == account_id)
+        .order_by(PaymentOrder.created_at.desc(), PaymentOrder.id.desc()).limit(limit)
+    ).all()

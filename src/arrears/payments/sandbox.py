@@ -23,6 +23,9 @@ The sandbox's own controls (no signature; for tests and the demo):
 - ``POST /sandbox/delivery`` ``{"mode": MODE}`` — the mode for later notifications (refunds too)
 - ``POST /sandbox/release`` ``{"order": "fifo" | "reverse"}`` — deliver held notifications now
 - ``GET  /sandbox/deliveries`` — every delivery made: mode, event, the merchant's status code
+- ``GET  /sandbox/checkout/{out_trade_no}?return=URL`` — a page where a person pays the order (as a
+  phone's payment app would after scanning its QR code); its button POSTs to the same path, pays,
+  notifies in the current mode and goes back to ``return`` (an http(s) address) when given
 - ``GET  /sandbox/health``
 
 Delivery modes: ``now`` (once), ``twice`` (two deliveries, each freshly signed, as a provider's
@@ -42,15 +45,17 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from arrears.kit.clock import utc_now
 from arrears.payments.wechatpay import (
@@ -454,6 +459,47 @@ def create_app(keys: Path | str, *, client: httpx.Client | None = None) -> FastA
     @app.post("/sandbox/pay/{out_trade_no}")
     async def pay(out_trade_no: str, request: Request) -> Response:
         return await anyio.to_thread.run_sync(_pay, out_trade_no, await request.body())
+
+    def _checkout_page(title: str, body: str, status: int = 200) -> HTMLResponse:
+        page = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+                f'</head><body style="font-family:sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem">'
+                f'<h1>{escape(title)}</h1>{body}</body></html>')
+        return HTMLResponse(page, status_code=status)
+
+    def _return_to(value: str | None) -> str | None:
+        return value if value and value.startswith(("http://", "https://")) and len(value) <= 2000 else None
+
+    @app.get("/sandbox/checkout/{out_trade_no}")
+    async def checkout(out_trade_no: str, request: Request) -> Response:
+        back = _return_to(request.query_params.get("return"))
+        with sandbox.lock:
+            order = sandbox.orders.get(out_trade_no)
+            if order is None:
+                return _checkout_page("没有这笔订单", f"<p>{escape(out_trade_no)}</p>", 404)
+            total, state = order.body["amount"]["total"], order.state
+            description = str(order.body.get("description", ""))
+        amount = f"¥{total // 100:,}.{total % 100:02d}"
+        if state != "NOTPAY":
+            done = f'<p><a href="{escape(back)}">返回商户</a></p>' if back else ""
+            return _checkout_page("支付沙箱", f"<p>订单 {escape(out_trade_no)}：{escape(state)}</p>{done}")
+        hidden = f'<input type="hidden" name="return" value="{escape(back)}">' if back else ""
+        return _checkout_page("支付沙箱", (
+            f"<p>测试环境，不会真的扣款。</p><p>{escape(description)}</p><p><strong>{amount}</strong></p>"
+            f'<form method="post"><input type="hidden" name="out_trade_no" value="{escape(out_trade_no)}">'
+            f'{hidden}<button type="submit" style="font-size:1.2rem;padding:.6rem 1.2rem">确认支付 {amount}</button>'
+            f"</form>"))
+
+    @app.post("/sandbox/checkout/{out_trade_no}")
+    async def checkout_pay(out_trade_no: str, request: Request) -> Response:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        back = _return_to((form.get("return") or [None])[0])
+        answer = await anyio.to_thread.run_sync(_pay, out_trade_no, b"")
+        if answer.status_code != 200:
+            return _checkout_page("无法支付", f"<p>{escape(bytes(answer.body).decode())}</p>", answer.status_code)
+        if back:
+            return RedirectResponse(back, status_code=303)
+        return _checkout_page("支付成功", f"<p>订单 {escape(out_trade_no)} 已支付。</p>")
 
     @app.post("/sandbox/delivery")
     async def set_mode(request: Request) -> Response:

@@ -28,7 +28,9 @@ from arrears.payments.model import (
     NotificationConflict,
     NotificationKind,
     Order,
+    OrderState,
     OrderStatus,
+    QueryResult,
     apply,
 )
 from arrears.payments.tables import PaymentEvent, PaymentOrder
@@ -90,6 +92,8 @@ class Applied:
     order: PaymentOrder
     status: OrderStatus
     duplicate: bool
+    #: this notification is the first that shows the order paid (it happens once per order)
+    newly_paid: bool = False
 
 
 def apply_notification(session: Session, *, notification: Notification, provider: str, actor: str) -> Applied:
@@ -126,7 +130,36 @@ def apply_notification(session: Session, *, notification: Notification, provider
            entity_id=row.merchant_order_id,
            detail={"transaction_id": notification.transaction_id, "amount_fen": notification.amount_fen,
                    "state": row.state})  # fmt: skip
-    return Applied(row, after, duplicate=False)
+    return Applied(row, after, duplicate=False, newly_paid=not before.payments and bool(after.payments))
+
+
+def notification_from_query(result: QueryResult) -> Notification | None:
+    """The payment a provider's answer to a query shows, as the notification that would have told it
+    (the same content, so applying both counts it once); None while the order is not paid."""
+    if not result.paid or result.transaction_id is None or result.paid_at is None:
+        return None
+    return Notification(merchant_order_id=result.merchant_order_id, kind=NotificationKind.PAID,
+                        transaction_id=result.transaction_id, amount_fen=result.amount_fen, occurred_at=result.paid_at)
+
+
+#: How an order reads to people: waiting, not paid, pending the bank's file, confirmed, unconfirmed, refunded.
+ORDER_VIEWS = ("waiting", "not_paid", "pending_confirmation", "confirmed", "unconfirmed", "refunded")
+
+
+def order_view(row: PaymentOrder, *, now: datetime, confirm_within_days: int) -> str:
+    """One of :data:`ORDER_VIEWS` for an order (``unconfirmed``: paid, and no bank payment file has
+    confirmed it ``confirm_within_days`` days later — what :func:`unconfirmed_paid_orders` reports)."""
+    if row.state == OrderState.REFUNDED.value:
+        return "refunded"
+    if row.paid_fen > 0:
+        if row.bank_payment_ref is not None:
+            return "confirmed"
+        if row.paid_at is not None and row.paid_at < now - timedelta(days=confirm_within_days):
+            return "unconfirmed"
+        return "pending_confirmation"
+    if row.state == OrderState.CREATED.value and now < row.expires_at:
+        return "waiting"
+    return "not_paid"
 
 
 @dataclass(frozen=True)
@@ -193,3 +226,24 @@ def counted_fen(session: Session, *, account_ref: str) -> tuple[int, int]:
     if account is None:
         raise NotFound(f"no account {account_ref!r}")
     return repo.ledger_fen(session, account), repo.pending_fen(session, account)
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One payment order as the agent's case page lists it."""
+
+    merchant_order_id: str
+    amount_fen: int
+    view: str  # one of ORDER_VIEWS
+    created_at: datetime
+    paid_at: datetime | None
+    bank_payment_ref: str | None
+
+
+def orders_of_account(session: Session, *, account_id: int, now: datetime, confirm_within_days: int) -> list[OrderLine]:
+    """An account's payment orders, newest first, each with how it reads (:func:`order_view`)."""
+    return [
+        OrderLine(o.merchant_order_id, o.amount, order_view(o, now=now, confirm_within_days=confirm_within_days),
+                  o.created_at, o.paid_at, o.bank_payment_ref)
+        for o in repo.orders_of_account(session, account_id)
+    ]

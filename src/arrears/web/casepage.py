@@ -38,6 +38,8 @@ from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
 from arrears.kit.inputs import visible
 from arrears.kit.money import to_fen, to_yuan
+from arrears.payments.service import orders_of_account
+from arrears.payments.settings import payments_of
 from arrears.plans import repository as plan_repo
 from arrears.plans import service as plan_service
 from arrears.plans.model import approval_refusal
@@ -187,6 +189,8 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
         "verdict": _verdict(session, case, points, now),
         "promises": case_repo.promises(session, case.id),
         "appointments": case_repo.appointments(session, case.id),
+        "payment_orders": orders_of_account(session, account_id=account.id, now=now, confirm_within_days=payments_of(
+            request.app.state).settings.confirm_within_days),
         "customer_tz": customer.time_zone,
         "can_review": user.role in REVIEWERS,
         "held_by_me": _held_by_me(user, case, now),
