@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from arrears.accounts.tables import Account, ContactPoint, Customer, Hold
 from arrears.cases.tables import Case, Interaction
 from arrears.channels.tables import MessageDelivery, OutboxMessage
+from arrears.contact import repository as contact_repo
+from arrears.contact.policy import Wishes
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class MessageContext:
     holds: tuple[tuple[str, date, date | None], ...]
     #: (started_at, channel, party, outcome, contact point id) of the case's recent interactions
     interactions: tuple[tuple[datetime, str, str, str, int | None], ...]
+    #: the customer's contact preferences, as the gate reads them (None: none)
+    wishes: Wishes | None = None
 
 
 def claim_due(session: Session, *, now: datetime, limit: int, lease_until: datetime,
@@ -87,12 +91,14 @@ def message_context(session: Session, message_id: int, *, since: datetime) -> Me
     m = session.get_one(OutboxMessage, message_id)
     point = None
     customer_name = time_zone = None
+    customer_of_point = None
     if m.contact_point_id is not None:
         cp, customer = session.execute(
             select(ContactPoint, Customer).join(Customer, Customer.id == ContactPoint.customer_id)
             .where(ContactPoint.id == m.contact_point_id)).one()
         point = PointInfo(cp.id, cp.kind, cp.value, cp.owner, bool(cp.verified), bool(cp.opted_out))
         customer_name, time_zone = customer.name, customer.time_zone
+        customer_of_point = customer.id
     account_ref = None
     holds: tuple[tuple[str, date, date | None], ...] = ()
     interactions: tuple[tuple[datetime, str, str, str, int | None], ...] = ()
@@ -115,6 +121,7 @@ def message_context(session: Session, message_id: int, *, since: datetime) -> Me
         payload=dict(m.payload or {}), case_id=m.case_id, created_at=m.created_at, point=point,
         customer_name=customer_name, time_zone=time_zone, account_ref=account_ref, holds=holds,
         interactions=interactions,
+        wishes=contact_repo.wishes(session, customer_of_point) if customer_of_point is not None else None,
     )
 
 

@@ -104,7 +104,7 @@ def candidate(ctx: repo.MessageContext, *, at: datetime, purpose: str, bank_tz: 
         at=at, channel=ctx.channel, party=GATE_PARTY.get(point.owner, "third_party"), purpose=purpose,
         tz=ctx.time_zone or bank_tz, account_id=ctx.account_ref or f"message:{ctx.id}", bank_tz=bank_tz,
         holds=ctx.holds, interactions=ctx.interactions, party_ref=str(point.id), opted_out=point.opted_out,
-        opt_out_notice=True, discloses_debt=True)
+        opt_out_notice=True, discloses_debt=True, wishes=ctx.wishes)
 
 
 def _block_text(decision: Decision) -> str:

@@ -41,6 +41,7 @@ from arrears.cases.tables import Appointment as CaseAppointment
 from arrears.contact.besttime import RPC_OUTCOMES, SlotCounts, local_slots, segment_key
 from arrears.contact.plan import DueCase
 from arrears.contact.policy import Appointment, Attempt, Hold, local_instant
+from arrears.contact.repository import wishes_by_customer
 from arrears.kit.arrowdb import ArrowReader, epoch_days
 from arrears.kit.errors import ArrearsError
 
@@ -228,6 +229,7 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
                            CaseAppointment.window_start < day_end, CaseAppointment.window_end > day_start)
                     .order_by(CaseAppointment.window_start)):
                 appointments.setdefault(cid, Appointment(start, end))
+        wishes = wishes_by_customer(session, sorted({r[7] for r in rows}))
     out: list[DueCase] = []
     for case_id, team_id, balance, propensity, bucket, account_id, ref, customer_id, tz in rows:
         phone = phones.get(customer_id)
@@ -237,7 +239,7 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
             contact_point_id=phone[0] if phone else None, team_id=team_id, weight=max(balance, 0) * bp,
             opted_out=phone[1] if phone else False, holds=tuple(holds.get(account_id, ())),
             attempts=tuple(sorted(attempts.get(case_id, ()), key=lambda a: a.at)),
-            appointment=appointments.get(case_id)))
+            appointment=appointments.get(case_id), wishes=wishes.get(customer_id)))
     return out
 
 

@@ -39,7 +39,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from arrears.contact.besttime import APPOINTMENT_PROBABILITY, SLOTS, slot_of
-from arrears.contact.policy import Appointment, Attempt, ContactCandidate, Hold, PolicyPack, gate, local_instant
+from arrears.contact.policy import (
+    Appointment,
+    Attempt,
+    ContactCandidate,
+    Hold,
+    PolicyPack,
+    Wishes,
+    gate,
+    local_instant,
+)
 from arrears.kit.csvsafe import SafeWriter
 
 #: Start hours (bank time) of the business day: 08:00 … 20:00, the last hour ending at 21:00.
@@ -76,6 +85,8 @@ class DueCase:
     holds: tuple[Hold, ...] = ()
     attempts: tuple[Attempt, ...] = ()
     appointment: Appointment | None = None
+    #: the customer's contact preferences (None: none)
+    wishes: Wishes | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ def call_candidate(case: DueCase, at: datetime) -> ContactCandidate:
         account_id=str(case.case_id), country=case.country, subdiv=case.subdiv,
         party_ref=None if case.contact_point_id is None else str(case.contact_point_id), opted_out=case.opted_out,
         recorded=True, voicemail_limited=True, opt_out_notice=True, discloses_debt=True,
-        attempts=case.attempts, holds=case.holds, appointment=case.appointment)
+        attempts=case.attempts, holds=case.holds, appointment=case.appointment, wishes=case.wishes)
 
 
 def _instants(start: datetime) -> tuple[datetime, datetime]:
@@ -145,7 +156,7 @@ def gate_allows_hour(case: DueCase, start: datetime, pack: PolicyPack) -> bool:
 def allowed_matrix(cases: Sequence[DueCase], starts: Sequence[datetime], pack: PolicyPack) -> np.ndarray:
     """:func:`gate_allows_hour` for every case and hour, shape (cases, hours).
 
-    A case without holds, attempts or appointment depends on the gate only through its zone, country,
+    A case without holds, attempts, appointment or contact preferences depends on the gate only through its zone, country,
     subdivision and opt-out, so those cases share one answer per key and hour.
     """
     out = np.zeros((len(cases), len(starts)), dtype=bool)
@@ -153,7 +164,7 @@ def allowed_matrix(cases: Sequence[DueCase], starts: Sequence[datetime], pack: P
     for i, case in enumerate(cases):
         if case.contact_point_id is None:
             continue  # nothing to dial
-        simple = not case.holds and not case.attempts and case.appointment is None
+        simple = not case.holds and not case.attempts and case.appointment is None and case.wishes is None
         for j, start in enumerate(starts):
             if simple:
                 key = (case.time_zone, case.country, case.subdiv, case.opted_out, j)

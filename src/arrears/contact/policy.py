@@ -185,6 +185,52 @@ class Appointment:
             raise ValueError("appointment end must be after its start")
 
 
+#: Channels a customer may ask us to stop (contact preferences): calls, SMS, e-mail.
+STOPPABLE_CHANNELS: tuple[str, ...] = ("call", "sms", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class Wishes:
+    """The customer's own wishes for contact (``contact_preferences``), binding on every contact with
+    the debtor whatever the pack: ``stopped`` channels are never used; outside the preferred local
+    hours ``window`` ([from, until) in seconds since local midnight; from > until spans midnight) or
+    on a day not in ``days`` (Monday = 0) the debtor is not contacted, except inside a window they
+    booked themselves (an appointment)."""
+
+    stopped: frozenset[str] = frozenset()
+    window: tuple[int, int] | None = None
+    days: frozenset[int] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.stopped) - set(STOPPABLE_CHANNELS)
+        if unknown:
+            raise ValueError(f"cannot stop channel(s) {', '.join(sorted(unknown))}")
+        if self.window is not None:
+            lo, hi = self.window
+            if not (0 <= lo < 86400 and 0 <= hi < 86400) or lo == hi:
+                raise ValueError("preferred hours must be two different times of day")
+        if self.days is not None and (not self.days or not set(self.days) <= set(range(7))):
+            raise ValueError("preferred days must name at least one weekday (0 = Monday ... 6 = Sunday)")
+
+    @property
+    def empty(self) -> bool:
+        return not self.stopped and self.window is None and self.days is None
+
+    def in_hours(self, local: datetime) -> bool:
+        """The local wall-clock moment is inside the preferred hours and days."""
+        s = wall_seconds(local)
+        if self.window is not None:
+            lo, hi = self.window
+            inside = lo <= s < hi if lo < hi else (s >= lo or s < hi)
+            if not inside:
+                return False
+            # a window spanning midnight belongs to the day it starts on
+            day = local.date() - _DAY if (lo > hi and s < hi) else local.date()
+        else:
+            day = local.date()
+        return self.days is None or day.weekday() in self.days
+
+
 @dataclass(frozen=True, slots=True)
 class ContactCandidate:
     """One contact the platform or an agent wants to make, with the facts the rules need.
@@ -217,6 +263,8 @@ class ContactCandidate:
     attempts: tuple[Attempt, ...] = ()
     holds: tuple[Hold, ...] = ()
     appointment: Appointment | None = None
+    #: the customer's own contact preferences (None: none recorded)
+    wishes: Wishes | None = None
 
     def __post_init__(self) -> None:
         _utc(self, "at", "candidate time")
@@ -643,6 +691,77 @@ class FlagRule(Rule):
         return dict(self.extra)
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerStop(Rule):
+    """The debtor asked us to stop this channel (their contact preferences): never by waiting."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        w = ctx.c.wishes
+        return w is not None and ctx.c.channel in w.stopped
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        w = ctx.c.wishes
+        return w is not None and ctx.c.channel in w.stopped
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        return (f"the customer asked us to stop contacting them by {ctx.c.channel}",
+                f"客户已要求停止以 {ctx.c.channel} 方式联系")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHours(Rule):
+    """Only inside the debtor's preferred local hours and days (their contact preferences), unless
+    inside a window the debtor booked (an appointment)."""
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        w = ctx.c.wishes
+        return w is not None and (w.window is not None or w.days is not None)
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        w = ctx.c.wishes
+        if w is None or w.in_hours(local):
+            return False
+        return not _appointment_open(ctx.c, t)
+
+    def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
+        w = ctx.c.wishes
+        if w is None or not self.blocks(ctx, t, local):
+            return t
+        best: datetime | None = None
+        lo = w.window[0] if w.window is not None else 0
+        for n in range(9):  # the preferred hours open again within a week
+            start = local_instant(ctx.tz, local.date() + timedelta(days=n), lo)
+            if start >= t and w.in_hours(start.astimezone(ctx.tz)):
+                best = start
+                break
+        appt = _appointment_next(ctx.c, t)
+        if appt is not None and (best is None or appt < best):
+            best = appt
+        return best
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        w = ctx.c.wishes
+        hours = f"{_hhmm(w.window[0])}–{_hhmm(w.window[1])}" if w is not None and w.window is not None else ""
+        return (f"outside the customer's preferred hours and days {hours}".rstrip(),
+                f"不在客户希望的联系时间内 {hours}".rstrip())
+
+
+_ALL_PURPOSES = frozenset(PURPOSES)
+_SOURCE_WISHES = "the customer's own contact preferences (set on their page or by an agent)"
+#: Rules every pack is held to, whatever its file says: the debtor's own wishes. Neither can be
+#: overridden (a customer who wants a call books one, which lifts the hours).
+CUSTOMER_RULES: tuple[Rule, ...] = (
+    CustomerStop(id="customer_stop", kind="customer_stop", title_en="A channel the customer asked us to stop",
+                 title_zh="客户要求停止的联系方式", source=_SOURCE_WISHES, channels=frozenset(STOPPABLE_CHANNELS),
+                 parties=frozenset({"debtor"}), purposes=_ALL_PURPOSES, overridable_by=frozenset()),
+    CustomerHours(id="customer_hours", kind="customer_hours", title_en="Outside the customer's preferred hours",
+                  title_zh="不在客户希望的联系时间内", source=_SOURCE_WISHES, channels=_CHANNEL_SET,
+                  parties=frozenset({"debtor"}), purposes=_ALL_PURPOSES, overridable_by=frozenset()),
+)
+
+
 #: Flag rules by kind: (candidate attribute, value it must have).
 FLAG_KINDS: dict[str, tuple[str, bool]] = {
     "recording": ("recorded", True),
@@ -813,6 +932,8 @@ def gate(candidate: ContactCandidate, pack: PolicyPack, overrides: Iterable[Over
     valid, refused = _check_overrides(pack, overrides) if overrides else ({}, [])
     ctx = _Ctx(candidate)
     in_scope = tuple([r for r in pack.in_scope(candidate) if r.relevant(ctx)])
+    if candidate.wishes is not None:
+        in_scope += tuple(r for r in CUSTOMER_RULES if r.applies(candidate) and r.relevant(ctx))
     failing, local = _blocking(in_scope, ctx, candidate.at)
     blocks: list[Block] = []
     overridden: list[Block] = []

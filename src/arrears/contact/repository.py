@@ -14,7 +14,8 @@ from sqlalchemy.sql import ColumnElement
 
 from arrears.accounts.tables import Account, ContactPoint, Customer, Hold
 from arrears.cases.tables import Appointment, Case, Interaction
-from arrears.contact.tables import ContactDecision, OverrideUse
+from arrears.contact.policy import Wishes
+from arrears.contact.tables import ContactDecision, ContactPreference, OverrideUse
 from arrears.kit.errors import NotFound
 
 
@@ -82,6 +83,38 @@ def appointment_window(session: Session, case_id: int, at: datetime) -> tuple[da
         .where(Appointment.case_id == case_id, Appointment.status == "scheduled", Appointment.window_end > at)
         .order_by(Appointment.window_start, Appointment.id).limit(1)).one_or_none()
     return None if row is None else (row[0], row[1])
+
+
+def wishes_of(row: ContactPreference | None) -> Wishes | None:
+    """The gate's view of a customer's contact preferences (None: none, or nothing that binds)."""
+    if row is None:
+        return None
+    window = None
+    if row.window_start is not None and row.window_end is not None and row.window_start != row.window_end:
+        window = (row.window_start.hour * 3600 + row.window_start.minute * 60,
+                  row.window_end.hour * 3600 + row.window_end.minute * 60)
+    days = frozenset(i for i, flag in enumerate(row.days) if flag == "1") if row.days else None
+    stopped = frozenset(c for c in (row.stopped_channels or "").split(",") if c)
+    found = Wishes(stopped=stopped, window=window, days=days or None)
+    return None if found.empty else found
+
+
+def wishes(session: Session, customer_id: int) -> Wishes | None:
+    """The customer's contact preferences as the gate reads them."""
+    return wishes_of(session.scalars(select(ContactPreference).where(ContactPreference.customer_id == customer_id)
+                                     ).one_or_none())
+
+
+def wishes_by_customer(session: Session, customer_ids: list[int]) -> dict[int, Wishes]:
+    """:func:`wishes` for many customers at once (only those with preferences that bind)."""
+    out: dict[int, Wishes] = {}
+    for i in range(0, len(customer_ids), 5000):
+        for row in session.scalars(select(ContactPreference)
+                                   .where(ContactPreference.customer_id.in_(customer_ids[i:i + 5000]))):
+            found = wishes_of(row)
+            if found is not None:
+                out[row.customer_id] = found
+    return out
 
 
 def add_decision(session: Session, **values: Any) -> ContactDecision:

@@ -33,6 +33,7 @@ from arrears.contact.policy import (
     Hold,
     Override,
     PolicyPack,
+    Wishes,
     gate,
     local_instant,
     zone,
@@ -112,6 +113,7 @@ def build_candidate(
     interactions: Iterable[tuple[datetime, str, str, str, int | None]] = (),
     party_ref: str | None = None, opted_out: bool = False, recorded: bool = False, voicemail_limited: bool = False,
     opt_out_notice: bool = False, discloses_debt: bool = True, appointment: tuple[datetime, datetime] | None = None,
+    wishes: Wishes | None = None,
 ) -> ContactCandidate:
     """The candidate contact from plain store facts (shared by the worker and :func:`candidate_for_case`).
 
@@ -119,6 +121,8 @@ def build_candidate(
     the bank's midnight of its first day to the bank's midnight after its last. ``interactions``:
     (started_at, channel, interaction party, outcome, contact point id); those at or after ``at`` are
     ignored, and a debtor call whose outcome is not in :data:`NOT_A_CONVERSATION` is a conversation.
+    ``wishes``: the customer's contact preferences (:func:`arrears.contact.repository.wishes`), which
+    the gate holds every contact with the debtor to.
     """
     btz = zone(bank_tz)
     gate_holds = tuple(
@@ -133,7 +137,7 @@ def build_candidate(
     return ContactCandidate(
         at=at, channel=channel, party=party, purpose=purpose, tz=tz, account_id=account_id, party_ref=party_ref,
         opted_out=opted_out, recorded=recorded, voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
-        discloses_debt=discloses_debt, attempts=attempts, holds=gate_holds, appointment=appt)
+        discloses_debt=discloses_debt, attempts=attempts, holds=gate_holds, appointment=appt, wishes=wishes)
 
 
 def _facts_point(session: Session, facts: repo.CaseFacts, contact_point_id: int | None) -> repo.PointFacts | None:
@@ -158,7 +162,8 @@ def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: 
                                                     before=at),
             party_ref=None if point is None else str(point.id), opted_out=bool(point and point.opted_out),
             recorded=has_recording, voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
-            discloses_debt=discloses_debt, appointment=repo.appointment_window(session, facts.case_id, at))
+            discloses_debt=discloses_debt, appointment=repo.appointment_window(session, facts.case_id, at),
+            wishes=repo.wishes(session, facts.customer_id))
     except OverflowError:
         raise ContactFieldError("time out of range", field="at") from None
     except ValueError as exc:
@@ -172,7 +177,8 @@ def candidate_for_case(
 ) -> ContactCandidate:
     """The contact ``channel``/``party``/``purpose`` on case ``case_id`` at ``at``, from the store: the
     customer's zone, every hold on the account, the case's outbound interactions of the last
-    :data:`HISTORY_DAYS` days, its scheduled appointment, and the contact point's opt-out."""
+    :data:`HISTORY_DAYS` days, its scheduled appointment, the contact point's opt-out and the customer's
+    contact preferences."""
     facts = repo.case_facts(session, case_id)
     point = _facts_point(session, facts, contact_point_id)
     return _candidate(session, facts, channel=channel, party=party, purpose=purpose, at=at, point=point,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from arrears.auth.deps import DbSession
@@ -34,6 +35,7 @@ from arrears.cases.tables import Case
 from arrears.contact.config import DEFAULT_PACK, load_default_pack
 from arrears.contact.policy import gate
 from arrears.contact.service import ContactBlocked, ContactFieldError, candidate_for_case
+from arrears.contact.tables import ContactPreference
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
 from arrears.kit.inputs import visible
@@ -192,8 +194,11 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
         "payment_orders": orders_of_account(session, account_id=account.id, now=now, confirm_within_days=payments_of(
             request.app.state).settings.confirm_within_days),
         "customer_tz": customer.time_zone,
+        "preferences": session.scalars(select(ContactPreference)
+                                       .where(ContactPreference.customer_id == customer.id)).one_or_none(),
         "can_review": user.role in REVIEWERS,
         "held_by_me": _held_by_me(user, case, now),
+        **portal_links_context(session, user, case),
         **script_context(request, session, user, case, step),
     }
 
@@ -600,3 +605,84 @@ def post_hold_review(
     _audit(session, user, "hold.review", "hold_review", done.id, case_id=case.id, hold_id=done.hold_id,
            lifted_on=lift)
     return RedirectResponse(f"/case/{case.id}", status_code=303)
+
+
+# -- the cardholder's personal link ----------------------------------------------------------------------
+
+#: Roles that revoke a personal link (team lead and above).
+LINK_REVOKERS = (Role.TEAM_LEAD, Role.SUPERVISOR, Role.ADMIN)
+LinkRevoker = Annotated[User, Depends(page_role(*LINK_REVOKERS))]
+#: How many of the account's links the page lists (newest first).
+LINKS_SHOWN = 20
+
+
+def portal_links_context(session: Session, user: User, case: Case) -> dict[str, Any]:
+    """The account's personal links as the case page lists them: sent when, by whom, which way, how far
+    the customer got, and whether the link still works. Never the link itself (its token is shown to
+    nobody after sending)."""
+    from arrears.portal.tables import PortalLink
+
+    now = utc_now()
+    rows = session.scalars(select(PortalLink).where(PortalLink.account_id == case.account_id)
+                           .order_by(PortalLink.id.desc()).limit(LINKS_SHOWN)).all()
+    links = [{"id": r.id, "created_at": r.created_at, "created_by": r.created_by, "channel": r.channel,
+              "opened_at": r.first_opened_at, "verified_at": r.verified_at, "acted_at": r.acted_at,
+              "expires_at": r.expires_at, "revoked_at": r.revoked_at, "revoked_by": r.revoked_by,
+              "revoke_reason": r.revoke_reason,
+              "state": "revoked" if r.revoked_at is not None else "expired" if r.expires_at <= now else "working"}
+             for r in rows]
+    return {"portal_links": links, "can_send_link": user.role in WORKERS,
+            "can_revoke_link": user.role in LINK_REVOKERS}
+
+
+@router.post("/case/{case_id}/portal-link")
+def post_portal_link(
+    request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
+    channel: Annotated[str, Form(max_length=8)] = "sms",
+) -> Response:
+    """Send the customer their personal link (SMS or e-mail): asked of the compliance gate first (a
+    block is logged and shown, nothing is sent), then made and put in the outbox by the portal's
+    service, which audits it (``portal.link``) and revokes the account's earlier links."""
+    from arrears.contact.service import check_contact
+    from arrears.portal.service import issue_link, portal_key
+
+    case = _case(session, user, case_id)
+    if channel not in ("sms", "email"):
+        raise FormError(N_("Choose SMS or e-mail"), field="channel")
+    account, _customer, points, _ = case_repo.case_parties(session, case)
+    kind = "phone" if channel == "sms" else "email"
+    point = next((p for p in points if p.kind == kind and p.owner == "debtor" and not p.opted_out), None)
+    if point is None:
+        raise FormError(N_("The customer has no mobile number of their own on file") if channel == "sms" else
+                        N_("The customer has no e-mail address of their own on file"), field="channel")
+    decision = check_contact(session, case_id=case.id, channel=channel, party="debtor", purpose="collection",
+                             at=utc_now(), actor=user.username, source="web", contact_point_id=point.id,
+                             requested_by=user.username)
+    if not decision.allowed:
+        # Answered, not raised: the request's transaction keeps the logged block; no link is made.
+        return render(request, "case.html", status_code=409,
+                      **case_context(request, session, user, case, "greeting"), link_blocked=decision)
+    settings = settings_of(request)
+    with _on_field("channel"):
+        issue_link(session, account_ref=account.account_ref, key=portal_key(settings), settings=settings,
+                   actor=user.username, send=channel)
+    return RedirectResponse(f"/case/{case.id}#portal-links", status_code=303)
+
+
+@router.post("/case/{case_id}/portal-links/{link_id}/revoke")
+def post_revoke_portal_link(
+    request: Request, case_id: PathId, link_id: PathId, session: DbSession, user: LinkRevoker, _: CsrfUser,
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The link stops working now (its open visits end); audited ``portal.revoke``."""
+    from arrears.portal.service import revoke_link
+    from arrears.portal.tables import PortalLink
+
+    case = _case(session, user, case_id)
+    link = session.get(PortalLink, link_id)
+    if link is None or link.account_id != case.account_id:
+        raise NotFound(f"no personal link {link_id} on case {case.id}")
+    if link.revoked_at is not None:
+        raise FormError(N_("This link was already revoked"), field="reason")
+    revoke_link(session, link_id=link.id, actor=user.username, reason=reason.strip() or "revoked on the case page")
+    return RedirectResponse(f"/case/{case.id}#portal-links", status_code=303)
