@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import and_, exists, select
 
 from tests.e2e.conftest import SCREENSHOTS, LiveServer
+from tests.e2e.test_portal_a11y import _violations
 
 VIEWPORT = {"width": 390, "height": 844}
 
@@ -81,8 +82,11 @@ def _code_sent(live_server: LiveServer, link_id: int) -> str:
 def test_a_cardholder_chooses_a_plan_and_confirms_it_with_a_code(browser, live_server: LiveServer,  # type: ignore[no-untyped-def]
                                                                  link: Link) -> None:
     context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="zh-CN")
+    found: list[str] = []
     try:
         page = context.new_page()
+        page.goto(f"/p/{link.token}/code")  # the page where an identity code is entered (axe only)
+        found += _violations(page, "identity code page")
         page.goto(f"/p/{link.token}")
         page.fill("#id_last4", link.last4)
         page.fill("#birth_date", link.born)
@@ -104,18 +108,21 @@ def test_a_cardholder_chooses_a_plan_and_confirms_it_with_a_code(browser, live_s
         assert options.count() >= 1
         assert page.get_by_text("年化利率").count() >= 1  # the disclosed annual rate, side by side
         page.screenshot(path=str(SCREENSHOTS / "portal-plan.png"), full_page=True)
+        found += _violations(page, "options page")
 
         within = page.locator("section.p-option form button:not(.p-secondary)")
         assert within.count() >= 1, "no option within self-service authority"
         with page.expect_navigation():
             within.first.click()
         assert page.url.endswith("/plan/confirm"), page.url
+        found += _violations(page, "confirmation page")
 
         page.fill("#code", _code_sent(live_server, link.link_id))
         with page.expect_navigation():
             page.click("form.p-form button[type=submit]")
         assert "/plan/done" in page.url, page.url
         assert page.locator("[role=status]").count() == 1
+        found += _violations(page, "plan agreed page")
 
         href = page.locator("a[href$='.pdf']").first.get_attribute("href")
         assert href is not None
@@ -127,3 +134,4 @@ def test_a_cardholder_chooses_a_plan_and_confirms_it_with_a_code(browser, live_s
         assert page.locator(f"a[href='{href}']").count() == 1
     finally:
         context.close()
+    assert not found, "axe: serious or critical violations on the plan pages:\n" + "\n".join(found)
