@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -63,6 +64,8 @@ class LiveServer:
     #: username → (role, team, password)
     users: dict[str, tuple[str, str | None, str]]
     store_url: str
+    #: the application object the server runs (tests may set ``app.state``, e.g. its payments)
+    app: Any = None
 
     def login_of(self, role: str) -> tuple[str, str]:
         for username, (r, _team, password) in self.users.items():
@@ -115,7 +118,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             pytest.fail("the app did not start under uvicorn", pytrace=False)
         time.sleep(0.05)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", history.users, url)
+        yield LiveServer(f"http://127.0.0.1:{port}", history.users, url, app)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

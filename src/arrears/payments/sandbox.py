@@ -2,7 +2,7 @@
 
 Run it as its own process::
 
-    python -m arrears.payments.sandbox --port 8765 --keys /tmp/paykeys
+    python -m arrears.payments.sandbox --port 8765 --keys /tmp/paykeys [--frozen-at 2026-01-05T11:00:00+08:00]
 
 At start it generates, into ``--keys`` (created if missing; existing keys are reused), every key
 the protocol needs — the merchant's RSA key pair, the platform's RSA key pair and the APIv3 key —
@@ -39,6 +39,7 @@ the control call answers, so tests need no waiting.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import threading
@@ -538,12 +539,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--keys", type=Path, required=True, help="folder for the generated keys (created if missing)")
+    parser.add_argument("--frozen-at", type=datetime.fromisoformat, default=None, metavar="TIME",
+                        help="run with the clock stopped at this timezone-aware time (for a merchant whose own "
+                             "clock a test has frozen: signatures are checked against it)")
     args = parser.parse_args(argv)
     import uvicorn
 
+    from arrears.kit.clock import frozen_at
+
     app = create_app(args.keys)
     print(f"payment sandbox on http://{args.host}:{args.port}, keys in {args.keys}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    with frozen_at(args.frozen_at) if args.frozen_at else contextlib.nullcontext():
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
