@@ -333,7 +333,8 @@ def _build_demo(url: str, folder: Path, *, day: date, accounts: int, days: int, 
     _print_demo_customer_link(url, host=host, port=port)
     if not serve_after:
         return
-    _serve_demo(url, host=host, port=port)
+    with _demo_payments(folder, host=host, port=port):
+        _serve_demo(url, host=host, port=port)
 
 
 @contextmanager
@@ -365,6 +366,68 @@ def _demo_audit_key(folder: Path) -> Iterator[None]:
             else:
                 os.environ[name] = value
         get_settings.cache_clear()
+
+
+@contextmanager
+def _demo_payments(folder: Path, *, host: str, port: int) -> Iterator[None]:
+    """The demo pays through the local sandbox provider (``python -m arrears.payments.sandbox``): its
+    own process with its own keys in ``<folder>/payments-sandbox``, on the port after the demo's,
+    stopped when the demo stops. The application's ``ARREARS_PAYMENTS_*`` settings point at it,
+    unless payments are configured already."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    if os.environ.get("ARREARS_PAYMENTS_KEYS_DIR"):
+        yield
+        return
+    pay_port = port + 1
+    with socket.socket() as probe:
+        if probe.connect_ex((host, pay_port)) == 0:  # taken: any free port
+            with socket.socket() as free:
+                free.bind((host, 0))
+                pay_port = free.getsockname()[1]
+    keys, sandbox = folder / "payments-sandbox", f"http://{host}:{pay_port}"
+    with (folder / "payments-sandbox.log").open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "arrears.payments.sandbox", "--host", host, "--port",
+                                 str(pay_port), "--keys", str(keys)], stdout=log, stderr=subprocess.STDOUT)
+    names = {"ARREARS_PAYMENTS_KEYS_DIR": str(keys.resolve()), "ARREARS_PAYMENTS_BASE_URL": sandbox,
+             "ARREARS_PAYMENTS_NOTIFY_URL": f"http://{host}:{port}/payments/notify", "ARREARS_PAYMENTS_SANDBOX": "1"}
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{sandbox}/sandbox/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                console.print(f"[yellow]the payment sandbox did not start (see {folder / 'payments-sandbox.log'})"
+                              f": paying online is off in this demo[/yellow]", soft_wrap=True)
+                yield
+                return
+            time.sleep(0.1)
+        os.environ.update(names)
+        console.print(f"Payments: the local sandbox provider at [bold]{sandbox}[/bold] (keys in {keys}); the "
+                      f"customer's page pays through it (its 'Pay now', then the sandbox's checkout page).",
+                      soft_wrap=True)
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _print_demo_users(users: dict[str, tuple[str, str | None, str]], *, host: str, port: int) -> None:
