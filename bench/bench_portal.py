@@ -12,17 +12,20 @@ In one run, on a fresh PostgreSQL schema of its own:
   active plan agreement with six instalments on every twentieth account;
 - issues ``--links`` personal links through :func:`arrears.portal.service.issue_link` (the real path:
   each link audited);
-- starts the app under a real uvicorn server (``--workers`` processes) behind :class:`ServerTimer`, an
-  ASGI wrapper that writes, per request, the SERVER's time from the request entering the app to the
-  last byte of the response (one file per worker process);
-- runs ``--customers`` simulated customers (httpx, asyncio), each repeating the journey with a link
-  of its own for ``--duration`` seconds: open the link (and its stylesheet, as a browser does) →
-  a wrong answer first on ``--wrong`` of the journeys (401) → the right answers (303) → the account
-  page → every page the account page links to (the action pages: discovered from its links, so a
-  page added to the account page is measured without editing this file) → leave (303); with a
-  pause of 0 to 2 × ``--think`` seconds between pages (a person reading). One customer in ten asks
-  for English. Each customer comes through the trusted proxy with an address of its own
-  (``X-Forwarded-For``), as a bank's customers do, so the per-address throttle judges each alone;
+- starts the app under a real uvicorn server (``--workers`` processes, connections kept alive 75 s as a
+  reverse proxy keeps them) behind :class:`ServerTimer`, an ASGI wrapper that writes, per request, the
+  SERVER's time from the request entering the app to the last byte of the response (one file per
+  worker process);
+- runs ``--customers`` simulated customers (httpx, asyncio, each with its own connection), arriving
+  over ``--ramp`` seconds, each repeating the journey with links of its own until the run ends (in the
+  middle of a journey, then): open the link (and its stylesheet, as a browser does) → a wrong answer
+  first on ``--wrong`` of the journeys (401) → the right answers (303) → the account page → every page
+  the account page links to (the action pages and agreement PDFs: discovered from its links, so a page
+  added to the account page is measured without editing this file) → leave (303); with a pause of 0
+  to 2 × ``--think`` seconds between pages (a person reading or typing). One customer in ten asks for
+  English. Each customer comes through the trusted proxy with an address of its own
+  (``X-Forwarded-For``), as a bank's customers do, so the per-address throttle judges each alone. Only
+  the requests of the ``--duration`` seconds after ``--warmup`` are counted;
 - reports, per page, the server's p50 / p95 / p99 and the ratio of p50 to the baseline's p50: the
   baseline is the portal's stylesheet, a static file served by the same app on the same server under
   the same load (every journey fetches it), measured in the same run. Also the throughput (requests
@@ -141,7 +144,13 @@ def make_store() -> tuple[str, Any]:
     return url, drop
 
 
-def build(url: str, folder: Path, *, accounts: int, history_days: int, links: int) -> tuple[list[str], dict[str, int]]:
+#: The index the account page's contact record wants (messages sent to the customer's contact points,
+#: newest first): not in the migrations yet; ``--outbox-index`` adds it to the benchmark's store.
+OUTBOX_INDEX = ("CREATE INDEX ix_outbox_messages_contact_point_sent ON outbox_messages (contact_point_id, sent_at)")
+
+
+def build(url: str, folder: Path, *, accounts: int, history_days: int, links: int,
+          outbox_index: bool = False) -> tuple[list[str], dict[str, int]]:
     """The book (see the module's text) and ``links`` personal links of distinct accounts; returns the
     links' tokens and the rows written per table."""
     from sqlalchemy import insert, select, text
@@ -237,6 +246,9 @@ def build(url: str, folder: Path, *, accounts: int, history_days: int, links: in
             "a.total / 6, CASE WHEN g = 1 THEN a.total / 6 ELSE 0 END, "
             "CASE WHEN g = 1 THEN 'kept' ELSE 'pending' END, :now "
             "FROM plan_agreements a CROSS JOIN generate_series(1, 6) g")
+        if outbox_index:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(OUTBOX_INDEX)
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
         # the links: through the real path (each audited), accounts spread over the book
@@ -258,6 +270,44 @@ def build(url: str, folder: Path, *, accounts: int, history_days: int, links: in
         engine.dispose()
 
 
+def explain(url: str, folder: Path, token: str) -> list[str]:
+    """EXPLAIN ANALYZE of every query the account page makes (:func:`arrears.portal.service.overview`),
+    for the account of ``token``."""
+    from sqlalchemy import event
+
+    from arrears.config import Settings
+    from arrears.kit.db import make_engine, transaction
+    from arrears.portal.model import parse_token
+    from arrears.portal.service import overview
+    from arrears.portal.tables import PortalLink
+
+    engine = make_engine(url)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    parsed = parse_token(token)
+    assert parsed is not None
+    settings = Settings(database_url=url, data_dir=folder)
+    try:
+        with transaction(engine) as session:
+            link = session.get(PortalLink, parsed.link_id)
+            assert link is not None
+            event.listen(engine, "before_cursor_execute", capture)
+            overview(session, link=link, time_zone=settings.timezone)
+            event.remove(engine, "before_cursor_execute", capture)
+        out = []
+        with engine.connect() as conn:
+            for statement, parameters in seen:
+                plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}", parameters).scalars().all()
+                out.append(" ".join(statement.split())[:160] + "\n    " + "\n    ".join(plan))
+        return out
+    finally:
+        engine.dispose()
+
+
 # -- the customers --------------------------------------------------------------------------------
 
 class Journeys:
@@ -272,80 +322,98 @@ class Journeys:
 _HREF = re.compile(r'href="(/p/[^"?#]+)"')
 
 
-async def customer(n: int, base: str, tokens: list[str], *, customers: int, until: float, think: float, wrong: float,
-                   ramp: float, out: Journeys) -> None:
+class TimeUp(Exception):
+    """The run is over: the customer leaves in the middle of the journey."""
+
+
+async def customer(n: int, client: Any, tokens: list[str], *, customers: int, start: float, until: float,
+                   think: float, wrong: float, ramp: float, out: Journeys) -> None:
     import httpx
 
     rng = random.Random(n)
-    address = f"10.{n // 250 % 250}.{n % 250}.{rng.randrange(1, 250)}"
-    headers = {"X-Forwarded-For": address}
     lang = "?lang=en" if rng.random() < 0.1 else ""  # remembered in a cookie for the rest of the journey
     own = tokens[n::customers] or [tokens[n % len(tokens)]]  # links of its own (distinct accounts)
     wrongs: dict[str, int] = defaultdict(int)
 
     async def pause() -> None:
         await asyncio.sleep(rng.uniform(0, 2 * think))
+        if time.monotonic() >= until:
+            raise TimeUp
 
-    async with httpx.AsyncClient(base_url=base, headers=headers, follow_redirects=False, timeout=60) as client:
+    async def call(method: str, path: str, page: str, expect: int | None, **kw: Any) -> httpx.Response:
+        t0 = time.perf_counter()
+        r = await client.request(method, path, **kw)
+        out.client_times[page].append(time.perf_counter() - t0)
+        if expect is not None and r.status_code != expect:
+            raise RuntimeError(f"{method} {page}: {r.status_code}, expected {expect}")
+        return r
 
-        async def call(method: str, path: str, page: str, expect: int | None, **kw: Any) -> httpx.Response:
-            t0 = time.perf_counter()
-            r = await client.request(method, path, **kw)
-            out.client_times[page].append(time.perf_counter() - t0)
-            if expect is not None and r.status_code != expect:
-                raise RuntimeError(f"{method} {page}: {r.status_code}, expected {expect}")
-            return r
-
-        await asyncio.sleep(rng.uniform(0, ramp))
-        turn = 0
-        while time.monotonic() < until:
-            token = own[turn % len(own)]
-            turn += 1
-            if wrongs[token] >= 3:  # a link takes five wrong answers: leave it before that
-                continue
-            client.cookies.clear()
-            try:
-                page = await call("GET", f"/p/{token}{lang}", "GET /p/{token}", 200)
-                await call("GET", "/static/portal.css", BASELINE, 200)
-                csrf = _CSRF.search(page.text)
-                assert csrf is not None, "no form token on the identity page"
-                await pause()
-                if rng.random() < wrong:
-                    wrongs[token] += 1
-                    page = await call("POST", f"/p/{token}", "POST /p/{token} (wrong)", 401,
-                                      data={**WRONG, "csrf_token": csrf.group(1)})
-                    csrf = _CSRF.search(page.text)
-                    assert csrf is not None
-                    await pause()
-                await call("POST", f"/p/{token}", "POST /p/{token}", 303, data={**RIGHT, "csrf_token": csrf.group(1)})
-                home = await call("GET", f"/p/{token}/home", "GET /p/{token}/home", 200)
-                await pause()
-                for href in dict.fromkeys(_HREF.findall(home.text)):
-                    if href.endswith("/home") or label("GET", href) in out.missing:
-                        continue
-                    r = await call("GET", href, label("GET", href), None)
-                    if r.status_code == 404:  # linked but not served yet: reported, not measured again
-                        out.missing.add(label("GET", href))
-                    elif r.status_code != 200:
-                        raise RuntimeError(f"GET {label('GET', href)}: {r.status_code}, expected 200")
-                    await pause()
-                csrf = _CSRF.search(home.text)
-                assert csrf is not None, "no form token on the account page"
-                await call("POST", f"/p/{token}/leave", "POST /p/{token}/leave", 303,
-                           data={"csrf_token": csrf.group(1)})
-                out.done += 1
-            except Exception as exc:  # counted and shown: a failed journey is a failed run
-                out.failures.append(f"customer {n}: {exc!r}"[:300])
-                await asyncio.sleep(1)
+    await asyncio.sleep(start - time.monotonic() + rng.uniform(0, ramp))  # a crowd arrives over the ramp
+    turn = 0
+    while time.monotonic() < until:
+        token = own[turn % len(own)]
+        turn += 1
+        if wrongs[token] >= 3:  # a link takes five wrong answers: leave it before that
+            continue
+        client.cookies.clear()
+        try:
+            page = await call("GET", f"/p/{token}{lang}", "GET /p/{token}", 200)
+            await call("GET", "/static/portal.css", BASELINE, 200)
+            csrf = _CSRF.search(page.text)
+            assert csrf is not None, "no form token on the identity page"
             await pause()
+            if rng.random() < wrong:
+                wrongs[token] += 1
+                page = await call("POST", f"/p/{token}", "POST /p/{token} (wrong)", 401,
+                                  data={**WRONG, "csrf_token": csrf.group(1)})
+                csrf = _CSRF.search(page.text)
+                assert csrf is not None
+                await pause()
+            await call("POST", f"/p/{token}", "POST /p/{token}", 303, data={**RIGHT, "csrf_token": csrf.group(1)})
+            home = await call("GET", f"/p/{token}/home", "GET /p/{token}/home", 200)
+            await pause()
+            for href in dict.fromkeys(_HREF.findall(home.text)):
+                if href.endswith("/home") or label("GET", href) in out.missing:
+                    continue
+                r = await call("GET", href, label("GET", href), None)
+                if r.status_code == 404:  # linked but not served yet: reported, not measured again
+                    out.missing.add(label("GET", href))
+                elif r.status_code != 200:
+                    raise RuntimeError(f"GET {label('GET', href)}: {r.status_code}, expected 200")
+                await pause()
+            csrf = _CSRF.search(home.text)
+            assert csrf is not None, "no form token on the account page"
+            await call("POST", f"/p/{token}/leave", "POST /p/{token}/leave", 303,
+                       data={"csrf_token": csrf.group(1)})
+            out.done += 1
+        except TimeUp:
+            return
+        except Exception as exc:  # counted and shown: a failed journey is a failed run
+            out.failures.append(f"customer {n}: {exc!r}"[:300])
+            await asyncio.sleep(1)
+        try:
+            await pause()
+        except TimeUp:
+            return
 
 
 async def crowd(base: str, tokens: list[str], *, customers: int, seconds: float, think: float, wrong: float,
                 ramp: float) -> Journeys:
+    """The customers, each with an HTTP client (connections kept alive) and an address of its own behind
+    the trusted proxy, made before anyone starts; they arrive over ``ramp`` seconds."""
+    import httpx
+
     out = Journeys()
-    until = time.monotonic() + seconds
-    await asyncio.gather(*(customer(n, base, tokens, customers=customers, until=until, think=think, wrong=wrong, ramp=ramp, out=out)
-                           for n in range(customers)))
+    clients = [httpx.AsyncClient(base_url=base, headers={"X-Forwarded-For": f"10.{n // 250 % 250}.{n % 250}.{n % 7 + 1}"},
+                                 follow_redirects=False, timeout=60) for n in range(customers)]
+    try:
+        start = time.monotonic() + 0.5
+        until = start + seconds
+        await asyncio.gather(*(customer(n, clients[n], tokens, customers=customers, start=start, until=until,
+                                        think=think, wrong=wrong, ramp=ramp, out=out) for n in range(customers)))
+    finally:
+        for client in clients:
+            await client.aclose()
     return out
 
 
@@ -378,7 +446,7 @@ def start_server(url: str, folder: Path, workers: int) -> tuple[subprocess.Popen
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "--factory", "bench_portal:server_app",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--no-access-log", "--lifespan", "off"],
+         "--no-access-log", "--lifespan", "off", "--timeout-keep-alive", "75"],
         env=env, cwd=folder)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -422,13 +490,18 @@ def main() -> int:
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--customers", type=int, default=200, help="simulated customers at the same time")
     ap.add_argument("--duration", type=float, default=60, help="seconds of the measured run")
-    ap.add_argument("--warmup", type=float, default=10, help="seconds before the measured window (not counted)")
+    ap.add_argument("--ramp", type=float, default=20, help="seconds over which the customers arrive")
+    ap.add_argument("--warmup", type=float, default=30,
+                    help="seconds before the measured window, the ramp included (not counted)")
     ap.add_argument("--links", type=int, default=0, help="personal links issued (default: 10 per customer)")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    ap.add_argument("--think", type=float, default=3.0,
+    ap.add_argument("--think", type=float, default=5.0,
                     help="mean seconds a customer spends on a page before the next (uniform 0 to twice that)")
     ap.add_argument("--wrong", type=float, default=0.15, help="share of journeys that start with a wrong answer")
     ap.add_argument("--history-days", type=int, default=30, help="daily snapshots of every account before today")
+    ap.add_argument("--outbox-index", action="store_true",
+                    help=f"add the index the contact record wants, not in the migrations yet: {OUTBOX_INDEX}")
+    ap.add_argument("--explain", action="store_true", help="print the plans of the account page's queries first")
     ap.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = ap.parse_args()
 
@@ -440,12 +513,15 @@ def main() -> int:
     try:
         t0 = time.perf_counter()
         tokens, written = build(url, folder, accounts=args.accounts, history_days=args.history_days,
-                                links=args.links or 10 * args.customers)
+                                links=args.links or 10 * args.customers, outbox_index=args.outbox_index)
         built = time.perf_counter() - t0
+        if args.explain:
+            for plan in explain(url, folder, tokens[0]):
+                print(plan)
         server, base = start_server(url, folder, args.workers)
         began = time.time()
         journeys = asyncio.run(crowd(base, tokens, customers=args.customers, seconds=args.warmup + args.duration,
-                                     think=args.think, wrong=args.wrong, ramp=min(args.warmup, 5.0)))
+                                     think=args.think, wrong=args.wrong, ramp=args.ramp))
         ended = time.time()
         window = (began + args.warmup, began + args.warmup + args.duration)
         times, statuses = read_timings(folder, since=window[0], until=window[1])
@@ -464,7 +540,9 @@ def main() -> int:
     rows.append(("book", ", ".join(f"{n:,} {table}" for table, n in written.items()) + f", built in {built:.0f} s"))
     rows.append(("load", f"{args.customers} customers, pause 0–{2 * args.think:g} s between pages, "
                          f"{args.wrong:.0%} of journeys with a wrong answer first; {args.workers} uvicorn workers; "
-                         f"measured {args.duration:g} s after {args.warmup:g} s of warm-up"))
+                         f"measured {args.duration:g} s after {args.warmup:g} s of warm-up"
+                         + ("; with the index `ix_outbox_messages_contact_point_sent` added (--outbox-index)"
+                            if args.outbox_index else "")))
     total = sum(len(v) for v in times.values())
     rows.append(("throughput (server, measured window)", f"{total / args.duration:.1f} requests/s; "
                  f"{journeys.done / (ended - began):.1f} journeys/s over the whole run ({journeys.done} journeys)"))
