@@ -303,11 +303,16 @@ def plan_choose(
                                    reason="the cardholder chose another option on their page")
         latest = session.scalars(select(Investigation).where(Investigation.case_id == case.id)
                                  .order_by(Investigation.version.desc()).limit(1)).first()
-        agreement = plans.create_agreement(
-            session, case_id=case.id, user=user, option_code=choice.option.code,
-            reason=f"chosen by the cardholder on their own page (cause: {latest.cause if latest else 'unknown'})",
-            locale=request_locale(request), business_date=business_date_of(utc_now(), settings.timezone),
-            require_approval=None if choice.within else APPROVER_ROLE)
+        try:
+            with session.begin_nested():
+                agreement = plans.create_agreement(
+                    session, case_id=case.id, user=user, option_code=choice.option.code,
+                    reason=f"chosen by the cardholder on their own page (cause: {latest.cause if latest else 'unknown'})",
+                    locale=request_locale(request), business_date=business_date_of(utc_now(), settings.timezone),
+                    require_approval=None if choice.within else APPROVER_ROLE)
+        except ArrearsError:  # e.g. the case has ended meanwhile
+            return _options_page(request, token, session, link, settings, status_code=409, error=gettext(
+                request, N_("We cannot offer a plan on this page today. Please call us.")))
         if agreement.status == "pending_approval":
             record_self_service(session, link=link, outcome="plan_chosen", action="plan",
                                 detail={"agreement_id": agreement.id, "product": agreement.product_code,
