@@ -3,7 +3,8 @@ past due → the QR code and the sandbox's checkout page (as the phone's payment
 page says paid → the case's agent signs in and sees the payment on the case page. The sandbox
 provider runs as its own process with its own keys, its clock stopped at the browser tests' moment
 (signatures are checked against the merchant's clock). Screenshot docs/screenshots/portal-pay.png
-(retaken only with ARREARS_RETAKE_SCREENSHOTS=1)."""
+(retaken only with ARREARS_RETAKE_SCREENSHOTS=1). axe on every pay page: no serious or critical
+violation."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import exists, select
 
 from tests.e2e.conftest import SCREENSHOTS, LiveServer, browser_moment
+from tests.e2e.test_portal_a11y import _violations
 from tests.payments.conftest import free_port, wait_until_up
 
 VIEWPORT = {"width": 390, "height": 844}
@@ -99,6 +101,7 @@ def link(live_server: LiveServer) -> Iterator[Link]:
 def test_a_cardholder_pays_in_the_sandbox_and_the_agent_sees_it(  # type: ignore[no-untyped-def]
         browser, live_server: LiveServer, sandbox: str, link: Link, page_as) -> None:
     context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="zh-CN")
+    found: list[str] = []
     try:
         page = context.new_page()
         page.goto(f"/p/{link.token}")
@@ -112,6 +115,14 @@ def test_a_cardholder_pays_in_the_sandbox_and_the_agent_sees_it(  # type: ignore
             page.click(f"a[href='/p/{link.token}/pay']")
         past_due = page.locator("#choice-past_due")
         assert past_due.count() == 1 and past_due.is_checked()
+        found += _violations(page, "choosing the amount")
+        page.check("#choice-other")
+        page.fill("#amount", "0")
+        with page.expect_navigation():
+            page.click("form.p-form button[type=submit]")
+        assert page.locator(".p-error[role=alert]").count() == 1
+        found += _violations(page, "an own amount refused")
+        page.check("#choice-past_due")
         with page.expect_navigation():
             page.click("form.p-form button[type=submit]")
         assert f"/p/{link.token}/pay/" in page.url, page.url
@@ -120,6 +131,7 @@ def test_a_cardholder_pays_in_the_sandbox_and_the_agent_sees_it(  # type: ignore
         assert page.locator(".p-qrbox svg[role=img]").count() == 1
         assert page.locator(".p-waiting").count() == 1
         page.screenshot(path=str(SCREENSHOTS / "portal-pay.png"), full_page=True)
+        found += _violations(page, "waiting for the payment")
 
         # the payment app: the sandbox's checkout page, then back to the status page
         with page.expect_navigation():
@@ -129,9 +141,11 @@ def test_a_cardholder_pays_in_the_sandbox_and_the_agent_sees_it(  # type: ignore
             page.click("form button[type=submit]")
         assert page.locator(".p-paid[role=status]").count() == 1
         assert page.locator(".p-waiting").count() == 0
+        found += _violations(page, "paid")
     finally:
         context.close()
 
+    assert not found, "axe found serious or critical violations:\n" + "\n".join(found)
     agent = page_as(link.agent_role)
     agent.goto(f"/case/{link.case_id}")
     row = agent.locator("table.payment-orders tr.payment-pending_confirmation")
