@@ -118,6 +118,8 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         "window_from": st.one_of(clock, text), "window_to": st.one_of(clock, text),
         "days": st.one_of(text, one_of("0", "6", "7", "-1")),
         "preferred_channel": one_of("call", "sms", "email", "letter", ""), "stop": one_of("call", "sms", "letter", "x"),
+        # the case page's personal link: send (by channel), revoke (a link of the account)
+        "channel": one_of("sms", "email", "wechat", ""), "link_id": some_id,
     }
 
 

@@ -656,7 +656,7 @@ def post_portal_link(
         raise FormError(N_("The customer has no mobile number of their own on file") if channel == "sms" else
                         N_("The customer has no e-mail address of their own on file"), field="channel")
     decision = check_contact(session, case_id=case.id, channel=channel, party="debtor", purpose="collection",
-                             at=utc_now(), actor=user.username, source="web", contact_point_id=point.id,
+                             at=utc_now(), actor=user.username, source="api", contact_point_id=point.id,
                              requested_by=user.username)
     if not decision.allowed:
         # Answered, not raised: the request's transaction keeps the logged block; no link is made.
