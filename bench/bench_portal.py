@@ -25,7 +25,9 @@ In one run, on a fresh PostgreSQL schema of its own:
   to 2 × ``--think`` seconds between pages (a person reading or typing). One customer in ten asks for
   English. Each customer comes through the trusted proxy with an address of its own
   (``X-Forwarded-For``), as a bank's customers do, so the per-address throttle judges each alone. Only
-  the requests of the ``--duration`` seconds after ``--warmup`` are counted;
+  the requests of the ``--duration`` seconds after ``--warmup`` are counted. Before the crowd, one
+  customer alone walks the same journey without pauses for ``--alone`` seconds: each page's own cost,
+  reported next to the figures under load;
 - reports, per page, the server's p50 / p95 / p99 and the ratio of p50 to the baseline's p50: the
   baseline is the portal's stylesheet, a static file served by the same app on the same server under
   the same load (every journey fetches it), measured in the same run. Also the throughput (requests
@@ -490,6 +492,8 @@ def main() -> int:
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--customers", type=int, default=200, help="simulated customers at the same time")
     ap.add_argument("--duration", type=float, default=60, help="seconds of the measured run")
+    ap.add_argument("--alone", type=float, default=10,
+                    help="seconds of one customer alone, without pauses, before the crowd (each page's own cost)")
     ap.add_argument("--ramp", type=float, default=20, help="seconds over which the customers arrive")
     ap.add_argument("--warmup", type=float, default=30,
                     help="seconds before the measured window, the ramp included (not counted)")
@@ -519,6 +523,12 @@ def main() -> int:
             for plan in explain(url, folder, tokens[0]):
                 print(plan)
         server, base = start_server(url, folder, args.workers)
+        alone: dict[str, list[float]] = {}
+        if args.alone > 0:  # one customer without pauses: what each page costs with the machine to itself
+            t_alone = time.time()
+            asyncio.run(crowd(base, tokens[::-1], customers=1, seconds=args.alone, think=0, wrong=args.wrong, ramp=0))
+            alone, _ = read_timings(folder, since=t_alone, until=time.time())
+            time.sleep(1)
         began = time.time()
         journeys = asyncio.run(crowd(base, tokens, customers=args.customers, seconds=args.warmup + args.duration,
                                      think=args.think, wrong=args.wrong, ramp=args.ramp))
@@ -556,8 +566,9 @@ def main() -> int:
         client = journeys.client_times.get(page) or journeys.client_times.get(page.replace(" (wrong)", ""))
         client_p95 = f"; client p95 {ms(percentile(client, 95))}" if client else ""
         status = "/".join(str(s) for s in sorted(statuses[page]))
+        solo = f"; one customer alone p50 {ms(percentile(alone[page], 50))}" if alone.get(page) else ""
         rows.append((f"{page} ({status}, {len(values)} requests) p50 / p95 / p99 / p50 ×baseline",
-                     f"{ms(p50)} / {ms(p95)} / {ms(p99)} / {p50 / base_p50:.1f}x{client_p95}"))
+                     f"{ms(p50)} / {ms(p95)} / {ms(p99)} / {p50 / base_p50:.1f}x{client_p95}{solo}"))
         if page != BASELINE and p95 > GOAL_P95:
             slow.append(f"{page} {ms(p95)}")
     if journeys.missing:
