@@ -5,7 +5,9 @@ by parallel requests; identity by code with the same throttles and the same answ
 from __future__ import annotations
 
 import re
+import statistics
 import threading
+import time
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -16,6 +18,7 @@ from arrears.channels.tables import OutboxMessage
 from arrears.kit.clock import frozen_at, utc_now
 from arrears.kit.db import transaction, write_first
 from arrears.portal.codes import (
+    ANSWER_FLOOR_SECONDS,
     CODE_TTL,
     MAX_CODE_TRIES,
     MAX_CODES_PER_WINDOW,
@@ -222,3 +225,21 @@ def test_wrong_codes_count_against_the_link_and_the_address(api: Api) -> None:
         outcomes = s.scalars(select(PortalAttempt.outcome).where(PortalAttempt.remote == "203.0.113.77")).all()
     assert outcomes.count("wrong") == MAX_FAILURES_PER_LINK and outcomes.count("unknown_link") == 15
     assert outcomes.count("refused") == 2
+
+
+def test_asking_for_a_code_takes_as_long_on_an_unknown_link_as_on_a_real_one(api: Api) -> None:
+    token, _ = _link(api)
+    unknown = "zz.AAAAAAAAAAAAAAAAAAAA"
+    took: dict[str, list[float]] = {"real": [], "unknown": []}
+    for i in range(6):
+        for name, t in (("real", token), ("unknown", unknown)):
+            browser = _visitor(api, client=(f"198.51.100.{i + 1}", 4000))
+            csrf = _csrf(browser, t)
+            with frozen_at(utc_now() + timedelta(hours=2 * i)):  # a code each time (3 an hour)
+                started = time.perf_counter()
+                assert browser.post(f"/p/{t}/code", data={"csrf_token": csrf}).status_code == 303
+                took[name].append(time.perf_counter() - started)
+    assert len(_sent_codes(api)) == 6
+    real, fake = statistics.median(took["real"]), statistics.median(took["unknown"])
+    assert min(took["real"] + took["unknown"]) >= ANSWER_FLOOR_SECONDS
+    assert abs(real - fake) < 0.05, took

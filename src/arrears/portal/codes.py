@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -51,6 +52,9 @@ MAX_CODE_TRIES = 5
 MAX_CODES_PER_WINDOW = 3
 CODE_WINDOW = timedelta(hours=1)
 CODE_DIGITS = 6
+#: Every answer of the identity-by-code entry points takes at least this long, so a working link (a
+#: code sent: several rows written) and an unknown one (nothing sent) cannot be told apart by timing.
+ANSWER_FLOOR_SECONDS = 0.25
 TEMPLATE = "portal.code"
 
 
@@ -179,10 +183,18 @@ def check_code(session: Session, *, link: PortalLink, key: bytes, purpose: str, 
 
 # -- identity by code ---------------------------------------------------------------------------------
 
+def _at_least(started: float) -> None:
+    left = ANSWER_FLOOR_SECONDS - (time.monotonic() - started)
+    if left > 0:
+        time.sleep(left)
+
+
 def request_identity_code(engine: Engine, *, token: str, key: bytes, remote: str | None) -> None:
     """"Send me a code instead": a code to the link's customer's mobile on file when the token is a
-    working link, else nothing. The answer is the same either way (only :class:`TooManyAttempts`, for
-    a throttled client address, is different, and it does not depend on the token)."""
+    working link, else nothing. The answer is the same either way, and takes at least
+    :data:`ANSWER_FLOOR_SECONDS` (only :class:`TooManyAttempts`, for a throttled client address, is
+    different, and it does not depend on the token)."""
+    started = time.monotonic()
     with transaction(write_first(engine)) as session:
         lock_address(session, remote)
         if address_throttled(session, remote):
@@ -192,8 +204,11 @@ def request_identity_code(engine: Engine, *, token: str, key: bytes, remote: str
         else:
             refused = False
             link = _open_link(session, token, key)
-            if link is None:
-                code_digest(key, link_id=0, purpose="identity", subject_id=None, code="000000")  # the same work
+            if link is None:  # the same work, and a record of the request, but nothing sent
+                code_digest(key, link_id=0, purpose="identity", subject_id=None, code="000000")
+                codes_sent(session, 0, since=utc_now() - CODE_WINDOW)
+                record(session, actor="cardholder", action="portal.code_refused", entity="portal_link",
+                       entity_id=None, detail={"purpose": "identity", "reason": "unknown link", "remote": remote})
             else:
                 try:
                     with session.begin_nested():
@@ -201,6 +216,7 @@ def request_identity_code(engine: Engine, *, token: str, key: bytes, remote: str
                 except (TooManyCodes, NoMobileOnFile) as exc:  # nothing sent; the visitor is told the same
                     record(session, actor="cardholder", action="portal.code_refused", entity="portal_link",
                            entity_id=str(link.id), detail={"purpose": "identity", "reason": str(exc)})
+    _at_least(started)
     if refused:
         raise TooManyAttempts("too many attempts from this network: please try again in 15 minutes")
 
@@ -208,7 +224,9 @@ def request_identity_code(engine: Engine, *, token: str, key: bytes, remote: str
 def verify_identity_code(engine: Engine, *, token: str, key: bytes, code: str | None,
                          remote: str | None) -> Verified:
     """The identity check by code: the same throttles and the same single answer as
-    :func:`arrears.portal.service.verify_identity` (a wrong code is a wrong answer of the link)."""
+    :func:`arrears.portal.service.verify_identity` (a wrong code is a wrong answer of the link); every
+    answer takes at least :data:`ANSWER_FLOOR_SECONDS`."""
+    started = time.monotonic()
     outcome: Verified | ArrearsError
     with transaction(write_first(engine)) as session:
         lock_address(session, remote)
@@ -237,6 +255,7 @@ def verify_identity_code(engine: Engine, *, token: str, key: bytes, code: str | 
                                                            "method": "code", "reason": checked.reason})
                     outcome = IdentityRefused(REFUSED)
         session.flush()
+    _at_least(started)
     if isinstance(outcome, ArrearsError):
         raise outcome
     return outcome
