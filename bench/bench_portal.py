@@ -272,39 +272,61 @@ def build(url: str, folder: Path, *, accounts: int, history_days: int, links: in
         engine.dispose()
 
 
-def explain(url: str, folder: Path, token: str) -> list[str]:
-    """EXPLAIN ANALYZE of every query the account page makes (:func:`arrears.portal.service.overview`),
-    for the account of ``token``."""
+def explain(url: str, folder: Path, token: str, *, slow: float = 0.005) -> list[str]:
+    """A verified visit in-process (the identity page, the answers, the account page and every page it
+    links), the second of two: per page, its queries and their time in the store; then EXPLAIN ANALYZE of every SELECT that
+    took more than ``slow`` seconds, and of the account page's queries."""
+    from fastapi.testclient import TestClient
     from sqlalchemy import event
 
+    from arrears.app import create_app
     from arrears.config import Settings
-    from arrears.kit.db import make_engine, transaction
-    from arrears.portal.model import parse_token
-    from arrears.portal.service import overview
-    from arrears.portal.tables import PortalLink
 
-    engine = make_engine(url)
-    seen: list[tuple[str, Any]] = []
+    settings = Settings(database_url=url, data_dir=folder, portal_key_file=folder / "portal.key")
+    app = create_app(settings)
+    engine = app.state.engine
+    page = ["-"]
+    seen: list[tuple[str, str, Any, float]] = []
+    started: dict[int, float] = {}
 
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, parameters))
+    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        started[id(cursor)] = time.perf_counter()
 
-    parsed = parse_token(token)
-    assert parsed is not None
-    settings = Settings(database_url=url, data_dir=folder)
+    def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        seen.append((page[0], statement, parameters, time.perf_counter() - started.pop(id(cursor), time.perf_counter())))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    out: list[str] = []
     try:
-        with transaction(engine) as session:
-            link = session.get(PortalLink, parsed.link_id)
-            assert link is not None
-            event.listen(engine, "before_cursor_execute", capture)
-            overview(session, link=link, time_zone=settings.timezone)
-            event.remove(engine, "before_cursor_execute", capture)
-        out = []
+        for _ in range(2):  # the first visit warms the caches and compiles the statements: not counted
+            seen.clear()
+            with TestClient(app, follow_redirects=False) as client:
+                page[0] = "GET /p/{token}"
+                r = client.get(f"/p/{token}")
+                csrf = _CSRF.search(r.text)
+                assert csrf is not None
+                page[0] = "POST /p/{token}"
+                client.post(f"/p/{token}", data={**RIGHT, "csrf_token": csrf.group(1)})
+                page[0] = "GET /p/{token}/home"
+                home = client.get(f"/p/{token}/home")
+                for href in dict.fromkeys(_HREF.findall(home.text)):
+                    page[0] = label("GET", href)
+                    client.get(href)
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+        per_page: dict[str, list[float]] = defaultdict(list)
+        for name, _, _, seconds in seen:
+            per_page[name].append(seconds)
+        out += [f"{name}: {len(v)} statements, {ms(sum(v))} in the store" for name, v in per_page.items()]
         with engine.connect() as conn:
-            for statement, parameters in seen:
+            for name, statement, parameters, seconds in seen:
+                if not statement.lstrip().upper().startswith("SELECT") or \
+                        (seconds <= slow and name != "GET /p/{token}/home"):
+                    continue
                 plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}", parameters).scalars().all()
-                out.append(" ".join(statement.split())[:160] + "\n    " + "\n    ".join(plan))
+                out.append(f"{name}, {ms(seconds)}: " + " ".join(statement.split())[:200] + "\n    "
+                           + "\n    ".join(plan))
         return out
     finally:
         engine.dispose()
@@ -505,7 +527,8 @@ def main() -> int:
     ap.add_argument("--history-days", type=int, default=30, help="daily snapshots of every account before today")
     ap.add_argument("--outbox-index", action="store_true",
                     help=f"add the index the contact record wants, not in the migrations yet: {OUTBOX_INDEX}")
-    ap.add_argument("--explain", action="store_true", help="print the plans of the account page's queries first")
+    ap.add_argument("--explain", action="store_true",
+                    help="first, per page, its queries' time in the store and the plans of the slow ones")
     ap.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = ap.parse_args()
 
@@ -520,8 +543,8 @@ def main() -> int:
                                 links=args.links or 10 * args.customers, outbox_index=args.outbox_index)
         built = time.perf_counter() - t0
         if args.explain:
-            for plan in explain(url, folder, tokens[0]):
-                print(plan)
+            for line in explain(url, folder, tokens[0]):
+                print(line)
         server, base = start_server(url, folder, args.workers)
         alone: dict[str, list[float]] = {}
         if args.alone > 0:  # one customer without pauses: what each page costs with the machine to itself
