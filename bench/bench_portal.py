@@ -48,6 +48,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -532,6 +533,7 @@ def main() -> int:
     ap.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = ap.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM): the store and the server are cleaned up"))
     folder = Path(tempfile.mkdtemp(prefix="bench-portal-"))
     uptime_before = load()
     url, drop = make_store()
