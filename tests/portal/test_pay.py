@@ -339,3 +339,20 @@ def test_another_accounts_order_is_not_shown(shop: Shop) -> None:
     browser, token = _verified(shop.api)
     r = browser.get(f"/p/{token}/pay/P999xdoesnotexist")
     assert r.status_code == 303 and r.headers["location"] == f"/p/{token}/pay"
+
+
+def test_an_unreachable_provider_is_told_and_nothing_breaks(shop: Shop, pay_keys: Path) -> None:  # noqa: F811
+    browser, token = _verified(shop.api)
+    app = shop.api.client.app
+    dead = f"http://127.0.0.1:{free_port()}"
+    adapter = WeChatPayNative(WeChatPayConfig.from_dir(pay_keys, notify_url=shop.notify_url, base_url=dead))
+    app.state.payments = Payments(adapter, PaymentSettings(keys_dir=pay_keys, base_url=dead), None)
+    order_id = _order(browser, token, choice="past_due")  # stored; the provider hears of it on the status page
+    page = browser.get(f"/p/{token}/pay/{order_id}?lang=en")
+    assert page.status_code == 200 and 'role="alert"' in page.text and "cannot be reached" in page.text
+    assert "<svg" not in page.text and "p-waiting" in page.text
+    csrf = _CSRF.search(page.text)
+    assert csrf is not None
+    r = browser.post(f"/p/{token}/pay/{order_id}/check", data={"csrf_token": csrf.group(1)})
+    assert r.status_code == 303 and r.headers["location"] == f"/p/{token}/pay/{order_id}"
+    assert _count(shop, PaymentEvent) == 0 and _payments_recorded(shop) == 0

@@ -36,6 +36,7 @@ from arrears.kit.money import format_yuan, to_fen
 from arrears.payments import repository as pay_repo
 from arrears.payments.cardholder import creator, settle
 from arrears.payments.model import Order, PaymentError
+from arrears.payments.provider import ProviderError
 from arrears.payments.service import notification_from_query, order_view, record_order
 from arrears.payments.settings import Payments, payments_of
 from arrears.payments.tables import PaymentOrder
@@ -200,9 +201,11 @@ def order_page(request: Request, token: str, order_id: str) -> Response:
             return _not_available(request, token)
         try:  # the same order created again gives the same answer: its QR code
             created = payments.provider.create_order(order)
-        except PaymentError:
-            created, error = None, gettext(request, N_(
-                "The payment service cannot be reached just now. Please try again in a few minutes."))
+        except ProviderError as exc:  # paid or closed meanwhile (its notice is on the way): "check again"
+            created = None
+            if exc.code not in ("ORDERPAID", "ORDERCLOSED"):
+                error = gettext(request, N_(
+                    "The payment service cannot be reached just now. Please try again in a few minutes."))
         if created is not None and created.qr_code:
             qr = _qr_svg(request, created.qr_code)
         if created is not None and payments.sandbox_url:
