@@ -54,7 +54,7 @@ from arrears.sim.behaviour import CYCLE_DAYS, Customers, account_ref
 from arrears.sim.events import EventKind, SimEvent
 from arrears.strategy.engine import ASSIGNMENTS_SCHEMA, select_treatments
 from arrears.strategy.features import FEATURE_SCHEMA
-from arrears.strategy.model import Strategy
+from arrears.strategy.model import LINK_KIND, Strategy
 
 BANK_TZ = "Asia/Shanghai"
 DEFAULT_START = date(2026, 3, 2)
@@ -218,6 +218,10 @@ class SimResult:
     #: fees and interest of plan instalments added to balances, and amounts waived (settlement discounts)
     charged: int
     waived: int
+    #: accounts in arrears at the start, cured at the end or with a plan in force (active or completed)
+    resolved: int = 0
+    #: the self-service path's counts (:data:`arrears.sim.self_service.SS_COUNTERS`); empty without it
+    self_service: dict[str, int] = field(default_factory=dict)
 
     def iter_events(self) -> Iterator[SimEvent]:
         return iter(self.events)
@@ -290,7 +294,7 @@ class _Plan:
 class _Simulation:
     def __init__(self, customers: Customers, strategies: Sequence[Strategy], *, days: int, start: date, seed: int,
                  pack: PolicyPack, experiments: Sequence[Any], rules: DelinquencyRules, products: PlanProducts,
-                 bank_tz: str, keep_events: bool) -> None:
+                 bank_tz: str, keep_events: bool, self_service: Any = None) -> None:
         if days < 1:
             raise ValueError("days must be at least 1")
         if not strategies:
@@ -303,6 +307,12 @@ class _Simulation:
         self.keep_events = keep_events
         self.rng = np.random.default_rng(seed)
         n = self.n = len(c)
+        #: the self-service path (:class:`arrears.sim.self_service.LinkBehaviour`); None: links are not sent
+        self.ss: Any = None
+        if self_service is not None:
+            from arrears.sim.self_service import LinkBehaviour
+
+            self.ss = LinkBehaviour(self, self_service)
         self.ids = c.account_id
         self.index = {int(a): i for i, a in enumerate(self.ids.tolist())}
         if len(self.index) != n:
@@ -484,6 +494,10 @@ class _Simulation:
                 why = {"strategy": row["strategy"], "segment": row["segment"], "step": action["step"]}
                 if kind in MESSAGE_KINDS:
                     queue.append((self._message_time(i, d), len(queue), kind, why, False))
+                elif kind == LINK_KIND:  # the personal link: sent only on the self-service path
+                    if self.ss is not None:
+                        at = self.ss.send_time(i, d)
+                        queue.append((at, len(queue), f"link:{action.get('channel') or 'sms'}", why, False))
                 elif kind == "call_queue":
                     calls.append(why)
                 else:
@@ -497,7 +511,7 @@ class _Simulation:
                 at, _, channel, why, retried = heapq.heappop(queue)
                 if channel == "call" and reached:
                     continue  # the debtor was reached today: the other tries are cancelled
-                decision = self._gate(i, channel, at)
+                decision = self._gate(i, channel.removeprefix("link:"), at)
                 if not decision.allowed:
                     self._blocked(i, d, channel, at, decision, why)
                     nxt = decision.next_allowed_at
@@ -506,6 +520,8 @@ class _Simulation:
                     continue
                 if channel == "call":
                     reached = self._call(i, d, at, why)
+                elif channel.startswith("link:"):
+                    self.ss.sent(i, d, channel.removeprefix("link:"), at, why)
                 else:
                     self._message(i, d, channel, at, why)
             for kind, why in work:
@@ -585,9 +601,17 @@ class _Simulation:
         # willing to agree a plan in this conversation (10 % … 30 %); only then are the options worked out
         if rng.random() > 0.05 + 0.05 * w:
             return "hardship", {"affordable": afford}
-        option = self._fitting_option(i, d)
+        option = self.agree_plan(i, d, at, source="call")
         if option is None:
             return "hardship", {"affordable": afford, "note": "no option fits"}
+        return "promise_to_pay", {"plan": option.code}
+
+    def agree_plan(self, i: int, d: int, at: datetime, *, source: str):  # type: ignore[no-untyped-def]
+        """The best fitting plan agreed and in force from today (on a call, or chosen on the customer's
+        page: ``source``), or None when no option fits."""
+        option = self._fitting_option(i, d)
+        if option is None:
+            return None
         bd = self.start + timedelta(days=d)
         due = [((s.due_date - self.start).days, s.amount, s.principal) for s in option.schedule]
         self.plans[i] = _Plan(kind=option.kind, code=option.code, due=due)
@@ -596,8 +620,9 @@ class _Simulation:
         self._emit(EventKind.PLAN_AGREED, i, at, d, amount=option.total,
                    detail={"product": option.code, "kind": option.kind, "instalments": len(option.schedule),
                            "first_due": option.schedule[0].due_date.isoformat(), "agreed_on": bd.isoformat(),
-                           "largest_instalment": option.largest_instalment, "dpd": int(self.dpd[i])})
-        return "promise_to_pay", {"plan": option.code}
+                           "largest_instalment": option.largest_instalment, "dpd": int(self.dpd[i]),
+                           **({"source": source} if source != "call" else {})})
+        return option
 
     def _fitting_option(self, i: int, d: int):  # type: ignore[no-untyped-def]
         bal = int(self.balance[i])
@@ -669,7 +694,8 @@ class _Simulation:
             if self.plan_status[i] != "active" or not plan.due or plan.due[0][0] != d:
                 continue
             _, amount, principal = plan.due.pop(0)
-            if self.status[i] in (ACTIVE, CURED) and rng.random() < min(0.98, c.keep_p[i] + 0.1):
+            bonus = self.ss.keep_bonus(i) if self.ss is not None else 0.0
+            if self.status[i] in (ACTIVE, CURED) and rng.random() < min(0.98, c.keep_p[i] + 0.1 + bonus):
                 extra = amount - principal  # fees and interest: charged to the balance as they are paid
                 self.balance[i] += extra
                 self.charged += extra
@@ -728,11 +754,19 @@ class _Simulation:
         for d in range(self.days):
             if (self.status == ACTIVE).any():
                 self.act(d, self.treatments(d))
+            if self.ss is not None:
+                self.ss.day(d)
             self.payments(d)
             self.age(d)
         return SimResult(report=self.report(), events=tuple(self.events), balance=self.balance.copy(),
                          past_due=self.past.copy(), dpd=self.dpd.copy(), status=self.status.copy(),
-                         paid=self.paid.sum(axis=1), charged=self.charged, waived=self.waived)
+                         paid=self.paid.sum(axis=1), charged=self.charged, waived=self.waived,
+                         resolved=self.resolved(), self_service=self.ss.totals() if self.ss is not None else {})
+
+    def resolved(self) -> int:
+        """Accounts in arrears at the start that are cured at the end or have a plan in force."""
+        planned = np.isin(self.plan_status.astype(str), ["active", "completed"])
+        return int(((self.c.dpd > 0) & ((self.dpd == 0) | planned)).sum())
 
     def measures(self, rows: np.ndarray) -> Measures:
         k = {name: int(arr[rows].sum()) for name, arr in self.count.items()}
@@ -770,10 +804,12 @@ class _Simulation:
 def simulate(customers: Customers, strategies: Sequence[Strategy], *, days: int, start: date = DEFAULT_START,
              seed: int = 1, pack: PolicyPack | None = None, experiments: Sequence[Any] = (),
              rules: DelinquencyRules | None = None, products: PlanProducts | None = None, bank_tz: str = BANK_TZ,
-             keep_events: bool = True) -> SimResult:
+             keep_events: bool = True, self_service: Any = None) -> SimResult:
     """Run ``strategies`` (tried in order, as in the daily cycle) on ``customers`` for ``days`` business
     days from ``start``; ``pack`` is the compliance pack (default: cn); ``experiments`` as loaded by
-    :func:`arrears.strategy.experiments.load_experiments`."""
+    :func:`arrears.strategy.experiments.load_experiments`; ``self_service`` a
+    :class:`arrears.sim.self_service.Propensity` to send the strategies' personal links and simulate
+    the customers' own actions (None: ``portal_link`` actions send nothing)."""
     if pack is None:
         from arrears.contact.config import load_default_pack
 
@@ -788,7 +824,7 @@ def simulate(customers: Customers, strategies: Sequence[Strategy], *, days: int,
         rules = load_default_rules()
     sim = _Simulation(customers, strategies, days=days, start=start, seed=seed, pack=pack,
                       experiments=experiments, rules=rules, products=products, bank_tz=bank_tz,
-                      keep_events=keep_events)
+                      keep_events=keep_events, self_service=self_service)
     return sim.run()
 
 
