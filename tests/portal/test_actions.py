@@ -168,6 +168,16 @@ def _slots_on_page(html: str) -> list[str]:
     return _SLOT.findall(html)
 
 
+def _all_slots(browser: TestClient, token: str, first_page: str) -> list[str]:
+    """Every window offered: the page lists one day at a time, with a link to each other day."""
+    keys = _slots_on_page(first_page)
+    for day in re.findall(r'/callback\?day=([0-9-]{10})"', first_page):
+        page = browser.get(f"/p/{token}/callback?day={day}")
+        assert page.status_code == 200
+        keys += _slots_on_page(page.text)
+    return keys
+
+
 def _slot_start(key: str) -> datetime:
     return datetime.strptime(key, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
 
@@ -181,8 +191,10 @@ def test_a_booked_call_back_leads_the_owners_queue_at_its_time(api: Api) -> None
         s.execute(update(Case).where(Case.id == api.east_case).values(balance=100))
     browser, token = _verified(api)
     page, csrf = _form(browser, token, "callback")
-    keys = _slots_on_page(page)
+    keys = _all_slots(browser, token, page)
     assert keys, page
+    # today from 10:30, six whole days, and the morning of the eighth day up to the hour of the visit
+    assert len(set(keys)) == len(keys) and len({_slot_start(k).astimezone(SHANGHAI).date() for k in keys}) == 8
     starts = [_slot_start(k) for k in keys]
     # from the next half hour on, inside 08:00-22:00 Shanghai, for 7 days
     assert starts[0] == datetime(2026, 12, 8, 10, 30, tzinfo=SHANGHAI)

@@ -114,7 +114,7 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         "attempt": text, "order_id": st.one_of(text, one_of("P1x0123456789abcdef", "P999x", "%2e%2e")),
         # promise, call-back, tell us, contact preferences
         "saved": st.one_of(text, one_of("1", "")), "sent": st.one_of(text, one_of("dispute", "hardship", "x")),
-        "promised_date": dates, "slot": st.one_of(text, one_of("20261209T1100Z", "20261309T9900Z")), "text": text,
+        "promised_date": dates, "day": dates, "slot": st.one_of(text, one_of("20261209T1100Z", "20261309T9900Z")), "text": text,
         "window_from": st.one_of(clock, text), "window_to": st.one_of(clock, text),
         "days": st.one_of(text, one_of("0", "6", "7", "-1")),
         "preferred_channel": one_of("call", "sms", "email", "letter", ""), "stop": one_of("call", "sms", "letter", "x"),

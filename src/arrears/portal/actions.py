@@ -298,8 +298,17 @@ def _day_of(state: _CallbackState) -> date | None:
     return state.upcoming.window_start.astimezone(zone(state.tz)).date() if state.upcoming is not None else None
 
 
+def _shown_day(days: list[tuple[date, list[Slot]]], wanted: str, chosen: str = "") -> date | None:
+    """The day whose windows the page lists: the one asked for (``?day=``), else the chosen slot's,
+    else the first day with a free window (one day at a time keeps the page short on a phone)."""
+    for day, slots in days:
+        if day.isoformat() == wanted.strip() or (chosen and any(s.key == chosen for s in slots)):
+            return day
+    return days[0][0] if days else None
+
+
 @router.get("/p/{token}/callback")
-def callback_form(request: Request, token: str, saved: str = "") -> Response:
+def callback_form(request: Request, token: str, saved: str = "", day: str = "") -> Response:
     settings = settings_of(request)
     now = utc_now()
     with transaction(_engine(request)) as session:
@@ -307,8 +316,10 @@ def callback_form(request: Request, token: str, saved: str = "") -> Response:
         if link is None:
             return to_start(token)
         state = _callback_state(session, link, settings, now)
-    return portal_page(request, "portal_callback.html", token, days=_slot_days(state.slots, state.tz), tz=state.tz,
-                       upcoming=state.upcoming, upcoming_day=_day_of(state), saved=bool(saved), errors={}, chosen="",
+    days = _slot_days(state.slots, state.tz)
+    return portal_page(request, "portal_callback.html", token, days=days, shown=_shown_day(days, day[:10]),
+                       tz=state.tz, upcoming=state.upcoming, upcoming_day=_day_of(state), saved=bool(saved), errors={},
+                       chosen="",
                        service_phone=settings.bank_service_phone, slot_minutes=settings.portal_callback_slot_minutes)
 
 
@@ -345,7 +356,9 @@ def callback_post(
         error = gettext(request, N_("Time: choose one of the times shown.")) if not slot.strip() else gettext(
             request, N_("Time: that time is no longer free. Please choose another."))
         return portal_page(request, "portal_callback.html", token, status_code=422,
-                           days=_slot_days(state.slots, state.tz), tz=state.tz, upcoming=state.upcoming,
+                           days=_slot_days(state.slots, state.tz),
+                           shown=_shown_day(_slot_days(state.slots, state.tz), "", slot.strip()[:40]),
+                           tz=state.tz, upcoming=state.upcoming,
                            upcoming_day=_day_of(state), saved=False,
                            errors={"slot": error}, chosen=slot[:40], service_phone=settings.bank_service_phone,
                            slot_minutes=settings.portal_callback_slot_minutes)
