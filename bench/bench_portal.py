@@ -106,7 +106,10 @@ class ServerTimer:
         t0 = time.perf_counter()
         await self.app(scope, receive, sending)
         seconds = time.perf_counter() - t0
-        self.out.write(f"{time.time():.3f}\t{label(scope['method'], scope['path'])}\t{status}\t{seconds:.6f}\n")
+        page = label(scope["method"], scope["path"])
+        if scope["method"] == "POST":  # an answer's kind is in its status (the identity check: 303 or 401)
+            page = f"{page} → {status}"
+        self.out.write(f"{time.time():.3f}\t{page}\t{status}\t{seconds:.6f}\n")
 
 
 def server_app() -> Any:
@@ -389,12 +392,12 @@ async def customer(n: int, client: Any, tokens: list[str], *, customers: int, st
             await pause()
             if rng.random() < wrong:
                 wrongs[token] += 1
-                page = await call("POST", f"/p/{token}", "POST /p/{token} (wrong)", 401,
+                page = await call("POST", f"/p/{token}", "POST /p/{token} → 401", 401,
                                   data={**WRONG, "csrf_token": csrf.group(1)})
                 csrf = _CSRF.search(page.text)
                 assert csrf is not None
                 await pause()
-            await call("POST", f"/p/{token}", "POST /p/{token}", 303, data={**RIGHT, "csrf_token": csrf.group(1)})
+            await call("POST", f"/p/{token}", "POST /p/{token} → 303", 303, data={**RIGHT, "csrf_token": csrf.group(1)})
             home = await call("GET", f"/p/{token}/home", "GET /p/{token}/home", 200)
             await pause()
             for href in dict.fromkeys(_HREF.findall(home.text)):
@@ -408,7 +411,7 @@ async def customer(n: int, client: Any, tokens: list[str], *, customers: int, st
                 await pause()
             csrf = _CSRF.search(home.text)
             assert csrf is not None, "no form token on the account page"
-            await call("POST", f"/p/{token}/leave", "POST /p/{token}/leave", 303,
+            await call("POST", f"/p/{token}/leave", "POST /p/{token}/leave → 303", 303,
                        data={"csrf_token": csrf.group(1)})
             out.done += 1
         except TimeUp:
@@ -588,7 +591,7 @@ def main() -> int:
     for page in order:
         values = times[page]
         p50, p95, p99 = (percentile(values, q) for q in (50, 95, 99))
-        client = journeys.client_times.get(page) or journeys.client_times.get(page.replace(" (wrong)", ""))
+        client = journeys.client_times.get(page)
         client_p95 = f"; client p95 {ms(percentile(client, 95))}" if client else ""
         status = "/".join(str(s) for s in sorted(statuses[page]))
         solo = f"; one customer alone p50 {ms(percentile(alone[page], 50))}" if alone.get(page) else ""
