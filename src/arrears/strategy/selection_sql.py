@@ -55,12 +55,13 @@ PATHS_SCHEMA = pa.schema([
     ("path_id", pa.int32()), ("strategy", pa.string()), ("segment", pa.string()), ("step", pa.int32()),
     ("kind", pa.string()), ("day", pa.int32()), ("every", pa.int32()), ("until", pa.int32()),
     ("template", pa.string()), ("queue", pa.string()), ("priority", pa.int32()), ("note", pa.string()),
+    ("channel", pa.string()),
 ])
 
 TREATMENT_COLUMNS = ("account_id", "account_ref", "strategy", "strategy_version", "segment", "segment_since",
                      "days_in_segment", "experiment", "arm")
 ACTION_COLUMNS = ("account_id", "account_ref", "strategy", "strategy_version", "segment", "step", "kind", "day",
-                  "template", "queue", "priority", "note")
+                  "template", "queue", "priority", "note", "channel")
 
 
 def _q(text: str) -> str:
@@ -81,7 +82,7 @@ def paths_table(strategies: Sequence[Strategy]) -> pa.Table:
     """The ``paths`` input: one row per action of every segment of every strategy."""
     rows = [{"path_id": n, "strategy": s.name, "segment": seg.code, "step": a.step, "kind": a.kind, "day": a.day,
              "every": a.every, "until": a.until, "template": a.template, "queue": a.queue, "priority": a.priority,
-             "note": a.note} for n, s, seg, a in _actions(strategies)]
+             "note": a.note, "channel": a.channel} for n, s, seg, a in _actions(strategies)]
     return pa.Table.from_pylist(rows, schema=PATHS_SCHEMA)
 
 
@@ -212,7 +213,7 @@ def actions_sql(strategies: Sequence[Strategy]) -> str:
     action_ok = f"(CASE p.path_id {conds} ELSE true END)" if conds else "true"
     return f"""
     SELECT c.account_id, c.account_ref, c.strategy, c.strategy_version, c.segment, p.step, p.kind, p.day,
-           p.template, p.queue, p.priority, p.note
+           p.template, p.queue, p.priority, p.note, p.channel
     FROM chosen c
     JOIN paths p ON p.strategy = c.strategy AND p.segment = c.segment
     JOIN features f ON f.account_id = c.account_id
