@@ -356,3 +356,27 @@ def test_an_unreachable_provider_is_told_and_nothing_breaks(shop: Shop, pay_keys
     r = browser.post(f"/p/{token}/pay/{order_id}/check", data={"csrf_token": csrf.group(1)})
     assert r.status_code == 303 and r.headers["location"] == f"/p/{token}/pay/{order_id}"
     assert _count(shop, PaymentEvent) == 0 and _payments_recorded(shop) == 0
+
+
+def test_the_case_page_follows_the_bank_file(shop: Shop) -> None:
+    from arrears.kit.clock import frozen_at
+    from arrears.payments.service import reconcile
+
+    browser, token = _verified(shop.api)
+    order_id = _order(browser, token, choice="past_due")
+    browser.get(f"/p/{token}/pay/{order_id}")
+    assert _pay_at_sandbox(shop, browser, token, order_id) == [204]
+    agent = sign_in(shop.api, "agent_east", lang="en")
+    assert "payment-pending_confirmation" in agent.get(f"/case/{shop.api.east_case}").text
+    with frozen_at(utc_now() + timedelta(days=4)):  # past ARREARS_PAYMENTS_CONFIRM_WITHIN_DAYS (3)
+        later = sign_in(shop.api, "agent_east", lang="en")
+        assert "payment-unconfirmed" in later.get(f"/case/{shop.api.east_case}").text
+    with transaction(shop.engine) as s:
+        txn = s.scalars(select(PaymentOrder.transaction_id)).one()
+    load(shop.engine, LedgerLoad(payments=[(txn, "ACC-EAST", utc_now().date(), PAST_DUE)]))
+    with transaction(shop.engine) as s:
+        assert counted_fen(s, account_ref="ACC-EAST") == (PAST_DUE, 0)  # counted once, in the ledger
+        assert reconcile(s, actor="test").confirmed == [(order_id, txn)]
+    page = agent.get(f"/case/{shop.api.east_case}").text
+    assert "payment-confirmed" in page and "Confirmed by the bank" in page
+    assert "p-paid" in browser.get(f"/p/{token}/pay/{order_id}").text
