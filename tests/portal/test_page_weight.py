@@ -3,7 +3,8 @@
 Every portal page's first view — its HTML and everything it links that a browser fetches before
 showing it (stylesheets, images; fonts aside) — is under 100 KB compressed (gzip, as a server or proxy
 would send it), in Chinese and in English. The core path works with an HTTP client alone: the identity
-form is a plain POST that leads to the account page, no page carries a script, and every form is a
+form is a plain POST that leads to the account page (as does asking for a one-time code instead),
+no page carries a script, and every form is a
 plain POST with its form token. The action pages are found from the account page's own links, so a
 page added there is held to the same limits without editing this file.
 """
@@ -108,9 +109,18 @@ def test_every_first_view_is_under_100_kb_and_the_core_path_needs_no_script(api:
     plain(start.text, "the identity page")
     weights["identity page"] = first_view(browser, start.text)
 
-    # a wrong answer: the page again, with its error (announced), as light
     csrf = _CSRF.search(start.text)
     assert csrf is not None
+    # the other way in, a one-time code to the mobile on file (a plain form too), when the page offers it
+    for action in [f.get("action") or "" for f in parse(start.text).forms if (f.get("action") or "").endswith("/code")]:
+        code = browser.post(action, data={"csrf_token": csrf.group(1)})
+        if code.status_code == 303:  # POST → redirect → GET
+            code = browser.get(code.headers["location"])
+        assert code.status_code == 200, f"asking for a code answers {code.status_code}"
+        plain(code.text, "the one-time code page")
+        weights["one-time code page"] = first_view(browser, code.text)
+
+    # a wrong answer: the page again, with its error (announced), as light
     refused = browser.post(f"/p/{link}", data={**WRONG, "csrf_token": csrf.group(1)})
     assert refused.status_code == 401 and 'role="alert"' in refused.text
     plain(refused.text, "the identity page with an error")
