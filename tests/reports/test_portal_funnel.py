@@ -5,14 +5,15 @@ opened ≥ verified ≥ acted in every slice, and the slices add up to the total
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from typer.testing import CliRunner
 
 from arrears.accounts.tables import Account
@@ -187,3 +188,56 @@ def test_every_slice_narrows_stage_by_stage_and_the_slices_add_up(links: list[Li
         slices = [r for r in rows if r["dimension"] == dimension]
         for column in ("sent", "opened", "verified", "acted", *KINDS):
             assert sum(r[column] for r in slices) == total[column]
+
+
+_WINDOWS = itertools.count()
+_spec = st.tuples(st.integers(0, 1), st.integers(0, 2), st.booleans(), st.booleans(), st.booleans(),
+                  st.frozensets(st.sampled_from(ACTED_KINDS), max_size=3))
+
+
+@pytest.fixture
+def two_accounts(engine: Engine) -> tuple[Engine, list[int]]:
+    from tests.cases.support import new_case
+
+    new_case(engine, "ACC-P1")
+    new_case(engine, "ACC-P2")
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(Account.id).order_by(Account.id)).scalars())
+    return engine, ids
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_spec, max_size=12))
+def test_the_stored_funnel_narrows_stage_by_stage_and_its_slices_add_up(
+        two_accounts: tuple[Engine, list[int]], specs: list) -> None:  # type: ignore[type-arg]
+    """Links written straight into the store (each example in a window of its own), read back."""
+    from arrears.auth.service import record
+
+    engine, ids = two_accounts
+    base = date(2024, 1, 1) + timedelta(days=10 * next(_WINDOWS))  # before now: the actions are recorded now
+    with transaction(engine) as s:
+        for n, (who, offset, opened, verified, acted, kinds) in enumerate(specs):
+            at = _at(base + timedelta(days=offset), 12)
+            link = PortalLink(account_id=ids[who], nonce=f"{n:032x}", channel="sms", created_at=at,
+                              created_by="strategy:s1/seg/1" if n % 2 else "agent_east", expires_at=at + timedelta(days=14),
+                              failures=0, first_opened_at=at if opened else None, verified_at=at if verified else None,
+                              acted_at=at if acted else None)
+            s.add(link)
+            s.flush()
+            for _, action in sorted(kinds):
+                record(s, actor="cardholder", action=action, entity="account", entity_id=str(ids[who]),
+                       detail={"link_id": link.id})
+    with transaction(engine) as s:
+        rows = funnel_rows(s, from_date=base, to_date=base + timedelta(days=2))
+    total = rows[0]
+    assert total["sent"] == len(specs)
+    assert total["opened"] == sum(1 for _, _, o, v, a, k in specs if o or v or a or k)
+    for kind, action in ACTED_KINDS:
+        assert total[kind] == sum(1 for *_, k in specs if (kind, action) in k)
+    for r in rows:
+        assert r["sent"] >= r["opened"] >= r["verified"] >= r["acted"] >= max(r[k] for k in KINDS)
+    for dimension in ("bucket", "strategy"):
+        slices = [r for r in rows if r["dimension"] == dimension]
+        for column in ("sent", "opened", "verified", "acted", *KINDS):
+            assert sum(r[column] for r in slices) == total[column]
+    assert {r["slice"] for r in rows if r["dimension"] == "strategy"} <= {"s1", "none"}
