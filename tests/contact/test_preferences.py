@@ -56,6 +56,10 @@ def test_a_stopped_channel_is_blocked_by_its_own_rule_and_not_by_waiting() -> No
     assert not sms.allowed and [b.rule_id for b in sms.blocks] == ["customer_stop"]
     assert sms.next_allowed_at is None and "stop" in sms.blocks[0].message
     assert gate(_call(MONDAY, wishes), CN).allowed  # calls were not stopped
+    # a one-time code the customer has just asked for (purpose service) still reaches them
+    code = ContactCandidate(at=MONDAY, channel="sms", party="debtor", purpose="service", tz="Asia/Shanghai",
+                            account_id="A1", opt_out_notice=True, wishes=wishes)
+    assert gate(code, CN).allowed
     # the customer's wishes are about contacting them, not their emergency contacts
     assert gate(_call(MONDAY, Wishes(stopped=frozenset({"call"})), party="emergency_contact"), CN).allowed
 

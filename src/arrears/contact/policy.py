@@ -748,17 +748,19 @@ class CustomerHours(Rule):
                 f"不在客户希望的联系时间内 {hours}".rstrip())
 
 
-_ALL_PURPOSES = frozenset(PURPOSES)
+#: The customer's wishes bind every contact about the debt; a ``service`` message (a one-time code
+#: the customer has just asked for on their page) is theirs to receive.
+_WISHES_PURPOSES = frozenset(p for p in PURPOSES if p != "service")
 _SOURCE_WISHES = "the customer's own contact preferences (set on their page or by an agent)"
 #: Rules every pack is held to, whatever its file says: the debtor's own wishes. Neither can be
 #: overridden (a customer who wants a call books one, which lifts the hours).
 CUSTOMER_RULES: tuple[Rule, ...] = (
     CustomerStop(id="customer_stop", kind="customer_stop", title_en="A channel the customer asked us to stop",
                  title_zh="客户要求停止的联系方式", source=_SOURCE_WISHES, channels=frozenset(STOPPABLE_CHANNELS),
-                 parties=frozenset({"debtor"}), purposes=_ALL_PURPOSES, overridable_by=frozenset()),
+                 parties=frozenset({"debtor"}), purposes=_WISHES_PURPOSES, overridable_by=frozenset()),
     CustomerHours(id="customer_hours", kind="customer_hours", title_en="Outside the customer's preferred hours",
                   title_zh="不在客户希望的联系时间内", source=_SOURCE_WISHES, channels=_CHANNEL_SET,
-                  parties=frozenset({"debtor"}), purposes=_ALL_PURPOSES, overridable_by=frozenset()),
+                  parties=frozenset({"debtor"}), purposes=_WISHES_PURPOSES, overridable_by=frozenset()),
 )
 
 
