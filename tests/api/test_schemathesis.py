@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 
 from arrears.app import create_app
 from arrears.config import Settings
+from arrears.payments.sandbox import ensure_keys
+from arrears.payments.wechatpay import WeChatPayConfig, WeChatPayNative
 from tests.api.conftest import add_contact_points, add_users, assign
 from tests.cases.support import new_case
 
@@ -27,16 +29,28 @@ schema = schemathesis.openapi.from_dict(APP.openapi())
 schema.app = APP  # calls go to the application in-process, as ``from_asgi`` arranges
 
 
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> WeChatPayNative:
+    """A configured payment adapter (keys made like the sandbox's; no provider is called): the notify
+    URL then judges every generated notification by its signature, as in production."""
+    keys = ensure_keys(tmp_path_factory.mktemp("paykeys"))
+    return WeChatPayNative(WeChatPayConfig.from_dir(keys, notify_url="http://127.0.0.1:9/payments/notify",
+                                                    base_url="http://127.0.0.1:9"))
+
+
 @pytest.fixture
-def admin_token(engine: Engine) -> Iterator[str]:
-    """A migrated store (SQLite or PostgreSQL) with users, two cases and contact points; the app
-    now uses it."""
+def admin_token(engine: Engine, provider: WeChatPayNative) -> Iterator[str]:
+    """A migrated store (SQLite or PostgreSQL) with users, two cases and contact points, and payments
+    configured; the app now uses it."""
     tokens, _ = add_users(engine)
     cases = [new_case(engine, ref) for ref in ("ACC-1", "ACC-2")]
     for case_id, team in zip(cases, ("east", "west")):
         assign(engine, case_id, team)
     add_contact_points(engine, cases[0])
     previous, APP.state.engine = APP.state.engine, engine
+    APP.state.payment_provider = provider
+    if hasattr(APP.state, "payments"):
+        del APP.state.payments
     yield tokens["admin"]
     APP.state.engine = previous
 

@@ -48,7 +48,7 @@ def portal_funnel(
     date_from: Annotated[IsoDate | None, Query(alias="from", description="first date links were sent, YYYY-MM-DD "
                                                                          "(default: 29 days before 'to')")] = None,
     date_to: Annotated[IsoDate | None, Query(alias="to", description="last date, YYYY-MM-DD (default: today)")] = None,
-    team: Annotated[str, Query(max_length=32, description="one team's code (supervisor, admin)")] = "",
+    team: Annotated[str, Query(max_length=32, pattern=r"^[^\x00]*$", description="one team's code (supervisor, admin)")] = "",
 ) -> dict[str, Any]:
     """Counts and rates (basis points) of the links sent in the window, overall, by bucket and by
     strategy; what the cardholders did (docs/self-service.md, "Sending the link and measuring it")."""
