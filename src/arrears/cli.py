@@ -26,6 +26,7 @@ from arrears.kit.cli import store_engine
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
 from arrears.kit.money import format_yuan
+from arrears.payments.commands import payments_app
 from arrears.plans.commands import plans_app
 from arrears.portal.commands import portal_app
 from arrears.reports.commands import report_app
@@ -48,6 +49,7 @@ app.add_typer(strategy_app, name="strategy")
 app.add_typer(contact_app, name="contact")
 app.add_typer(spark_app, name="spark")
 app.add_typer(portal_app, name="portal")
+app.add_typer(payments_app, name="payments")
 app.add_typer(agency_app, name="agency")
 app.add_typer(legal_app, name="legal")
 app.add_typer(chargeoff_app, name="chargeoff")
