@@ -71,7 +71,7 @@ def test_bad_investigation(api: Api, patch: dict, field: str) -> None:  # type: 
     ({"recording_ref": "x" * 201}, "recording_ref"),
 ])
 def test_bad_interaction(api: Api, patch: dict, field: str) -> None:  # type: ignore[type-arg]
-    body = {"channel": "call", "direction": "outbound", "party": "debtor",
+    body = {"channel": "call", "direction": "outbound", "party": "nobody",
             "started_at": "2026-03-02T10:00:00+08:00", "outcome": "no_answer", **patch}
     r = api.post("agent_east", f"/cases/{api.east_case}/interactions", json=body)
     assert r.status_code == 422, r.text
@@ -79,7 +79,7 @@ def test_bad_interaction(api: Api, patch: dict, field: str) -> None:  # type: ig
 
 
 def test_interaction_ending_before_it_starts(api: Api) -> None:
-    body = {"channel": "call", "direction": "outbound", "party": "debtor", "outcome": "no_answer",
+    body = {"channel": "call", "direction": "outbound", "party": "nobody", "outcome": "no_answer",
             "started_at": "2026-03-02T10:00:00+08:00", "ended_at": "2026-03-02T09:00:00+08:00"}
     r = api.post("agent_east", f"/cases/{api.east_case}/interactions", json=body)
     assert r.status_code == 400 and "before started_at" in r.json()["error"]["message"]
@@ -96,7 +96,7 @@ def test_complete_with_interaction_of_another_case(api: Api) -> None:
     window = {"window_start": "2026-03-02T11:00:00Z", "window_end": "2026-03-02T12:00:00Z"}
     appt = api.post("agent_east", f"/cases/{api.east_case}/appointments", json=window).json()
     other = api.post("agent_west", f"/cases/{api.west_case}/interactions", json={
-        "channel": "sms", "direction": "outbound", "party": "debtor", "outcome": "no_answer",
+        "channel": "sms", "direction": "outbound", "party": "nobody", "outcome": "no_answer",
         "started_at": "2026-03-02T11:30:00Z"}).json()["interaction"]
     r = api.post("agent_east", f"/cases/{api.east_case}/appointments/{appt['id']}/complete",
                  json={"interaction_id": other["id"]})

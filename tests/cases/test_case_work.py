@@ -25,8 +25,9 @@ HOLD_OUTCOMES = {"dispute": ("dispute", True), "complaint": ("complaint", False)
 
 
 def call(session: Session, case_id: int, outcome: str, *, at: datetime = T0, agent: int | None = 42):
+    party = RULES.outcome(outcome).allowed_parties()[0]  # the party the outcome says was reached
     return service.record_interaction(
-        session, case_id=case_id, channel="call", direction="outbound", party="debtor", started_at=at,
+        session, case_id=case_id, channel="call", direction="outbound", party=party, started_at=at,
         ended_at=at + timedelta(minutes=4), outcome=outcome, rules=RULES, agent_id=agent, notes="通话记录",
         recording_ref="rec-001")
 

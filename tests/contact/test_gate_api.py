@@ -33,7 +33,7 @@ def _rows(api: Api) -> list[ContactDecision]:
 
 
 def _call(api: Api, **extra: object):  # type: ignore[no-untyped-def]
-    body = {"channel": "call", "direction": "outbound", "party": "debtor", "started_at": DAY,
+    body = {"channel": "call", "direction": "outbound", "party": "nobody", "started_at": DAY,
             "outcome": "no_answer", **extra}
     return api.post("agent_east", f"/cases/{api.east_case}/interactions", json=body)
 
@@ -136,7 +136,7 @@ def test_outbound_call_at_night_names_the_next_allowed_time(api: Api) -> None:
 
 
 def test_inbound_call_at_night_is_recorded(api: Api) -> None:
-    r = _call(api, started_at=NIGHT, direction="inbound", outcome="right_party_contact")
+    r = _call(api, started_at=NIGHT, direction="inbound", outcome="right_party_contact", party="debtor")
     assert r.status_code == 201, r.text
 
 
@@ -145,7 +145,7 @@ def test_override_lets_the_agent_record_the_contact(api: Api) -> None:
     assert _call(api, recording_ref="REC-1").status_code == 409
     decision = _override(api, "supervisor", "hold_hardship", requested_by="agent_east").json()["decision_id"]
     url = f"/cases/{api.east_case}/interactions?override_decision_id={decision}"
-    body = {"channel": "call", "direction": "outbound", "party": "debtor", "started_at": DAY,
+    body = {"channel": "call", "direction": "outbound", "party": "nobody", "started_at": DAY,
             "outcome": "no_answer", "recording_ref": "REC-2"}
     r = api.post("agent_east", url, json=body)
     assert r.status_code == 201, r.text

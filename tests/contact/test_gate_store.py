@@ -57,7 +57,7 @@ def test_candidate_is_built_from_the_store(engine: Engine) -> None:
     case_id = new_case(engine, "G1")
     add_hold(engine, case_id, "hardship")
     with Session(engine) as s, s.begin():
-        cases.record_interaction(s, case_id=case_id, channel="call", direction="outbound", party="debtor",
+        cases.record_interaction(s, case_id=case_id, channel="call", direction="outbound", party="nobody",
                                  started_at=DAY - timedelta(hours=1), outcome="no_answer", rules=RULES)
         c = candidate_for_case(s, case_id=case_id, channel="call", party="debtor", purpose="collection", at=DAY,
                                has_recording=True)
@@ -127,7 +127,7 @@ def test_refused_overrides_are_logged_and_audited(engine: Engine, override: Over
 
 def test_outbound_call_without_recording_is_refused_naming_the_rule(engine: Engine) -> None:
     case_id = new_case(engine, "G1")
-    kw = dict(case_id=case_id, channel="call", direction="outbound", party="debtor", started_at=DAY,
+    kw = dict(case_id=case_id, channel="call", direction="outbound", party="nobody", started_at=DAY,
               outcome="no_answer", rules=RULES, agent_id=42)
     with Session(engine) as s, s.begin(), pytest.raises(ContactBlocked) as caught:
         cases.record_interaction(s, **kw)
@@ -141,7 +141,7 @@ def test_outbound_call_without_recording_is_refused_naming_the_rule(engine: Engi
 def test_outbound_call_at_night_names_quiet_hours_and_next_time(engine: Engine) -> None:
     case_id = new_case(engine, "G1")
     with Session(engine) as s, s.begin(), pytest.raises(ContactBlocked) as caught:
-        cases.record_interaction(s, case_id=case_id, channel="call", direction="outbound", party="debtor",
+        cases.record_interaction(s, case_id=case_id, channel="call", direction="outbound", party="nobody",
                                  started_at=NIGHT, outcome="no_answer", rules=RULES, agent_id=42, recording_ref="R")
     assert "quiet_hours" in caught.value.message and "2026-03-03T00:00:00+00:00" in caught.value.message
 
@@ -157,7 +157,7 @@ def test_inbound_and_automatic_interactions_are_not_gated(engine: Engine) -> Non
 def test_unknown_override_decision_is_refused_naming_the_field(engine: Engine) -> None:
     case_id = new_case(engine, "G1")
     with Session(engine) as s, s.begin(), pytest.raises(ContactFieldError) as caught:
-        cases.record_interaction(s, case_id=case_id, channel="call", direction="outbound", party="debtor",
+        cases.record_interaction(s, case_id=case_id, channel="call", direction="outbound", party="nobody",
                                  started_at=DAY, outcome="no_answer", rules=RULES, agent_id=42, recording_ref="R",
                                  override_decision_id=10**6)
     assert caught.value.field == "override_decision_id"

@@ -22,7 +22,7 @@ from tests.api.conftest import Api, api  # noqa: F401 - imported to register the
 from tests.contact.test_gate_api import DAY, _override
 from tests.contact.test_gate_store import add_hold
 
-BODY = {"channel": "call", "direction": "outbound", "party": "debtor", "started_at": DAY, "outcome": "no_answer"}
+BODY = {"channel": "call", "direction": "outbound", "party": "nobody", "started_at": DAY, "outcome": "no_answer"}
 #: When the supervisor approves the override in the timed tests.
 APPROVED = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 
@@ -92,7 +92,7 @@ def test_concurrent_uses_of_one_override_let_one_contact_through(api: Api) -> No
         try:
             with transaction(write_first(api.engine)) as session:
                 case_service.record_interaction(
-                    session, case_id=api.east_case, channel="call", direction="outbound", party="debtor",
+                    session, case_id=api.east_case, channel="call", direction="outbound", party="nobody",
                     started_at=started, outcome="no_answer", rules=rules, agent_id=agent,
                     recording_ref=f"REC-C{n}", override_decision_id=decision)
             outcomes.append("recorded")

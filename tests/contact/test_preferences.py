@@ -164,7 +164,7 @@ def test_an_agents_call_and_the_rest_check_obey_the_stop_and_the_hours(api: Api)
     _prefer(api.engine, api.east_case, stopped_channels="call", window_start=time(18), window_end=time(21))
     with frozen_at(MONDAY):
         r = api.post("agent_east", f"/cases/{api.east_case}/interactions", json={
-            "channel": "call", "direction": "outbound", "party": "debtor", "outcome": "no_answer",
+            "channel": "call", "direction": "outbound", "party": "nobody", "outcome": "no_answer",
             "started_at": MONDAY.isoformat(), "contact_point_id": api.contact_points["phone"],
             "recording_ref": "rec-1"})
         assert r.status_code == 409 and "customer_stop" in r.json()["error"]["rule_ids"], r.text

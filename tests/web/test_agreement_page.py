@@ -221,7 +221,7 @@ def test_the_case_header_follows_the_scripts_writes(api: Api) -> None:
         assert "协商中" in page.split('id="case-head-tags"', 1)[1].split("</div>", 1)[0]
         assert "hx-swap-oob" not in agent.get(f"/case/{case_id}/script/next", headers=HX).text  # only writes
         r = agent.post(f"/case/{case_id}/script/outcome", headers=_hx(agent, case_id), data={
-            "outcome": "no_answer", "party": "debtor", "recording_ref": "REC-H", "next_step": "transition",
+            "outcome": "no_answer", "party": "nobody", "recording_ref": "REC-H", "next_step": "transition",
             "to_state": "follow_up", "move_reason": "多次失联"})
         assert r.status_code == 200, r.text
         tags = _header_oob(r.text)

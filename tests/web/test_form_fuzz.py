@@ -46,7 +46,7 @@ SLOW_FORMS = {"POST /login": ("\x00", "x" * 300, BIG[1])}
 #: A plausible value of each field, so that the sweep's one hostile value reaches past "field required".
 BASE = {
     "cause": "job_loss", "monthly_income": "8000", "essential_spending": "3000", "option_code": "full",
-    "method": "sms_code", "outcome": "no_answer", "party": "debtor", "next_step": "none", "kind": "phone",
+    "method": "sms_code", "outcome": "no_answer", "party": "nobody", "next_step": "none", "kind": "phone",
     "username": "fuzzed", "role": "agent", "team": "east", "password": "correct horse battery", "note": "checked",
     "reason": "the customer asked", "file": "early-gentle.yaml", "strategy": "early-gentle",
 }
@@ -98,7 +98,8 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         "option_code": one_of("full", "minimum", "instalments_12", "settlement"), "reason": text, "note": text,
         "method": one_of("sms_code", "recorded_call", "signed_letter"), "reference": text,
         "outcome": one_of("promise_to_pay", "no_answer", "refused", "wrong_number", "dispute", "blocked", "overridden"),
-        "party": one_of(*PARTIES), "recording_ref": text, "next_step": one_of(*NEXT_STEPS),
+        "party": one_of(*PARTIES, ""), "recording_ref": text, "next_step": one_of(*NEXT_STEPS),
+        "direction": one_of("outbound", "inbound", "sideways"), "contact_date": dates, "contact_time": clock,
         "promise_amount": amounts, "promise_date": dates, "appointment_date": dates, "appointment_from": clock,
         "appointment_to": clock, "to_state": one_of(*STATES), "move_reason": text, "lift_hold_on": dates,
         # filters (GET forms)
@@ -119,7 +120,7 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         "days": st.one_of(text, one_of("0", "6", "7", "-1")),
         "preferred_channel": one_of("call", "sms", "email", "letter", ""), "stop": one_of("call", "sms", "letter", "x"),
         # the case page's personal link: send (by channel), revoke (a link of the account)
-        "channel": one_of("sms", "email", "wechat", ""), "link_id": some_id,
+        "channel": one_of("sms", "email", "wechat", "", "call", "visit", "letter"), "link_id": some_id,
     }
 
 

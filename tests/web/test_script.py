@@ -108,7 +108,7 @@ def test_a_call_the_gate_blocks_is_logged_and_nothing_else_written(api: Api) -> 
         assert page.status_code == 200 and "quiet" in page.text.lower() or "禁止" in page.text
         token = page_csrf(client, f"/case/{api.east_case}")
         r = client.post(f"/case/{api.east_case}/script/outcome", headers={**HX, "X-CSRF-Token": token}, data={
-            "outcome": "no_answer", "party": "debtor", "recording_ref": "REC-N", "next_step": "promise",
+            "outcome": "no_answer", "party": "nobody", "recording_ref": "REC-N", "next_step": "promise",
             "promise_amount": "100", "promise_date": "2026-02-10"})
         assert r.status_code == 409 and 'role="alert"' in r.text
     with api.engine.connect() as conn:

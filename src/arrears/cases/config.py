@@ -10,6 +10,8 @@ File format (``outcomes`` is required, the other sections are optional)::
         hold: dispute            # optional hold kind placed at once
         pauses_ageing: true      # optional; default true for dispute, false otherwise
         stops_contact: true      # optional; default true when a hold is set
+        party: debtor            # optional; who the outcome says was reached (default any):
+                                 # nobody | debtor | third_party | any
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from importlib import resources
 from os import PathLike
 from pathlib import Path
 
-from arrears.cases.model import HOLD_KINDS, CaseRules, LivingReserve, OutcomeRule, PromiseRules
+from arrears.cases.model import HOLD_KINDS, OUTCOME_PARTIES, CaseRules, LivingReserve, OutcomeRule, PromiseRules
 from arrears.kit.errors import ConfigError
 from arrears.kit.yamlfile import (
     boolean,
@@ -34,7 +36,7 @@ from arrears.kit.yamlfile import (
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _LOCALES = ("zh_CN", "en")
-_OUTCOME_KEYS = ("code", "labels", "hold", "pauses_ageing", "stops_contact")
+_OUTCOME_KEYS = ("code", "labels", "hold", "pauses_ageing", "stops_contact", "party")
 _SECTIONS = {
     "living_reserve": ("base_fen", "per_dependant_fen"),
     "promises": ("grace_days", "tolerance_fen"),
@@ -104,7 +106,15 @@ def load_case_rules(path: str | PathLike[str]) -> CaseRules:
         stops = hold is not None
         if "stops_contact" in entry:
             stops = boolean(entry["stops_contact"][1], file=file, field=f"{prefix}.stops_contact")
-        outcomes[code] = OutcomeRule(code=code, labels=labels, hold=hold, pauses_ageing=pauses, stops_contact=stops)
+        party = "any"
+        if "party" in entry:
+            party_node = entry["party"][1]
+            party = text(party_node, file=file, field=f"{prefix}.party")
+            if party not in OUTCOME_PARTIES:
+                raise ConfigError(f"unknown party {party!r} (allowed: {', '.join(OUTCOME_PARTIES)})", file=file,
+                                  line=line_of(party_node), field=f"{prefix}.party")
+        outcomes[code] = OutcomeRule(code=code, labels=labels, hold=hold, pauses_ageing=pauses, stops_contact=stops,
+                                     party=party)
     return CaseRules(outcomes=outcomes, reserve=reserve, promises=promises)
 
 

@@ -108,6 +108,27 @@ CHANNELS = ("call", "sms", "email", "letter", "visit", "app", "self_service")
 DIRECTIONS = ("outbound", "inbound")
 PARTIES = ("debtor", "emergency_contact", "other", "nobody")
 HOLD_KINDS = ("dispute", "complaint", "hardship", "bankruptcy", "deceased", "fraud", "legal")
+#: Who an outcome says was on the other end (``party`` of an outcome in outcomes.yaml):
+#: ``nobody`` — nobody answered (the interaction's party must be ``nobody``); ``debtor`` — a right-party
+#: outcome, a conversation with the cardholder (party ``debtor``); ``third_party`` — someone else
+#: (``emergency_contact`` or ``other``); ``any`` — any party (a message left for someone, a wrong number).
+OUTCOME_PARTIES = ("nobody", "debtor", "third_party", "any")
+_PARTIES_OF = {"nobody": ("nobody",), "debtor": ("debtor",), "third_party": ("emergency_contact", "other"),
+               "any": PARTIES}
+
+
+class PartyMismatch(ArrearsError):
+    """The party recorded does not fit the outcome (an unanswered call with a party, a right-party
+    outcome without the cardholder). 422, naming the field ``party``."""
+
+    status = 422
+    field = "party"
+
+    def __init__(self, outcome: str, party: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"party must be {' or '.join(allowed)} for the outcome {outcome!r}; got {party!r}")
+        self.outcome = outcome
+        self.party = party
+        self.allowed = allowed
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,8 @@ class OutcomeRule:
     ``hold``: the hold kind the outcome places on the account at once (None = no hold).
     ``pauses_ageing``: whether that hold pauses ageing (a dispute does by default).
     ``stops_contact``: contact stops until a person reviews the outcome.
+    ``party``: who the outcome says was reached (:data:`OUTCOME_PARTIES`); only ``debtor`` outcomes
+    are conversations with the cardholder (right-party contacts).
     """
 
     code: str
@@ -124,6 +147,21 @@ class OutcomeRule:
     hold: str | None = None
     pauses_ageing: bool = False
     stops_contact: bool = False
+    party: str = "any"
+
+    def allowed_parties(self) -> tuple[str, ...]:
+        """The interaction parties this outcome is consistent with."""
+        return _PARTIES_OF[self.party]
+
+    def check_party(self, party: str) -> None:
+        """Raise :class:`PartyMismatch` unless ``party`` fits this outcome."""
+        if party not in self.allowed_parties():
+            raise PartyMismatch(self.code, party, self.allowed_parties())
+
+    @property
+    def right_party(self) -> bool:
+        """A conversation with the cardholder: counted as a contact by every KPI."""
+        return self.party == "debtor"
 
     def label(self, locale: str = "zh_CN") -> str:
         return self.labels.get(locale) or self.labels["zh_CN"]
@@ -156,6 +194,14 @@ class CaseRules:
             return self.outcomes[code]
         except KeyError:
             raise ArrearsError(f"unknown interaction outcome {code!r} (known: {', '.join(self.outcomes)})") from None
+
+    def right_party_outcomes(self) -> tuple[str, ...]:
+        """Codes of the outcomes that are a conversation with the cardholder (``party: debtor``)."""
+        return tuple(code for code, rule in self.outcomes.items() if rule.right_party)
+
+    def unanswered_outcomes(self) -> tuple[str, ...]:
+        """Codes of the outcomes that mean nobody answered (``party: nobody``)."""
+        return tuple(code for code, rule in self.outcomes.items() if rule.party == "nobody")
 
 
 # -- investigation ------------------------------------------------------------------------------

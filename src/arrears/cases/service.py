@@ -131,7 +131,13 @@ def record_interaction(
     An outbound call, visit, SMS or e-mail an agent records passes the compliance gate at ``started_at``
     first (:func:`arrears.contact.service.gate_interaction`; a call needs its ``recording_ref``): a
     block is logged and raised as ``ContactBlocked`` unless ``override_decision_id`` names an approved
-    override. Automatic records (no agent: the worker, the dialer) were gated before the contact."""
+    override. Automatic records (no agent: the worker, the dialer) were gated before the contact.
+    An inbound contact (the customer reached us) is not gated.
+
+    The party must fit the outcome (``party`` in outcomes.yaml): an outcome that means nobody
+    answered has party ``nobody``, a right-party outcome needs the cardholder (``debtor``), a third
+    party outcome an ``emergency_contact`` or ``other``; else :class:`~arrears.cases.model.PartyMismatch`
+    (422 naming ``party``) and nothing is written."""
     _one_of("channel", channel, CHANNELS)
     _one_of("direction", direction, DIRECTIONS)
     _one_of("party", party, PARTIES)
@@ -141,6 +147,7 @@ def record_interaction(
         if ended_at < started_at:
             raise ArrearsError("ended_at is before started_at")
     rule = rules.outcome(outcome)
+    rule.check_party(party)
     case = repo.get_case(session, case_id)
     if direction == "outbound" and agent_id is not None:
         gate_interaction(session, case_id=case.id, channel=channel, party=party, started_at=started_at,

@@ -16,11 +16,13 @@ Definitions (docs/reports.md):
 - **promise kept rate** — promises falling due in the window that were judged: kept ÷ (kept +
   partly kept + broken);
 - **right-party contacts by hour of week** — outbound calls in the window by the customer's local
-  weekday and hour, and how many reached the cardholder (``party = 'debtor'``);
+  weekday and hour, and how many were a conversation with the cardholder: party ``debtor`` and a
+  right-party outcome (``party: debtor`` in outcomes.yaml; an unanswered call stored with the
+  cardholder as its party is never a contact);
 - **queue health** — open cases per team and state, waiting unclaimed, held now, tasks due today
   and overdue, the oldest open case;
-- **agent activity** — per agent on a business date: calls, right-party contacts, promises taken,
-  agreements made.
+- **agent activity** — per agent on a business date: calls, right-party contacts (as above),
+  promises taken, agreements made.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -140,6 +143,19 @@ def promise_kept(session: Session, *, from_date: date, to_date: date, team_id: i
             "kept_bp": rate_bp(counts.get("kept", 0), judged)}
 
 
+@lru_cache(maxsize=1)
+def _right_party_outcomes() -> tuple[str, ...]:
+    from arrears.cases.config import load_default_case_rules
+
+    return load_default_case_rules().right_party_outcomes()
+
+
+def _conversation() -> ColumnElement[bool]:
+    """An interaction that is a real conversation with the cardholder: party ``debtor`` and a
+    right-party outcome (``party: debtor`` in the case rules)."""
+    return and_(Interaction.party == "debtor", Interaction.outcome.in_(_right_party_outcomes()))
+
+
 def _bounds(from_date: date, to_date: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     # widened by a day on each side: customers' zones differ from the bank's
     start = datetime.combine(from_date - timedelta(days=1), time(), zone)
@@ -152,7 +168,7 @@ def rpc_by_hour(session: Session, *, from_date: date, to_date: date, team_id: in
     """Outbound calls whose local date (customer's zone) is in the window, by hour of week."""
     start, end = _bounds(from_date, to_date, ZoneInfo(bank_zone))
     rows = session.execute(
-        select(Interaction.started_at, Interaction.party, Customer.time_zone)
+        select(Interaction.started_at, _conversation(), Customer.time_zone)
         .join(Case, Case.id == Interaction.case_id).join(Account, Account.id == Case.account_id)
         .join(Customer, Customer.id == Account.customer_id)
         .where(Interaction.channel == "call", Interaction.direction == "outbound",
@@ -160,10 +176,10 @@ def rpc_by_hour(session: Session, *, from_date: date, to_date: date, team_id: in
                true() if team_id is None else Case.team_id == team_id)).all()
     grid = HourGrid()
     zones: dict[str, ZoneInfo] = {}
-    for at, party, tz in rows:
+    for at, talked, tz in rows:
         zone = zones.setdefault(tz or bank_zone, ZoneInfo(tz or bank_zone))
         if from_date <= at.astimezone(zone).date() <= to_date:
-            grid.add(at, zone, party == "debtor")
+            grid.add(at, zone, bool(talked))
     return grid
 
 
@@ -211,7 +227,7 @@ def agent_activity(session: Session, *, business_date: date, team_id: int | None
     users = dict(session.execute(people).all())
     stats = {uid: {"agent": name, "calls": 0, "rpc": 0, "promises": 0, "agreements": 0} for uid, name in users.items()}
     for uid, calls, rpc in session.execute(
-            select(Interaction.agent_id, func.count(), func.sum(case((Interaction.party == "debtor", 1), else_=0)))
+            select(Interaction.agent_id, func.count(), func.sum(case((_conversation(), 1), else_=0)))
             .where(Interaction.channel == "call", Interaction.direction == "outbound", Interaction.started_at >= start,
                    Interaction.started_at < end, Interaction.agent_id.in_(list(users) or [-1]))
             .group_by(Interaction.agent_id)).all():

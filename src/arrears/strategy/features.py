@@ -104,8 +104,9 @@ FEATURES: tuple[Feature, ...] = (
             "business date; NULL when none.", "interactions.started_at", nullable=True),
     Feature("contact_attempts_7d", "integer", "Outbound interactions (attempts and conversations) in the 7 "
             "days ending on the business date.", "interactions.direction"),
-    Feature("rpc_30d", "integer", "Right-party contacts — interactions that reached the cardholder — in the "
-            "30 days ending on the business date.", "interactions.party = 'debtor'"),
+    Feature("rpc_30d", "integer", "Right-party contacts — conversations with the cardholder (party debtor and "
+            "a right-party outcome, outcomes.yaml) — in the 30 days ending on the business date.",
+            "interactions.party = 'debtor' AND a right-party outcome"),
     # -- promises and plans -----------------------------------------------------------------------
     Feature("open_promise", "boolean", "A promise to pay, made on or before the business date, is still open.",
             "promises.status"),
@@ -204,6 +205,13 @@ def _read(reader: ArrowReader, *, business_date: date, account_ids: Sequence[int
     return out
 
 
+def _right_party_outcomes() -> tuple[str, ...]:
+    """Outcomes that are a conversation with the cardholder (``party: debtor`` in outcomes.yaml)."""
+    from arrears.cases.config import load_default_case_rules
+
+    return load_default_case_rules().right_party_outcomes()
+
+
 def feature_sql(business_date: date, current_bucket: str) -> str:
     """The feature view as one portable SQL statement (DuckDB's dialect; SQLGlot turns it into Spark
     SQL for the file cycle, :mod:`arrears.batch.filecycle`).
@@ -219,6 +227,7 @@ def feature_sql(business_date: date, current_bucket: str) -> str:
     d7, d30, d90 = (f"DATE {_iso(business_date - timedelta(days=n))}" for n in (7, 30, 90))
     severity = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(HOLD_SEVERITY))
     bucket = current_bucket.replace("'", "''")
+    right_party = ", ".join(f"'{code}'" for code in _right_party_outcomes())
     return f"""
     WITH last_stmt AS (
         SELECT account_id, max(statement_date) AS statement_date, arg_max(new_balance, statement_date) AS new_balance
@@ -249,7 +258,8 @@ def feature_sql(business_date: date, current_bucket: str) -> str:
                arg_max(outcome, started_s) AS last_outcome,
                max(on_date) AS last_date,
                sum(CASE WHEN direction = 'outbound' AND on_date > {d7} THEN 1 ELSE 0 END) AS attempts_7d,
-               sum(CASE WHEN party = 'debtor' AND on_date > {d30} THEN 1 ELSE 0 END) AS rpc_30d
+               sum(CASE WHEN party = 'debtor' AND outcome IN ({right_party}) AND on_date > {d30} THEN 1 ELSE 0 END)
+                   AS rpc_30d
         FROM contact WHERE on_date <= {bd} GROUP BY account_id
     ), promises_by_account AS (
         SELECT account_id,

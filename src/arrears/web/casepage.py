@@ -203,6 +203,15 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
     }
 
 
+#: The channels an agent logs a contact on (the portal records ``self_service`` itself; ``app`` is automatic).
+AGENT_CHANNELS = ("call", "sms", "email", "visit", "letter")
+
+
+def _outcome_label(request: Request, code: str) -> str:
+    rule = request.app.state.case_rules.outcomes.get(code)
+    return rule.labels.get(request_locale(request), code) if rule is not None else code
+
+
 def _outcome_labels(request: Request) -> list[tuple[str, str]]:
     locale = request_locale(request)
     rules = request.app.state.case_rules
@@ -248,7 +257,10 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
             out["revise_options"] = [o for o in plan_service.options_for_case(session, case_id=case.id,
                                                                                 user=user).options if o.offered]
     if step == "next":
-        out.update(outcomes=_outcome_labels(request), parties=PARTIES,
+        local_now = utc_now().astimezone(_bank_zone(request))
+        out.update(outcomes=_outcome_labels(request), parties=PARTIES, channels=AGENT_CHANNELS,
+                   outcome_parties={c: r.party for c, r in request.app.state.case_rules.outcomes.items()},
+                   contact_now=local_now,
                    phones=[(p.id, mask("phone", p.value, user.role), p.owner) for p in points if p.kind == "phone"],
                    moves=sorted(TRANSITIONS.get(case.status, ())), today=today)
     return out
@@ -498,7 +510,9 @@ def _local(request: Request, day: str, clock: str, field: str) -> datetime:
 @router.post("/case/{case_id}/script/outcome")
 def post_outcome(
     request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
-    outcome: Annotated[str, Form(max_length=32)], party: Annotated[str, Form(max_length=24)] = "debtor",
+    outcome: Annotated[str, Form(max_length=32)], party: Annotated[str, Form(max_length=24)] = "",
+    direction: Annotated[str, Form(max_length=16)] = "outbound", channel: Annotated[str, Form(max_length=16)] = "call",
+    contact_date: Annotated[str, Form(max_length=10)] = "", contact_time: Annotated[str, Form(max_length=5)] = "",
     contact_point_id: OptionalFormId = None,
     recording_ref: Annotated[str, Form(max_length=200)] = "", notes: Annotated[str, Form(max_length=4000)] = "",
     next_step: Annotated[str, Form(max_length=16)] = "none",
@@ -507,10 +521,42 @@ def post_outcome(
     appointment_from: Annotated[str, Form(max_length=5)] = "", appointment_to: Annotated[str, Form(max_length=5)] = "",
     to_state: Annotated[str, Form(max_length=16)] = "", move_reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    """The call's outcome (through the compliance gate) and the next step: a promise to pay, a
-    call-back appointment or a lifecycle move. All or nothing, except a block, which is logged."""
+    """The contact's outcome (an outbound one through the compliance gate) and the next step: a promise
+    to pay, a call-back appointment or a lifecycle move. All or nothing, except a block, which is logged.
+
+    The contact is recorded as it happened: its direction, channel and time (the bank's zone; now when
+    left empty, never in the future). Who answered follows from the outcome when the outcome says
+    (nobody for an unanswered call, the cardholder for a right-party outcome); otherwise the agent
+    chooses, and a choice that contradicts the outcome is refused on the field ``party``."""
     case = _case(session, user, case_id)
     rules = request.app.state.case_rules
+    if direction not in labels.DIRECTIONS:
+        raise FormError(N_("Choose outbound or inbound"), field="direction")
+    if channel not in AGENT_CHANNELS:
+        raise FormError(N_("Choose how the contact was made"), field="channel")
+    if outcome not in rules.outcomes:
+        raise FormError(N_("Choose one of the outcomes"), field="outcome")
+    rule = rules.outcome(outcome)
+    if not party:
+        allowed = rule.allowed_parties()
+        if len(allowed) != 1:
+            raise FormError(N_("Choose who answered: the outcome does not say"), field="party")
+        party = allowed[0]
+    elif party not in PARTIES:
+        raise FormError(N_("Choose who answered"), field="party")
+    elif party not in rule.allowed_parties():
+        raise FormError(N_("%(outcome)s does not fit who answered (%(party)s): choose %(allowed)s"), field="party",
+                        outcome=_outcome_label(request, outcome), party=gettext(request, labels.PARTIES[party]),
+                        allowed=" / ".join(gettext(request, labels.PARTIES[p]) for p in rule.allowed_parties()))
+    now = utc_now()
+    started = now
+    if contact_date or contact_time:
+        started = _local(request, contact_date or now.astimezone(_bank_zone(request)).date().isoformat(),
+                         contact_time or "00:00", "contact_time")
+        if started > now:
+            raise FormError(N_("The time of contact cannot be in the future"), field="contact_time")
+    if channel == "call" and direction == "outbound" and not recording_ref.strip():
+        raise FormError(N_("Required for an outbound call"), field="recording_ref")
     if next_step not in labels.NEXT_STEPS:
         raise FormError(N_("Choose one of the next steps"), field="next_step")
     if contact_point_id is not None:
@@ -519,19 +565,19 @@ def post_outcome(
             raise FormError(N_("Not one of the customer's numbers"), field="contact_point_id")
     if next_step == "transition" and not to_state:
         raise FormError(N_("Choose where to move the case"), field="to_state")
-    now = utc_now()
     try:
         with _on_field(("outcome", "party", "recording_ref", "notes")):
             done = case_service.record_interaction(
-                session, case_id=case.id, channel="call", direction="outbound", party=party, started_at=now,
-                ended_at=now, outcome=outcome, rules=rules, agent_id=user.id, contact_point_id=contact_point_id,
-                notes=notes.strip() or None, recording_ref=recording_ref.strip() or None)
+                session, case_id=case.id, channel=channel, direction=direction, party=party, started_at=started,
+                ended_at=now if started == now else None, outcome=outcome, rules=rules, agent_id=user.id,
+                contact_point_id=contact_point_id, notes=notes.strip() or None,
+                recording_ref=recording_ref.strip() or None)
     except ContactBlocked as blocked:
         # Answered, not raised: the request's transaction keeps the logged block, nothing else is written.
         return _script_response(request, session, user, case, "next", status_code=409, blocked=blocked.decision)
     interaction = done.interaction
-    _audit(session, user, "interaction.create", "interaction", interaction.id, case_id=case.id, channel="call",
-           outcome=outcome, hold_id=done.hold.id if done.hold else None,
+    _audit(session, user, "interaction.create", "interaction", interaction.id, case_id=case.id, channel=channel,
+           direction=direction, party=party, outcome=outcome, hold_id=done.hold.id if done.hold else None,
            review_id=done.review.id if done.review else None)
     if next_step == "promise":
         if not promise_date:
