@@ -13,6 +13,8 @@ from sqlalchemy import insert, select
 from arrears.cases.tables import Interaction
 from arrears.kit.clock import frozen_at, utc_now
 from tests.api.conftest import Api
+from tests.reports.test_contact_truth_kpis import old_rows  # noqa: F401 - the book with old unanswered calls
+from tests.reports.test_reports import book  # noqa: F401 - the hand-built book of tests/reports
 from tests.web.support import page_csrf, sign_in
 
 #: Monday 2 February 2026, 15:00 in Shanghai.
@@ -100,3 +102,13 @@ def test_an_inbound_call_after_six_outbound_attempts_is_recorded(api: Api) -> No
         r = _post(api, {"outcome": "promise_to_pay", "direction": "inbound", "next_step": "none"})
         assert r.status_code == 200, r.text
     assert _rows(api)[-1][:4] == ("call", "inbound", "debtor", "promise_to_pay")
+
+
+def test_the_team_dashboards_contact_rate_ignores_unanswered_calls(
+        api: Api, old_rows: dict[str, int]) -> None:  # noqa: F811
+    from tests.web.test_dashboards import WINDOW, table
+
+    page = sign_in(api, "lead_east", lang="en").get("/team", params=WINDOW).text
+    # agent_e: the book's three calls (two conversations) and three that reached nobody, stored with
+    # the cardholder as the party as the old form did
+    assert ["agent_e", "6", "2", "33.33 %", "0", "0"] in table(page, "t-agent_activity")
