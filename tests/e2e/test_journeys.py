@@ -120,10 +120,12 @@ def _agent_journey(page, live_server, today: date, expect) -> AgentJourney:  # t
 
     # -- the investigation form, from the keyboard only
     income = script.get_by_label("Monthly income (yuan)")
-    income.focus()
+    income.focus()  # the form starts from the latest investigation, if any (e.g. the cardholder's own)
+    page.keyboard.press("ControlOrMeta+a")
     page.keyboard.type("12000")
     page.keyboard.press("Tab")
     expect(script.get_by_label("Essential spending a month (yuan)")).to_be_focused()
+    page.keyboard.press("ControlOrMeta+a")
     page.keyboard.type("5000")
     page.keyboard.press("Tab")
     other = script.get_by_label("Other debt payments a month (yuan)")
