@@ -56,6 +56,8 @@ class OutboxMessage(Base):
 
 
 Index("ix_outbox_messages_status_next", OutboxMessage.status, OutboxMessage.next_attempt_at)
+#: the cardholder's contact record: messages sent to the customer's contact points, newest first (migration 0021)
+Index("ix_outbox_messages_contact_point_sent", OutboxMessage.contact_point_id, OutboxMessage.sent_at)
 
 
 class MessageDelivery(Base):
