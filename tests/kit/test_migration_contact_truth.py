@@ -81,6 +81,6 @@ def test_unanswered_calls_stored_with_a_party_get_nobody_and_nothing_else_change
         parties = list(conn.execute(select(Interaction.party).order_by(Interaction.id)).scalars())
         revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert parties == [want for *_, want in ROWS]
-    assert after == before and revision == "0020"
+    assert after == before and revision >= "0020"  # 0020 applied (and any later revision)
     upgrade(old_store)  # again: nothing left to change
     assert "0020" not in capsys.readouterr().out

@@ -86,6 +86,8 @@ def test_direction_channel_and_time_are_recorded_as_they_happened(api: Api) -> N
         assert _post(api, {"outcome": "no_answer", "contact_date": "2026-02-02", "contact_time": "15:30"}
                      ).status_code == 422  # half an hour ahead of the clock
         assert _post(api, {"outcome": "no_answer", "recording_ref": ""}).status_code == 422  # an outbound call
+        no_time = _post(api, {"outcome": "no_answer", "contact_date": "2026-02-01"})
+        assert no_time.status_code == 422 and _field_error(no_time)["field"] == "contact_time"
     assert _rows(api) == [("sms", "inbound", "debtor", "right_party_contact", datetime(2026, 2, 2, 1, 30, tzinfo=UTC))]
 
 

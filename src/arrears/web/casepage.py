@@ -552,7 +552,7 @@ def post_outcome(
     started = now
     if contact_date or contact_time:
         started = _local(request, contact_date or now.astimezone(_bank_zone(request)).date().isoformat(),
-                         contact_time or "00:00", "contact_time")
+                         contact_time, "contact_time")
         if started > now:
             raise FormError(N_("The time of contact cannot be in the future"), field="contact_time")
     if channel == "call" and direction == "outbound" and not recording_ref.strip():
