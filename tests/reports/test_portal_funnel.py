@@ -133,7 +133,7 @@ def test_the_dashboards_show_the_funnel_and_export_it(api: Api, book: dict[str, 
     page = lead.get(f"/team?{window}")
     assert page.status_code == 200
     assert 'id="portal-funnel"' in page.text
-    assert "Of 2 personal links sent, 2 were opened (100.00 %), 1 visitors proved who they are" in page.text
+    assert "Personal links sent: 2. Opened: 2 (100.00 %). Identity proved: 1 (50.00 %" in page.text
     assert "Strategy early-prompt" in page.text and "Bucket M2" in page.text
     csv = lead.get(f"/team/export/portal_funnel.csv?{window}")
     assert csv.status_code == 200
