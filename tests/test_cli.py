@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import os
 import re
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
 
 from arrears.cli import app
 from arrears.config import get_settings
+from arrears.kit.clock import frozen_at
 
 
 @pytest.fixture
@@ -44,6 +47,17 @@ def test_demo_generates_ingests_runs_and_prints_the_buckets(workdir: Path) -> No
     found = re.search(r"http://127\.0\.0\.1:8000/p/(\S+) — .*ID ending (\w{4}) and date of birth (\S+)\.",
                       " ".join(result.output.split()))
     assert found is not None, result.output
+
+
+def test_the_demo_built_just_after_the_banks_midnight_anchors_its_audit_trail(workdir: Path) -> None:
+    """Between the bank's midnight and its morning batch hour, today's batch must not be stamped in the
+    future: the checkpoint written after it (at the real time) would find the chain out of order."""
+    just_after_midnight = datetime(2026, 11, 28, 0, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with frozen_at(just_after_midnight):
+        result = CliRunner().invoke(app, ["demo", "--no-serve", "--accounts", "300", "--days", "2", "--seed", "3",
+                                          "--date", "2026-11-28"])
+    assert result.exit_code == 0, result.output
+    assert (workdir / "var" / "demo" / "audit-checkpoints.jsonl").read_text().count("\n") == 1
 
 
 def test_the_cycle_writes_an_audit_checkpoint_when_a_key_is_configured(workdir: Path, monkeypatch) -> None:

@@ -314,16 +314,19 @@ def _accounts(engine: Engine) -> tuple[list[int], list[str], list[str], list[int
 def run_daily_batch(engine: Engine, day: date, *, rules: DelinquencyRules | None = None,
                     strategy_files: Sequence[Path] = DEFAULT_STRATEGIES,
                     experiments_file: Path | None = DEFAULT_EXPERIMENTS,
-                    counts: Counter[str] | None = None, timings: Counter[str] | None = None) -> CycleResult:
+                    counts: Counter[str] | None = None, timings: Counter[str] | None = None,
+                    at: datetime | None = None) -> CycleResult:
     """The morning batch of ``day`` as ``arrears cycle --strategy …`` runs it: the delinquency cycle,
     queue assignment, the strategy step and plan monitoring (one transaction each), then yesterday's
-    promises judged and ended appointment windows settled."""
+    promises judged and ended appointment windows settled. It runs at ``at``, by default the bank's
+    batch hour of ``day``."""
     from arrears.batch.cycle import run_cycle
     from arrears.strategy.step import run_strategy_step
 
     counts = counts if counts is not None else Counter()
     timings = timings if timings is not None else Counter()
-    with frozen_at(bank_time(day, BATCH_HOUR)):
+    moment = at if at is not None else bank_time(day, BATCH_HOUR)
+    with frozen_at(moment):
         t0 = time.perf_counter()
         settings = get_settings()
         result = run_cycle(engine, business_date=day, rules=rules or DelinquencyRules(),
@@ -345,7 +348,7 @@ def run_daily_batch(engine: Engine, day: date, *, rules: DelinquencyRules | None
             judged = cases.judge_due_promises(session, as_of=day - timedelta(days=1))
             for j in judged:
                 counts[f"promises_{j.judgement.status}"] += 1
-            cases.settle_ended_appointments(session, at=bank_time(day, BATCH_HOUR))
+            cases.settle_ended_appointments(session, at=moment)
         timings["monitor"] += time.perf_counter() - t2
     return result
 
