@@ -13,7 +13,7 @@ What this changes, and nothing else: every row of ``interactions`` whose ``outco
 whose ``party`` is not ``nobody`` gets ``party = 'nobody'``. No other column and no other row is
 touched: right-party outcomes keep the party they were recorded with, and so do ``left_message``
 and ``wrong_number`` (``party: any``). The number of rows changed is logged (logger
-``arrears.migrations``) and printed.
+``arrears.migrations``) and, when any row changed, printed.
 
 Downgrade changes nothing: the parties replaced were wrong, and which rows had which is not kept.
 """
@@ -46,7 +46,8 @@ def upgrade() -> None:
     message = (f"0020 contact truth: {changed} interaction(s) with an unanswered outcome "
                f"({', '.join(UNANSWERED)}) set to party 'nobody'")
     log.info(message)
-    print(message)
+    if changed:  # a new store has nothing to correct: say nothing
+        print(message)
 
 
 def downgrade() -> None:
