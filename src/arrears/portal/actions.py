@@ -39,7 +39,7 @@ from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
 from arrears.kit.money import to_fen
 from arrears.portal.pages import csrf_ok, expired_page, link_path, open_visit, portal_page, to_start
-from arrears.portal.service import _case_rules, case_of, overview, record_self_service
+from arrears.portal.service import case_of, case_rules, overview, record_self_service
 from arrears.portal.tables import PortalLink
 from arrears.web.i18n import N_
 from arrears.web.render import gettext, settings_of
@@ -143,7 +143,7 @@ def promise_post(
             recorded = record_self_service(session, link=link, outcome="promise_to_pay", action="promise",
                                            detail={"amount": fen, "promised_date": day.isoformat()})
             record_promise(session, case_id=case.id, amount=fen, promised_date=day, created_by=CARDHOLDER,
-                           rules=_case_rules(), created_on=today,
+                           rules=case_rules(), created_on=today,
                            interaction_id=recorded.interaction.id if recorded is not None else None)
     if errors:
         return portal_page(request, "portal_promise.html", token, status_code=422, o=o, saved=False,

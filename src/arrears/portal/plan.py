@@ -29,8 +29,8 @@ from arrears.accounts.tables import Account
 from arrears.auth.service import record
 from arrears.auth.tables import User
 from arrears.cases.model import CAUSES
-from arrears.cases.service import business_date_of, record_investigation
-from arrears.cases.tables import Case, Investigation
+from arrears.cases.service import business_date_of, current_investigation, record_investigation
+from arrears.cases.tables import Case
 from arrears.config import Settings
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
@@ -50,7 +50,7 @@ from arrears.portal.codes import (
     send_code,
 )
 from arrears.portal.pages import csrf_ok, expired_page, link_path, open_visit, portal_page, to_start
-from arrears.portal.service import _case_rules, portal_key, record_self_service
+from arrears.portal.service import case_of, case_rules, portal_key, record_self_service
 from arrears.portal.tables import PortalLink
 from arrears.web.i18n import N_
 from arrears.web.render import gettext, request_locale, settings_of
@@ -122,10 +122,6 @@ def cardholder_choices(session: Session, *, account: Account, settings: Settings
     return [Choice(o, within_authority(o, settings)) for o in found.options if o.offered]
 
 
-def _case(session: Session, link: PortalLink) -> Case | None:
-    return plans_repo.case_of_account(session, link.account_id)
-
-
 def _own_agreements(session: Session, case: Case, user: User) -> tuple[PlanAgreement | None, PlanAgreement | None]:
     """(the case's live agreement if any, the cardholder's own one awaiting their code if any)."""
     live = plans_repo.live_agreements(session, case.id)
@@ -149,7 +145,7 @@ def _fen(text: str, field: str, errors: dict[str, str]) -> int:
 def _state_page(request: Request, token: str, session: Session, link: PortalLink, settings: Settings,
                 **extra: object) -> Response | None:
     """The plan pages' answer when the case already has an agreement going on, else None."""
-    case = _case(session, link)
+    case = case_of(session, link)
     if case is None:
         return portal_page(request, "portal_plan_state.html", token, state="no_case")
     user = self_service_user(session)
@@ -174,7 +170,7 @@ def plan_form(request: Request, token: str) -> Response:
         busy = _state_page(request, token, session, link, settings)
         if busy is not None:
             return busy
-        case = _case(session, link)
+        case = case_of(session, link)
         own = _own_agreements(session, case, self_service_user(session))[1] if case is not None else None
         if own is not None and own.approved_by is not None:  # approved: the cardholder confirms it now
             return RedirectResponse(link_path(token, "/plan/confirm"), status_code=303)
@@ -222,15 +218,14 @@ def plan_figures(
             return busy
         if errors:
             return _form_page(request, token, values=values, errors=errors, status_code=422)
-        case = _case(session, link)
+        case = case_of(session, link)
         assert case is not None
-        last = session.scalars(select(Investigation).where(Investigation.case_id == case.id)
-                               .order_by(Investigation.version.desc()).limit(1)).first()
+        last = current_investigation(session, case_id=case.id)
         version = record_investigation(
             session, case_id=case.id, cause=cause, monthly_income=income, essential_spending=essential,
             other_debt_payments=other, dependants=int(kids),
             willingness=last.willingness if last is not None else SELF_SERVICE_WILLINGNESS,
-            recorded_by="cardholder", rules=_case_rules(), notes="entered by the cardholder on their own page")
+            recorded_by="cardholder", rules=case_rules(), notes="entered by the cardholder on their own page")
         record(session, actor="cardholder", action="portal.affordability", entity="case", entity_id=case.id,
                detail={"link_id": link.id, "investigation_id": version.id, "version": version.version,
                        "affordable_monthly": int(version.affordable_monthly)})
@@ -252,10 +247,9 @@ def _options_page(request: Request, token: str, session: Session, link: PortalLi
     busy = _state_page(request, token, session, link, settings)
     if busy is not None:
         return busy
-    case = _case(session, link)
+    case = case_of(session, link)
     assert case is not None
-    latest = session.scalars(select(Investigation).where(Investigation.case_id == case.id)
-                             .order_by(Investigation.version.desc()).limit(1)).first()
+    latest = current_investigation(session, case_id=case.id)
     if latest is None or latest.recorded_by != "cardholder":
         return RedirectResponse(link_path(token, "/plan"), status_code=303)
     account = session.get(Account, link.account_id)
@@ -288,7 +282,7 @@ def plan_choose(
         busy = _state_page(request, token, session, link, settings)
         if busy is not None:
             return busy
-        case = _case(session, link)
+        case = case_of(session, link)
         account = session.get(Account, link.account_id)
         assert case is not None and account is not None
         user = self_service_user(session)
@@ -301,8 +295,7 @@ def plan_choose(
         if own is not None:  # an earlier choice not confirmed: replaced by this one
             plans.cancel_agreement(session, agreement_id=own.id, user=user,
                                    reason="the cardholder chose another option on their page")
-        latest = session.scalars(select(Investigation).where(Investigation.case_id == case.id)
-                                 .order_by(Investigation.version.desc()).limit(1)).first()
+        latest = current_investigation(session, case_id=case.id)
         try:
             with session.begin_nested():
                 agreement = plans.create_agreement(
@@ -331,7 +324,7 @@ def plan_choose(
 
 def _confirm_page(request: Request, token: str, session: Session, link: PortalLink, settings: Settings, *,
                   error: str | None = None, status_code: int = 200) -> Response:
-    case = _case(session, link)
+    case = case_of(session, link)
     if case is None:
         return RedirectResponse(link_path(token, "/plan"), status_code=303)
     _, own = _own_agreements(session, case, self_service_user(session))
@@ -363,7 +356,7 @@ def plan_send_code(request: Request, token: str, csrf_token: Annotated[str, Form
         link = open_visit(request, session, token)
         if link is None:
             return to_start(token)
-        case = _case(session, link)
+        case = case_of(session, link)
         own = _own_agreements(session, case, self_service_user(session))[1] if case is not None else None
         if own is None:
             return RedirectResponse(link_path(token, "/plan"), status_code=303)
@@ -401,7 +394,7 @@ def plan_confirm(
         link = open_visit(request, session, token)
         if link is None:
             return to_start(token)
-        case = _case(session, link)
+        case = case_of(session, link)
         user = self_service_user(session)
         own = _own_agreements(session, case, user)[1] if case is not None else None
         if own is None:

@@ -419,7 +419,7 @@ def overview(session: Session, *, link: PortalLink, time_zone: str) -> Overview:
 # -- what the cardholder does -------------------------------------------------------------------------
 
 @functools.cache
-def _case_rules() -> CaseRules:
+def case_rules() -> CaseRules:
     return load_default_case_rules()
 
 
@@ -445,7 +445,7 @@ def record_self_service(
     if case is not None:
         recorded = record_interaction(session, case_id=case.id, channel="self_service", direction="inbound",
                                       party="debtor", started_at=now, ended_at=now, outcome=outcome,
-                                      rules=_case_rules(), notes=notes)
+                                      rules=case_rules(), notes=notes)
     link.acted_at = link.acted_at or now
     session.flush()
     account = session.get(Account, link.account_id)
