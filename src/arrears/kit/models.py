@@ -6,6 +6,7 @@ from arrears.cases import tables as cases_tables  # noqa: F401
 from arrears.channels import tables as channels_tables  # noqa: F401
 from arrears.contact import tables as contact_tables  # noqa: F401
 from arrears.delinquency import tables as delinquency_tables  # noqa: F401
+from arrears.dialler import tables as dialler_tables  # noqa: F401
 from arrears.escalation import tables as escalation_tables  # noqa: F401
 from arrears.kit.db import Base
 from arrears.payments import tables as payments_tables  # noqa: F401
