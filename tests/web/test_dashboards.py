@@ -220,3 +220,41 @@ def test_the_experiment_readout_on_the_page_and_in_its_csv(api: Api) -> None:
     assert "No experiment read-out was computed by a daily cycle on or before Feb 27, 2026." in empty
     later = sup.get("/supervisor", params={"date": "2026-05-02", "from": "2026-05-01", "to": "2026-05-31"}).text
     assert "Experiment read-out as of Mar 31, 2026" in later
+
+
+def _kpis_csv(store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path, *args: str) -> dict[str, list[dict[str, str]]]:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from arrears.cli import app
+    from arrears.config import get_settings
+
+    monkeypatch.setenv("ARREARS_DATABASE_URL", store_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["report", "kpis", *args, "--csv-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    return {p.name.rsplit("-", 3)[0]: csv_rows(p.read_text(encoding="utf-8")) for p in tmp_path.glob("*.csv")}
+
+
+def test_the_default_window_is_the_same_on_the_dashboard_and_on_the_command_line(
+        api: Api, book: dict[str, int], store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Without from/to the dashboard shows the 30 days ending on its date, like ``arrears report kpis``
+    without --days; without a date both use today's business date."""
+    from datetime import UTC, datetime
+
+    from arrears.kit.clock import frozen_at
+
+    sup = sign_in(api, "supervisor", lang="en")
+    page = sup.get("/supervisor", params={"date": "2026-03-31"}).text
+    assert 'href="/supervisor/export/promise_kept.csv?date=2026-03-31&amp;from=2026-03-02&amp;to=2026-03-31"' in page
+    cli = _kpis_csv(store_url, monkeypatch, tmp_path / "a", "--date", "2026-03-31")
+    for code in ("cure_trend", "promise_kept", "roll_rates", "rpc_by_hour", "by_bucket"):
+        web = csv_rows(sup.get(f"/supervisor/export/{code}.csv", params={"date": "2026-03-31"}).text)
+        assert web == cli[code], code
+    with frozen_at(datetime(2026, 3, 31, 4, 0, tzinfo=UTC)):  # noon in Shanghai
+        today = sup.get("/supervisor").text
+        cli_today = _kpis_csv(store_url, monkeypatch, tmp_path / "b")
+    assert "date=2026-03-31&amp;from=2026-03-02&amp;to=2026-03-31" in today
+    assert cli_today["promise_kept"] == cli["promise_kept"]

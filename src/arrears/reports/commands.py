@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +22,9 @@ report_app = typer.Typer(help="Collections reports: buckets, roll rates, cures, 
                               "queue health, agent activity (docs/reports.md).", no_args_is_help=True)
 console = Console()
 
-DateOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Business date, YYYY-MM-DD.")]
+DateOpt = Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"],
+                                                  help="Business date, YYYY-MM-DD (default: today's, as on the "
+                                                       "dashboards).")]
 
 
 def _team_id(session: Any, code: str | None) -> int | None:
@@ -60,26 +62,28 @@ def _cell(column: str, value: Any) -> str:
 
 @report_app.command("kpis")
 def kpis(
-    business_date: DateOpt,
+    business_date: DateOpt = None,
     days: Annotated[int, typer.Option(min=1, max=366, help="Window for roll rates, cures, promises and contact "
-                                                           "(ending on the date).")] = 30,
+                                                           "(ending on the date).")] = service.WINDOW_DAYS,
     team: Annotated[str | None, typer.Option(help="Only this team's cases (team code).")] = None,
     csv_dir: Annotated[Path | None, typer.Option("--csv-dir", help="Also write each table as CSV here.")] = None,
 ) -> None:
     """Every dashboard table for a business date (and the window before it), printed; CSV on request."""
+    from arrears.cases.service import business_date_of
     from arrears.config import get_settings
+    from arrears.kit.clock import utc_now
 
-    day: date = business_date.date()
-    start = day - timedelta(days=days - 1)
     zone = get_settings().timezone
+    day: date = business_date.date() if business_date else business_date_of(utc_now(), zone)
+    start, _ = service.window(day, days)
     try:
         with transaction(store_engine()) as s:
             team_id = _team_id(s, team)
             tables: dict[str, tuple[list[dict[str, Any]], list[str]]] = {}
             buckets = service.by_bucket(s, business_date=day, team_id=team_id)
             tables["by_bucket"] = (buckets, ["bucket", "accounts", "past_due_fen", "balance_fen"])
-            rolls = service.roll_rates(s, from_date=start - timedelta(days=1), to_date=day, team_id=team_id)
-            roll_rows = rolls.table()
+            rolls = service.roll_rates(s, from_date=start, to_date=day, team_id=team_id)
+            roll_rows = rolls.table() if start < day else []  # as on the dashboards
             tables["roll_rates"] = (roll_rows, ["from_bucket", "accounts"]
                                     + [c for b in rolls.buckets for c in (f"to_{b}", f"to_{b}_bp")])
             cures = service.cure_trend(s, from_date=start, to_date=day, team_id=team_id)

@@ -6,7 +6,6 @@ asked for is ignored), a supervisor or administrator the whole book or one team 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,12 +20,11 @@ from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
 from arrears.kit.inputs import IsoDate
 from arrears.reports.portal_funnel import as_json, funnel_rows
+from arrears.reports.service import window
 
 #: Roles that read the reports (the dashboards' viewers).
 REPORT_READERS = (Role.TEAM_LEAD, Role.SUPERVISOR, Role.ADMIN)
 Reader = Annotated[User, Depends(require_role(*REPORT_READERS))]
-#: Default window: the 30 days ending today.
-WINDOW_DAYS = 30
 
 
 class BadWindow(ArrearsError):
@@ -54,7 +52,7 @@ def portal_funnel(
     strategy; what the cardholders did (docs/self-service.md, "Sending the link and measuring it")."""
     zone = request.app.state.settings.timezone
     to = date_to or business_date_of(utc_now(), zone)
-    start = date_from or (to - timedelta(days=WINDOW_DAYS - 1))
+    start = date_from or window(to)[0]
     if start > to:
         raise BadWindow("from: the window's first date must not come after its last")
     if (to - start).days > 366:

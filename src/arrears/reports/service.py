@@ -46,6 +46,17 @@ from arrears.kit.csvsafe import SafeWriter
 from arrears.reports.model import HourGrid, RollMatrix, rate_bp, roll_matrix
 
 JUDGED = ("kept", "partly_kept", "broken")
+#: Days of the default window of the trend figures (cures, promises, contact, roll rates).
+WINDOW_DAYS = 30
+
+
+def window(last: date, days: int = WINDOW_DAYS) -> tuple[date, date]:
+    """The first and last dates (both included) of the ``days``-day window ending on ``last``: the
+    default of the dashboards and of ``arrears report kpis`` alike. Roll rates run from the first date's
+    book to the business date's."""
+    if days < 1:
+        raise ValueError("a window has at least one day")
+    return last - timedelta(days=days - 1), last
 
 
 def _buckets() -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
@@ -46,9 +46,6 @@ router = APIRouter(include_in_schema=False)
 TeamViewer = Annotated[User, Depends(page_role(Role.TEAM_LEAD, Role.SUPERVISOR, Role.ADMIN))]
 SupervisorViewer = Annotated[User, Depends(page_role(Role.SUPERVISOR, Role.ADMIN))]
 
-#: Default window of the trend figures, in days before the business date.
-WINDOW_DAYS = 30
-
 
 class BadFilter(ArrearsError):
     status = 422
@@ -74,7 +71,7 @@ def _filters(request: Request, session: Session, user: User, day: date | None, d
     today = business_date_of(utc_now(), settings_of(request).timezone)
     business_date = day or today
     to = date_to or business_date
-    start = date_from or (to - timedelta(days=WINDOW_DAYS))
+    start = date_from or reports.window(to)[0]
     if start > to:
         raise BadFilter("the window's first date must not come after its last")
     team_id: int | None = None
