@@ -23,8 +23,9 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_ref: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    national_id: Mapped[str] = mapped_column(String(18))
+    #: indexed (like national_id and contact_points.value): the desk's search matches the full value
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    national_id: Mapped[str] = mapped_column(String(18), index=True)
     birth_date: Mapped[date] = mapped_column(Date)
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     language: Mapped[str] = mapped_column(String(16), default="zh_CN")
@@ -46,7 +47,7 @@ class ContactPoint(Base):
     contact_ref: Mapped[str] = mapped_column(String(64), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    value: Mapped[str] = mapped_column(String(500))
+    value: Mapped[str] = mapped_column(String(500), index=True)
     owner: Mapped[str] = mapped_column(String(16))
     relation: Mapped[str | None] = mapped_column(String(64))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
