@@ -26,6 +26,7 @@ from arrears.cases import schemas as s
 from arrears.cases.model import CaseRules
 from arrears.cases.tables import Case, Interaction
 from arrears.contact.service import ContactBlocked
+from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
 
 #: Roles that work cases (record what happened, move them on).
@@ -307,13 +308,18 @@ def list_promises(case_id: CaseId, session: DbSession, user: CurrentUser) -> lis
 
 @router.post("/{case_id}/promises", summary="Record a promise to pay", response_model=s.Promise,
              status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
-def create_promise(case_id: CaseId, body: s.PromiseCreate, session: DbSession, user: Worker, rules: Rules) -> Any:
-    """``amount`` is integer fen; grace days and tolerance are fixed from the rules in force now."""
+def create_promise(request: Request, case_id: CaseId, body: s.PromiseCreate, session: DbSession, user: Worker,
+                   rules: Rules) -> Any:
+    """``amount`` is integer fen; grace days and tolerance are fixed from the rules in force now. The date
+    is from today to ``ARREARS_PORTAL_PROMISE_MAX_DAYS`` ahead (the limit of the cardholder's own page)."""
     case = _case(session, user, case_id)
     if body.interaction_id is not None:
         _interaction_of_case(session, case, body.interaction_id)
+    settings = request.app.state.settings
+    latest = service.latest_promise_date(service.business_date_of(utc_now(), settings.timezone), settings)
     promise = service.record_promise(session, case_id=case.id, amount=body.amount, promised_date=body.promised_date,
-                                     created_by=_actor(user), rules=rules, interaction_id=body.interaction_id)
+                                     created_by=_actor(user), rules=rules, interaction_id=body.interaction_id,
+                                     latest=latest)
     _audit(session, user, "promise.create", "promise", promise.id, case_id=case.id, amount=promise.amount,
            promised_date=promise.promised_date)
     return promise

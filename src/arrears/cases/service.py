@@ -9,7 +9,7 @@ for people, or the name of a job (``cycle``, ``promise-judge``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ from arrears.cases.tables import (
     Promise,
     Task,
 )
-from arrears.config import get_settings
+from arrears.config import Settings, get_settings
 from arrears.contact.service import gate_interaction
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
@@ -270,6 +270,19 @@ def current_investigation(session: Session, *, case_id: int) -> Investigation | 
 
 # -- promises -----------------------------------------------------------------------------------
 
+class PromiseTooFar(ArrearsError):
+    """A promised date beyond the furthest one allowed."""
+
+    status = 422
+    field = "promised_date"
+
+
+def latest_promise_date(today: date, settings: Settings | None = None) -> date:
+    """The furthest date a customer may promise to pay by, on their own page as to an agent:
+    ``ARREARS_PORTAL_PROMISE_MAX_DAYS`` (30 by default) after ``today``."""
+    return today + timedelta(days=(settings or get_settings()).portal_promise_max_days)
+
+
 def record_promise(
     session: Session,
     *,
@@ -280,13 +293,17 @@ def record_promise(
     rules: CaseRules,
     created_on: date | None = None,
     interaction_id: int | None = None,
+    latest: date | None = None,
 ) -> Promise:
-    """Record a promise to pay ``amount`` fen by ``promised_date``; grace and tolerance are fixed now."""
+    """Record a promise to pay ``amount`` fen by ``promised_date``; grace and tolerance are fixed now.
+    ``latest``: the furthest date allowed (:func:`latest_promise_date`; ``PromiseTooFar`` beyond it)."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ArrearsError(f"a promise needs a positive whole amount of fen, got {amount!r}")
     made_on = created_on or business_date_of(utc_now())
     if promised_date < made_on:
         raise ArrearsError("the promised date is before the day the promise is made")
+    if latest is not None and promised_date > latest:
+        raise PromiseTooFar(f"promised_date: too far ahead, at the latest {latest.isoformat()}")
     case = repo.get_case(session, case_id)
     promise = Promise(
         case_id=case.id, interaction_id=interaction_id, amount=amount, promised_date=promised_date,

@@ -586,11 +586,18 @@ def post_outcome(
             promised = date.fromisoformat(promise_date)
         except ValueError:
             raise FormError(N_("Give a date (YYYY-MM-DD)"), field="promise_date") from None
+        today = case_service.business_date_of(utc_now(), settings_of(request).timezone)
+        latest = case_service.latest_promise_date(today, settings_of(request))
+        if promised < today:
+            raise FormError(N_("The promised date cannot be before today."), field="promise_date")
+        if promised > latest:
+            raise FormError(N_("The promised date is too far ahead: at the latest %(day)s."), field="promise_date",
+                            day=latest.isoformat())
         amount = _fen(promise_amount, "promise_amount", positive=True)
         with _on_field(("promise_date", "promise_amount")):
             promise = case_service.record_promise(session, case_id=case.id, amount=amount, promised_date=promised,
                                                   created_by=case_service.user_actor(user.id), rules=rules,
-                                                  interaction_id=interaction.id)
+                                                  interaction_id=interaction.id, latest=latest)
         _audit(session, user, "promise.create", "promise", promise.id, case_id=case.id, amount=promise.amount,
                promised_date=promise.promised_date)
     elif next_step == "appointment":

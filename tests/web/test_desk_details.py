@@ -1,0 +1,52 @@
+"""The desk's smaller promises: a promise date within limits, a confirmation after a hold review or a
+release, the review note on the case, the timeline a keyboard can scroll."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from arrears.cases.tables import Interaction, Promise
+from arrears.kit.clock import frozen_at
+from tests.api.conftest import Api
+from tests.web.support import page_csrf, sign_in
+
+#: Monday 2 February 2026, 10:00 in Shanghai: inside the hours a call is allowed.
+DAYTIME = datetime(2026, 2, 2, 2, 0, tzinfo=UTC)
+HX = {"HX-Request": "true"}
+
+
+def _promise(client, api: Api, when: str):  # type: ignore[no-untyped-def]
+    token = page_csrf(client, f"/case/{api.east_case}")
+    return client.post(f"/case/{api.east_case}/script/outcome", headers={**HX, "X-CSRF-Token": token}, data={
+        "outcome": "promise_to_pay", "party": "debtor", "recording_ref": "REC-P", "next_step": "promise",
+        "promise_amount": "100.00", "promise_date": when})
+
+
+def _field_error(r) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The field and the message (in the page's language) an HTMX error answer marks."""
+    detail = json.loads(r.headers["HX-Trigger"])["arrears:field-error"]
+    return detail["field"], detail["message"]
+
+
+def test_a_promise_date_is_neither_past_nor_beyond_the_limit(api: Api) -> None:
+    with frozen_at(DAYTIME):
+        client = sign_in(api, "agent_east", lang="zh_CN")
+        past = _promise(client, api, "2026-02-01")
+        assert past.status_code == 422 and _field_error(past) == ("promise_date", "承诺还款日期不能早于今天。")
+        far = _promise(client, api, "2026-03-05")  # 31 days ahead; the limit is 30
+        assert far.status_code == 422
+        assert _field_error(far) == ("promise_date", "承诺还款日期过远：最晚可承诺到 2026-03-04。")
+        with Session(api.engine) as s:
+            assert s.scalars(select(Promise.id)).first() is None and s.scalars(select(Interaction.id)).first() is None
+        english = sign_in(api, "agent_east", lang="en")
+        assert "at the latest 2026-03-04" in _field_error(_promise(english, api, "2026-03-05"))[1]
+        assert _promise(client, api, "2026-03-04").status_code == 200
+        # the API has the same limit, on the field
+        r = api.post("agent_east", f"/cases/{api.east_case}/promises",
+                     json={"amount": 100, "promised_date": "2026-03-05"})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "promised_date"
+        assert "2026-03-04" in r.json()["error"]["message"]
