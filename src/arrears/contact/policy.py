@@ -403,7 +403,7 @@ class QuietHours(Rule):
         now = f"{local.hour:02d}:{local.minute:02d}"
         return (
             f"contact only {window} customer-local time ({ctx.c.tz}); it is {now} there",
-            f"仅可在客户当地时间 {window} 联系（{ctx.c.tz}），当地现在 {now}",
+            f"仅可在客户当地时间 {window} 联系（{_zone_zh(ctx.c.tz)}），当地现在 {now}",
         )
 
     def params(self) -> dict[str, Any]:
@@ -539,6 +539,23 @@ class AttemptLimit(Rule):
     def params(self) -> dict[str, Any]:
         return {"max_attempts": self.max_attempts, "window_days": self.window_days, "rolling": self.rolling,
                 "scope": self.scope, "count_channels": sorted(self.count_channels)}
+
+    def counted(self, candidate: ContactCandidate) -> int:
+        """How many of the candidate's earlier attempts count against this limit at its time (the
+        figure a page shows as "attempts: n of ``max_attempts``")."""
+        ctx = _Ctx(candidate)
+        return len(self._live(ctx, candidate.at))
+
+
+@lru_cache(maxsize=64)
+def _zone_zh(tz: str) -> str:
+    """The customer's time zone as a Chinese reader names it ("中国（上海）时间"); the IANA name if unknown."""
+    from babel.dates import get_timezone, get_timezone_location
+
+    try:
+        return get_timezone_location(get_timezone(tz), locale="zh_CN")
+    except LookupError:
+        return tz
 
 
 @dataclass(frozen=True, slots=True)

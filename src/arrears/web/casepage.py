@@ -33,7 +33,7 @@ from arrears.cases import service as case_service
 from arrears.cases.model import CAUSES, PARTIES, TRANSITIONS, WILLINGNESS, InvalidTransition
 from arrears.cases.tables import Case
 from arrears.contact.config import DEFAULT_PACK, load_default_pack
-from arrears.contact.policy import gate
+from arrears.contact.policy import AttemptLimit, ContactCandidate, PolicyPack, gate
 from arrears.contact.service import ContactBlocked, ContactFieldError, candidate_for_case
 from arrears.contact.tables import ContactPreference
 from arrears.kit.clock import utc_now
@@ -145,19 +145,36 @@ def _chart(snaps: list[Any]) -> str:
     }).replace("</", "<\\/")  # inside a <script> element
 
 
+def _verdict_pack(session: Session, case: Case) -> PolicyPack:
+    """The policy pack the page's "may I call now?" verdict and its attempt counter are read from."""
+    return load_default_pack(DEFAULT_PACK)
+
+
+def _attempts_today(candidate: ContactCandidate, pack: PolicyPack) -> dict[str, int] | None:
+    """Calls to the debtor counted today against the pack's daily attempt limit (the strictest one-day
+    rule in scope of the candidate); None when the pack has no such rule."""
+    daily = [r for r in pack.in_scope(candidate) if isinstance(r, AttemptLimit) and r.window_days == 1]
+    if not daily:
+        return None
+    rule = min(daily, key=lambda r: r.max_attempts)
+    return {"count": rule.counted(candidate), "limit": rule.max_attempts}
+
+
 def _verdict(session: Session, case: Case, points: list[Any], now: datetime) -> dict[str, Any]:
     """The gate's verdict for a recorded call to the cardholder now (asked, not logged: viewing the page is
-    not a contact; recording the call passes the gate again, and that is logged)."""
+    not a contact; recording the call passes the gate again, and that is logged), and the day's attempts
+    against the limit of the same pack."""
     phone = next((p for p in points if p.kind == "phone" and p.owner == "debtor" and not p.opted_out), None)
     try:
         candidate = candidate_for_case(session, case_id=case.id, channel="call", party="debtor",
                                        purpose="collection", at=now, contact_point_id=phone.id if phone else None,
                                        has_recording=True)
-        decision = gate(candidate, load_default_pack(DEFAULT_PACK))
+        pack = _verdict_pack(session, case)
+        decision = gate(candidate, pack)
     except ContactFieldError as exc:
-        return {"allowed": False, "blocks": [], "next_allowed_at": None, "error": exc.message}
+        return {"allowed": False, "blocks": [], "next_allowed_at": None, "error": exc.message, "attempts": None}
     return {"allowed": decision.allowed, "blocks": decision.blocks, "next_allowed_at": decision.next_allowed_at,
-            "error": None}
+            "error": None, "attempts": _attempts_today(candidate, pack)}
 
 
 def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
@@ -173,6 +190,32 @@ def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
     return items
 
 
+def _figures(session: Session, user: User, case: Case, account: Any) -> dict[str, Any]:
+    """The money and the days the case header shows (as the "explain" step reads them): amount past due,
+    balance, days past due and since when (the oldest unpaid due date)."""
+    today = case_service.business_date_of(utc_now())
+    inputs, _ = plan_service.plan_inputs(session, account=account, case=case, role=user.role, business_date=today)
+    snapshot = plan_repo.latest_snapshot(session, account.id, on_or_before=today)
+    return {"past_due": inputs.overdue, "balance": inputs.balance, "dpd": inputs.dpd,
+            "since": snapshot.oldest_unpaid_due_date if snapshot else None}
+
+
+def panels(session: Session, user: User, case: Case) -> dict[str, Any]:
+    """What a write can change outside the script: the header (figures, attempts, verdict), the
+    "may I call now?" verdict, the promises and appointments, the timeline. The page draws them, and a
+    write's HTMX answer sends them again out of band."""
+    account, _customer, points, _ = case_repo.case_parties(session, case)
+    now = utc_now()
+    return {
+        "figures": _figures(session, user, case, account),
+        "verdict": _verdict(session, case, points, now),
+        "timeline": _timeline(session, case),
+        "promises": case_repo.promises(session, case.id),
+        "appointments": case_repo.appointments(session, case.id),
+        "held_by_me": _held_by_me(user, case, now),
+    }
+
+
 def case_context(request: Request, session: Session, user: User, case: Case, step: str) -> dict[str, Any]:
     account, customer, points, team = case_repo.case_parties(session, case)
     now = utc_now()
@@ -183,21 +226,21 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
         "case": case, "account": account, "customer": customer, "team": team,
         "personal": _personal(user, customer, points),
         "chart": _chart(snaps), "has_history": bool(snaps),
-        "timeline": _timeline(session, case),
+        **panels(session, user, case),
         "holds": case_repo.holds_of_case(session, case.id),
         "reviews": reviews,
         # a hold is reviewed by a second person: not by the agent whose interaction placed it
         "placed_by_me": {r.id for r in reviews if placed.get(r.interaction_id) == user.id},
-        "verdict": _verdict(session, case, points, now),
-        "promises": case_repo.promises(session, case.id),
-        "appointments": case_repo.appointments(session, case.id),
         "payment_orders": orders_of_account(session, account_id=account.id, now=now, confirm_within_days=payments_of(
             request.app.state).settings.confirm_within_days),
         "customer_tz": customer.time_zone,
+        # the customer, not just the account: their other accounts, cases, plans and promises
+        "other_accounts": repo.other_accounts(session, customer_id=customer.id, account_id=account.id,
+                                              scope=case_scope(user, Case.team_id),
+                                              today=case_service.business_date_of(now)),
         "preferences": session.scalars(select(ContactPreference)
                                        .where(ContactPreference.customer_id == customer.id)).one_or_none(),
         "can_review": user.role in REVIEWERS,
-        "held_by_me": _held_by_me(user, case, now),
         **portal_links_context(session, user, case),
         **script_context(request, session, user, case, step),
     }
@@ -263,6 +306,7 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
                    contact_now=local_now,
                    phones=[(p.id, mask("phone", p.value, user.role), p.owner) for p in points if p.kind == "phone"],
                    moves=sorted(TRANSITIONS.get(case.status, ())), today=today)
+        out.update(dial_context(request, session, user, case, points))
     return out
 
 
@@ -285,11 +329,11 @@ def _held_by_me(user: User, case: Case, now: datetime) -> bool:
 
 
 def _after_write(session: Session, user: User, case: Case) -> dict[str, Any]:
-    """The case header's tags, swapped out of band (``hx-swap-oob``) with a write's answer: the
-    status shown stays right without a reload."""
+    """The case header and the panels a write changes (:func:`panels`), swapped out of band
+    (``hx-swap-oob``) with a write's answer: what the page shows stays right without a reload."""
     session.flush()
     session.refresh(case)
-    return {"head_oob": True, "held_by_me": _held_by_me(user, case, utc_now())}
+    return {"head_oob": True, **panels(session, user, case)}
 
 
 def _script_response(request: Request, session: Session, user: User, case: Case, step: str,
@@ -520,6 +564,7 @@ def post_outcome(
     appointment_date: Annotated[str, Form(max_length=10)] = "",
     appointment_from: Annotated[str, Form(max_length=5)] = "", appointment_to: Annotated[str, Form(max_length=5)] = "",
     to_state: Annotated[str, Form(max_length=16)] = "", move_reason: Annotated[str, Form(max_length=2000)] = "",
+    call_id: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """The contact's outcome (an outbound one through the compliance gate) and the next step: a promise
     to pay, a call-back appointment or a lifecycle move. All or nothing, except a block, which is logged.
@@ -527,8 +572,36 @@ def post_outcome(
     The contact is recorded as it happened: its direction, channel and time (the bank's zone; now when
     left empty, never in the future). Who answered follows from the outcome when the outcome says
     (nobody for an unanswered call, the cardholder for a right-party outcome); otherwise the agent
-    chooses, and a choice that contradicts the outcome is refused on the field ``party``."""
+    chooses, and a choice that contradicts the outcome is refused on the field ``party``.
+
+    A refusal keeps what was typed: a block answers the outcome step again with the form as it was sent
+    (409); a wrong field answers, for HTMX, the message alone (the form on the page stays as typed), and
+    without JavaScript the case page at the outcome step with the form as sent and the field marked (422,
+    nothing written)."""
     case = _case(session, user, case_id)
+    typed: dict[str, Any] = {
+        "outcome": outcome, "party": party, "direction": direction, "channel": channel,
+        "contact_date": contact_date, "contact_time": contact_time, "contact_point_id": contact_point_id,
+        "recording_ref": recording_ref, "notes": notes, "next_step": next_step, "promise_amount": promise_amount,
+        "promise_date": promise_date, "appointment_date": appointment_date, "appointment_from": appointment_from,
+        "appointment_to": appointment_to, "to_state": to_state, "move_reason": move_reason, "call_id": call_id}
+    if is_htmx(request):
+        return _save_outcome(request, session, user, case, typed, **typed)
+    try:
+        with session.begin_nested():  # a refused form leaves nothing behind, though the request commits
+            return _save_outcome(request, session, user, case, typed, **typed)
+    except FormError as exc:
+        return render(request, "case.html", status_code=422, **case_context(request, session, user, case, "next"),
+                      typed=typed, error=exc.translated(request), error_field=exc.field)
+
+
+def _save_outcome(
+    request: Request, session: Session, user: User, case: Case, typed: dict[str, Any], *,
+    outcome: str, party: str, direction: str, channel: str, contact_date: str, contact_time: str,
+    contact_point_id: int | None, recording_ref: str, notes: str, next_step: str, promise_amount: str,
+    promise_date: str, appointment_date: str, appointment_from: str, appointment_to: str, to_state: str,
+    move_reason: str, call_id: str = "",
+) -> Response:
     rules = request.app.state.case_rules
     if direction not in labels.DIRECTIONS:
         raise FormError(N_("Choose outbound or inbound"), field="direction")
@@ -550,7 +623,13 @@ def post_outcome(
                         allowed=" / ".join(gettext(request, labels.PARTIES[p]) for p in rule.allowed_parties()))
     now = utc_now()
     started = now
-    if contact_date or contact_time:
+    call = _call_for_outcome(session, user, case, call_id) if call_id else None
+    if call is not None:
+        # A call dialled from the case: its number, time and recording come from the call, not typed.
+        channel, direction, contact_point_id, started = "call", "outbound", call.contact_point_id, call.requested_at
+        if call.provider != "tel":
+            recording_ref = _call_recording(call)
+    elif contact_date or contact_time:
         started = _local(request, contact_date or now.astimezone(_bank_zone(request)).date().isoformat(),
                          contact_time, "contact_time")
         if started > now:
@@ -569,13 +648,18 @@ def post_outcome(
         with _on_field(("outcome", "party", "recording_ref", "notes")):
             done = case_service.record_interaction(
                 session, case_id=case.id, channel=channel, direction=direction, party=party, started_at=started,
-                ended_at=now if started == now else None, outcome=outcome, rules=rules, agent_id=user.id,
+                ended_at=_ended_at(call, started, now), outcome=outcome, rules=rules, agent_id=user.id,
                 contact_point_id=contact_point_id, notes=notes.strip() or None,
                 recording_ref=recording_ref.strip() or None)
     except ContactBlocked as blocked:
         # Answered, not raised: the request's transaction keeps the logged block, nothing else is written.
-        return _script_response(request, session, user, case, "next", status_code=409, blocked=blocked.decision)
+        return _script_response(request, session, user, case, "next", status_code=409, blocked=blocked.decision,
+                                typed=typed)
     interaction = done.interaction
+    if call is not None:
+        from arrears.dialler.service import link
+
+        link(session, call=call, interaction_id=interaction.id)  # the interaction is now the attempt
     _audit(session, user, "interaction.create", "interaction", interaction.id, case_id=case.id, channel=channel,
            direction=direction, party=party, outcome=outcome, hold_id=done.hold.id if done.hold else None,
            review_id=done.review.id if done.review else None)
@@ -739,3 +823,93 @@ def post_revoke_portal_link(
         raise FormError(N_("This link was already revoked"), field="reason")
     revoke_link(session, link_id=link.id, actor=user.username, reason=reason.strip() or "revoked on the case page")
     return RedirectResponse(f"/case/{case.id}#portal-links", status_code=303)
+
+
+# -- dialling from the case ---------------------------------------------------------------------------------
+
+#: A dialler's disposition → the outcome the outcome form pre-selects (the agent may change it).
+DISPOSITION_OUTCOMES = {"no_answer": "no_answer", "failed": "no_answer", "busy": "busy", "voicemail": "left_message"}
+#: How the dial panel names a call's state and its disposition.
+CALL_STATES = {"requested": N_("Dialling"), "ringing": N_("Ringing"), "answered": N_("Connected"),
+               "ended": N_("Call ended")}
+DISPOSITIONS = {"answered": N_("Answered"), "no_answer": N_("No answer"), "busy": N_("Line busy"),
+                "failed": N_("Call failed"), "voicemail": N_("Voicemail")}
+
+
+def dial_context(request: Request, session: Session, user: User, case: Case, points: list[Any]) -> dict[str, Any]:
+    """The dial panel of the script's last step: the customer's numbers (masked by role), whether a
+    dialler is configured (else a ``tel:`` link after the gate), and the agent's call on this case whose
+    outcome is still to be recorded, with the recording reference it gives the outcome."""
+    from arrears.dialler import service as dialler_service
+    from arrears.dialler.settings import dialling_of
+
+    call = dialler_service.open_call(session, case_id=case.id, agent_id=user.id) if user.role in WORKERS else None
+    return {"dial_configured": dialling_of(request.app.state).dialler is not None,
+            "dial_points": [(p.id, mask("phone", p.value, user.role), p.owner) for p in points
+                            if p.kind == "phone" and not p.opted_out],
+            "open_call": call, "call_ref": dialler_service.call_reference(call) if call is not None else None,
+            "call_outcome": DISPOSITION_OUTCOMES.get(call.disposition or "") if call is not None else None,
+            "call_states": CALL_STATES, "dispositions": DISPOSITIONS}
+
+
+@router.post("/case/{case_id}/dial")
+def post_dial(request: Request, case_id: PathId, session: DbSession, user: Worker, _: CsrfUser,
+              contact_point_id: FormId) -> Response:
+    """Call a number of the customer: the compliance gate is asked first (a block is logged and shown
+    with its reasons and the next allowed time; nothing is dialled), then the dialler originates the
+    call, or — no dialler configured — the answer carries a ``tel:`` link for the agent's own phone.
+    Either way the call is recorded (an attempt) and audited (``dialler.originate``, ``pii.reveal``)."""
+    from arrears.dialler import service as dialler_service
+    from arrears.dialler.model import DiallerError
+    from arrears.dialler.settings import dialling_of
+
+    case = _case(session, user, case_id)
+    _, _, points, _ = case_repo.case_parties(session, case)
+    point = next((p for p in points if p.id == contact_point_id and p.kind == "phone"), None)
+    if point is None:
+        raise FormError(N_("Not one of the customer's numbers"), field="contact_point_id")
+    dialling = dialling_of(request.app.state)
+    settings = settings_of(request)
+    try:
+        done = dialler_service.dial(session, case=case, user=user, point=point, dialler=dialling.dialler,
+                                    events_url=dialling.settings.events_url, reveal_limit=settings.reveal_limit,
+                                    reveal_window_seconds=settings.reveal_window_seconds)
+    except RevealLimited:
+        # Answered, not raised: the refusal's audit record is kept; nothing is dialled.
+        return _script_response(request, session, user, case, "next", status_code=429,
+                                dial_error=gettext(request, N_("Too many numbers asked for in a short time: "
+                                                               "try again in a moment.")))
+    except DiallerError as exc:
+        raise FormError(N_("The dialler did not take the call: try again, or dial by hand."),
+                        field="contact_point_id") from exc
+    if not done.decision.allowed:
+        # Answered, not raised: the request's transaction keeps the logged block; nothing is dialled.
+        return _script_response(request, session, user, case, "next", status_code=409, dial_blocked=done.decision)
+    return _script_response(request, session, user, case, "next", dialled=done.call, tel_number=done.number)
+
+
+def _call_for_outcome(session: Session, user: User, case: Case, call_id: str) -> Any:
+    """The agent's open call ``call_id`` on the case (its outcome not recorded yet), or a field error."""
+    from arrears.dialler.service import open_call
+
+    call = open_call(session, case_id=case.id, agent_id=user.id)
+    if call is None or call.call_id != call_id:
+        raise FormError(N_("This call's outcome is already recorded, or the call is not yours"), field="recording_ref")
+    return call
+
+
+def _call_recording(call: Any) -> str:
+    """The recording reference of a dialled call, or a field error while the dialler has not reported its end."""
+    from arrears.dialler.service import call_reference
+
+    found = call_reference(call)
+    if found is None:
+        raise FormError(N_("The call has not ended yet: save the outcome once the dialler reports its end"),
+                        field="recording_ref")
+    return found
+
+
+def _ended_at(call: Any, started: datetime, now: datetime) -> datetime | None:
+    if call is not None:
+        return call.ended_at if call.ended_at is not None and call.ended_at >= started else None
+    return now if started == now else None

@@ -203,10 +203,100 @@
     if (form) { clearFieldErrors(form); }
   });
 
+  // After a step of the call script is swapped in, focus lands on the next thing to do: the alert when
+  // there is one (a blocked call, a wrong code), else the first field of the step's main form (the one
+  // with the primary button), else that button, else the "Next step" link. The notice (role=status)
+  // is announced by screen readers as it appears.
+  function shown(el) {
+    return el.type !== "hidden" && !el.disabled && el.tagName !== "FIELDSET" && el.tagName !== "BUTTON" &&
+      el.getClientRects().length > 0;
+  }
+
+  function focusNextThing(script) {
+    var alert = script.querySelector('[role="alert"]');
+    if (alert) {
+      if (!alert.hasAttribute("tabindex")) { alert.setAttribute("tabindex", "-1"); }
+      alert.focus();
+      return;
+    }
+    var step = script.querySelector(".step");
+    var primary = step ? step.querySelector("form button.primary") : null;
+    var form = primary ? primary.form : (step ? step.querySelector("form") : null);
+    var field = form ? Array.prototype.filter.call(form.elements, shown)[0] : null;
+    if (field && field.type === "radio") {
+      field = form.querySelector('input[type="radio"][name="' + field.name + '"]:checked') || field;
+    }
+    var target = field || primary || script.querySelector(".step-next a") ||
+      script.querySelector('.steps a[aria-current="step"]');
+    if (target) { target.focus(); }
+  }
+
+  // Keyboard shortcuts (listed on every page in the "Keyboard shortcuts" panel, _shortcuts.html):
+  // Alt+N / Alt+P the next / previous step of the call script, Alt+S saves the step's form; without a
+  // modifier, and never while typing in a field: "n" takes the next case, "?" shows the list.
+  function typing(el) {
+    if (!el || !el.tagName) { return false; }
+    var tag = el.tagName;
+    return el.isContentEditable || tag === "TEXTAREA" || tag === "SELECT" ||
+      (tag === "INPUT" && !/^(button|submit|reset|checkbox|radio|hidden)$/i.test(el.type));
+  }
+
+  function stepForm(script) {
+    var active = document.activeElement;
+    var form = active && script.contains(active) ? formOf(active) : null;
+    if (form && script.querySelector(".step").contains(form)) { return form; }
+    var primary = script.querySelector(".step form button.primary");
+    return primary ? primary.form : script.querySelector(".step form");
+  }
+
+  function showShortcuts() {
+    var panel = document.getElementById("shortcuts");
+    if (!panel) { return; }
+    panel.open = true;
+    panel.querySelector("summary").focus();
+    panel.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.isComposing) { return; }
+    var script = document.getElementById("script");
+    var done = false;
+    if (e.altKey) {
+      if (e.shiftKey || !script) { return; }
+      if (e.code === "KeyN") {
+        var next = script.querySelector(".step-next a");
+        if (next) { next.click(); done = true; }
+      } else if (e.code === "KeyP") {
+        var current = script.querySelector('.steps a[aria-current="step"]');
+        var before = current ? current.closest("li").previousElementSibling : null;
+        if (before) { before.querySelector("a").click(); done = true; }
+      } else if (e.code === "KeyS") {
+        var form = stepForm(script);
+        if (form) {
+          form.requestSubmit(form.querySelector("button.primary") || undefined);
+          done = true;
+        }
+      }
+    } else if (!typing(e.target)) {
+      if (e.key === "?") {
+        showShortcuts();
+        done = true;
+      } else if (e.key === "n") {
+        var take = document.querySelector('form[action="/queue/take"] button[type="submit"]');
+        if (take) { take.click(); done = true; }
+      } else if (e.key === "Escape") {
+        var panel = document.getElementById("shortcuts");
+        if (panel && panel.open) { panel.open = false; panel.querySelector("summary").focus(); done = true; }
+      }
+    }
+    if (done) { e.preventDefault(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:afterSwap", function (e) {
     var flash = document.getElementById("flash");
     if (flash && e.target !== flash) { flash.innerHTML = ""; }
     enhance(e.target);
+    if (e.target.id === "script") { focusNextThing(e.target); }
   });
 })();
