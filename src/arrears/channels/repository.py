@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from arrears.accounts.tables import Account, ContactPoint, Customer, Hold
-from arrears.cases.tables import Case, Interaction
+from arrears.accounts.tables import Account, ContactPoint, Customer
+from arrears.cases.tables import Case
 from arrears.channels.tables import MessageDelivery, OutboxMessage
 from arrears.contact import repository as contact_repo
 from arrears.contact.policy import Wishes
@@ -58,8 +58,9 @@ class MessageContext:
     account_ref: str | None
     #: (kind, start date, end date inclusive or None) of every hold on the account
     holds: tuple[tuple[str, date, date | None], ...]
-    #: (started_at, channel, party, outcome, contact point id) of the case's recent interactions
-    interactions: tuple[tuple[datetime, str, str, str, int | None], ...]
+    #: (started_at, channel, party, outcome, contact point id, account ref) of the recent interactions on
+    #: every account of the customer
+    interactions: tuple[tuple[datetime, str, str, str, int | None, str | None], ...]
     #: the customer's contact preferences, as the gate reads them (None: none)
     wishes: Wishes | None = None
 
@@ -101,7 +102,7 @@ def message_context(session: Session, message_id: int, *, since: datetime) -> Me
         customer_of_point = customer.id
     account_ref = None
     holds: tuple[tuple[str, date, date | None], ...] = ()
-    interactions: tuple[tuple[datetime, str, str, str, int | None], ...] = ()
+    interactions: tuple[tuple[datetime, str, str, str, int | None, str | None], ...] = ()
     if m.case_id is not None:
         account_id, account_ref, customer_id = session.execute(
             select(Account.id, Account.account_ref, Account.customer_id).join(Case, Case.account_id == Account.id)
@@ -109,13 +110,9 @@ def message_context(session: Session, message_id: int, *, since: datetime) -> Me
         if customer_name is None:
             customer_name, time_zone = session.execute(
                 select(Customer.name, Customer.time_zone).where(Customer.id == customer_id)).one()
-        holds = tuple((k, s, e) for k, s, e in session.execute(
-            select(Hold.kind, Hold.start_date, Hold.end_date).where(Hold.account_id == account_id)).all())
-        interactions = tuple((a, c, p, o, cp) for a, c, p, o, cp in session.execute(
-            select(Interaction.started_at, Interaction.channel, Interaction.party, Interaction.outcome,
-                   Interaction.contact_point_id)
-            .where(Interaction.case_id == m.case_id, Interaction.started_at >= since)
-            .order_by(Interaction.started_at)).all())
+        # the person's history and holds, as for every gate check (one contact budget per customer)
+        holds = contact_repo.customer_holds(session, account_id=account_id, customer_id=customer_id)
+        interactions = contact_repo.customer_interactions(session, customer_id, since=since, outbound_only=False)
     return MessageContext(
         id=m.id, idempotency_key=m.idempotency_key, channel=m.channel, template=m.template, locale=m.locale,
         payload=dict(m.payload or {}), case_id=m.case_id, created_at=m.created_at, point=point,

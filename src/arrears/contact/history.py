@@ -41,7 +41,7 @@ from arrears.cases.tables import Appointment as CaseAppointment
 from arrears.contact.besttime import RPC_OUTCOMES, SlotCounts, local_slots, segment_key
 from arrears.contact.plan import DueCase
 from arrears.contact.policy import Appointment, Attempt, Hold, local_instant
-from arrears.contact.repository import wishes_by_customer
+from arrears.contact.repository import PERSON_HOLD_KINDS, wishes_by_customer
 from arrears.kit.arrowdb import ArrowReader, epoch_days
 from arrears.kit.errors import ArrearsError
 
@@ -205,31 +205,47 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
         phones = _phones(session, sorted({r[7] for r in rows}))
         account_ids = [r[5] for r in rows]
         case_ids = [r[0] for r in rows]
+        customer_ids = sorted({r[7] for r in rows})
         holds: dict[int, list[Hold]] = {}
+        person_holds: dict[int, list[tuple[int, Hold]]] = {}
         attempts: dict[int, list[Attempt]] = {}
         appointments: dict[int, Appointment] = {}
+
+        def hold(kind: str, start: date, end: date | None) -> Hold:
+            return Hold(kind, local_instant(zone, start), None if end is None else
+                        local_instant(zone, end + timedelta(days=1)))
+
+        in_force = (LedgerHold.start_date <= day, or_(LedgerHold.end_date.is_(None), LedgerHold.end_date >= day))
         for part in _chunks(account_ids):
             for acc, kind, start, end in session.execute(
                     select(LedgerHold.account_id, LedgerHold.kind, LedgerHold.start_date, LedgerHold.end_date)
-                    .where(LedgerHold.account_id.in_(part), LedgerHold.start_date <= day,
-                           or_(LedgerHold.end_date.is_(None), LedgerHold.end_date >= day))):
-                holds.setdefault(acc, []).append(Hold(kind, local_instant(zone, start), None if end is None else
-                                                      local_instant(zone, end + timedelta(days=1))))
+                    .where(LedgerHold.account_id.in_(part), *in_force)):
+                holds.setdefault(acc, []).append(hold(kind, start, end))
         since = day_start - timedelta(days=history_days)
-        for part in _chunks(case_ids):
-            for cid, at, outcome in session.execute(
-                    select(Interaction.case_id, Interaction.started_at, Interaction.outcome)
-                    .where(Interaction.case_id.in_(part), Interaction.channel == "call",
+        # one contact budget per person: the calls on every account of the customer (as the gate reads
+        # them, :func:`arrears.contact.repository.customer_interactions`), and the person's holds
+        for part in _chunks(customer_ids):
+            for cust, acc, kind, start, end in session.execute(
+                    select(Account.customer_id, LedgerHold.account_id, LedgerHold.kind, LedgerHold.start_date,
+                           LedgerHold.end_date).join(Account, Account.id == LedgerHold.account_id)
+                    .where(Account.customer_id.in_(part), LedgerHold.kind.in_(PERSON_HOLD_KINDS), *in_force)):
+                person_holds.setdefault(cust, []).append((acc, hold(kind, start, end)))
+            for cust, ref, at, outcome in session.execute(
+                    select(Account.customer_id, Account.account_ref, Interaction.started_at, Interaction.outcome)
+                    .join(Case, Case.id == Interaction.case_id).join(Account, Account.id == Case.account_id)
+                    .where(Account.customer_id.in_(part), Interaction.channel == "call",
                            Interaction.direction == "outbound", Interaction.started_at >= since,
                            Interaction.started_at < day_end)):
-                attempts.setdefault(cid, []).append(Attempt(at=at, conversation=outcome in RPC_OUTCOMES))
+                attempts.setdefault(cust, []).append(Attempt(at=at, conversation=outcome in RPC_OUTCOMES,
+                                                             account_id=ref))
+        for part in _chunks(case_ids):
             for cid, start, end in session.execute(
                     select(CaseAppointment.case_id, CaseAppointment.window_start, CaseAppointment.window_end)
                     .where(CaseAppointment.case_id.in_(part), CaseAppointment.status == "scheduled",
                            CaseAppointment.window_start < day_end, CaseAppointment.window_end > day_start)
                     .order_by(CaseAppointment.window_start)):
                 appointments.setdefault(cid, Appointment(start, end))
-        wishes = wishes_by_customer(session, sorted({r[7] for r in rows}))
+        wishes = wishes_by_customer(session, customer_ids)
     out: list[DueCase] = []
     for case_id, team_id, balance, propensity, bucket, account_id, ref, customer_id, tz in rows:
         phone = phones.get(customer_id)
@@ -237,8 +253,9 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
         out.append(DueCase(
             case_id=case_id, account_ref=ref, customer_id=customer_id, time_zone=tz,
             contact_point_id=phone[0] if phone else None, team_id=team_id, weight=max(balance, 0) * bp,
-            opted_out=phone[1] if phone else False, holds=tuple(holds.get(account_id, ())),
-            attempts=tuple(sorted(attempts.get(case_id, ()), key=lambda a: a.at)),
+            opted_out=phone[1] if phone else False,
+            holds=(*holds.get(account_id, ()), *(h for acc, h in person_holds.get(customer_id, ()) if acc != account_id)),
+            attempts=tuple(sorted(attempts.get(customer_id, ()), key=lambda a: a.at)),
             appointment=appointments.get(case_id), wishes=wishes.get(customer_id)))
     return out
 

@@ -138,7 +138,7 @@ def call_candidate(case: DueCase, at: datetime) -> ContactCandidate:
     """The gate's view of a planned collection call to the debtor (recorded, limited-content voicemail)."""
     return ContactCandidate(
         at=at, channel="call", party="debtor", purpose="collection", tz=case.time_zone,
-        account_id=str(case.case_id), country=case.country, subdiv=case.subdiv,
+        account_id=case.account_ref, country=case.country, subdiv=case.subdiv,
         party_ref=None if case.contact_point_id is None else str(case.contact_point_id), opted_out=case.opted_out,
         recorded=True, voicemail_limited=True, opt_out_notice=True, discloses_debt=True,
         attempts=case.attempts, holds=case.holds, appointment=case.appointment, wishes=case.wishes)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -51,23 +51,40 @@ def case_facts(session: Session, case_id: int, *, scope: ColumnElement[bool] | N
     return CaseFacts(*row)
 
 
-def holds(session: Session, account_id: int) -> tuple[tuple[str, date, date | None], ...]:
-    """(kind, start date, end date inclusive or None) of every hold on the account."""
+#: Hold kinds about the person, not one debt: a hold of these kinds on any of the customer's accounts
+#: holds every contact with the customer (the other kinds stay with their account).
+PERSON_HOLD_KINDS = ("bankruptcy", "deceased")
+
+
+def customer_holds(session: Session, *, account_id: int, customer_id: int
+                   ) -> tuple[tuple[str, date, date | None], ...]:
+    """(kind, start date, end date inclusive or None) of every hold on the account, and of the person's
+    holds (:data:`PERSON_HOLD_KINDS`) on the customer's other accounts."""
     return tuple((k, s, e) for k, s, e in session.execute(
-        select(Hold.kind, Hold.start_date, Hold.end_date).where(Hold.account_id == account_id)
+        select(Hold.kind, Hold.start_date, Hold.end_date).join(Account, Account.id == Hold.account_id)
+        .where(Account.customer_id == customer_id,
+               or_(Hold.account_id == account_id, Hold.kind.in_(PERSON_HOLD_KINDS)))
         .order_by(Hold.start_date, Hold.id)).all())
 
 
-def outbound_interactions(session: Session, case_id: int, *, since: datetime, before: datetime
-                          ) -> tuple[tuple[datetime, str, str, str, int | None], ...]:
-    """(started_at, channel, party, outcome, contact point id) of the case's outbound interactions in
-    [since, before), oldest first: the history of attempts."""
-    return tuple((a, c, p, o, cp) for a, c, p, o, cp in session.execute(
-        select(Interaction.started_at, Interaction.channel, Interaction.party, Interaction.outcome,
-               Interaction.contact_point_id)
-        .where(Interaction.case_id == case_id, Interaction.direction == "outbound",
-               Interaction.started_at >= since, Interaction.started_at < before)
-        .order_by(Interaction.started_at, Interaction.id)).all())
+def customer_interactions(session: Session, customer_id: int, *, since: datetime, before: datetime | None = None,
+                          outbound_only: bool = True
+                          ) -> tuple[tuple[datetime, str, str, str, int | None, str], ...]:
+    """(started_at, channel, party, outcome, contact point id, account ref) of the interactions on every
+    case of every account of the customer in [since, before), oldest first: the person's history of
+    attempts, each with the debt it was about (the contact rules count per person or per debt, as the
+    pack says). Read by customer → accounts → cases → interactions (case_id, started_at), each step on
+    an index."""
+    stmt = (select(Interaction.started_at, Interaction.channel, Interaction.party, Interaction.outcome,
+                   Interaction.contact_point_id, Account.account_ref)
+            .join(Case, Case.id == Interaction.case_id).join(Account, Account.id == Case.account_id)
+            .where(Account.customer_id == customer_id, Interaction.started_at >= since))
+    if before is not None:
+        stmt = stmt.where(Interaction.started_at < before)
+    if outbound_only:
+        stmt = stmt.where(Interaction.direction == "outbound")
+    return tuple((a, c, p, o, cp, ref) for a, c, p, o, cp, ref in session.execute(
+        stmt.order_by(Interaction.started_at, Interaction.id)).all())
 
 
 def contact_point(session: Session, point_id: int) -> PointFacts | None:

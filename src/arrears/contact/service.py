@@ -39,6 +39,7 @@ from arrears.contact.policy import (
     zone,
 )
 from arrears.contact.tables import DECISION_SOURCES, ContactDecision
+from arrears.dialler.repository import attempts_without_outcome
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
 
@@ -110,7 +111,7 @@ class ContactBlocked(ArrearsError):
 def build_candidate(
     *, at: datetime, channel: str, party: str, purpose: str, tz: str, account_id: str, bank_tz: str,
     holds: Iterable[tuple[str, date, date | None]] = (),
-    interactions: Iterable[tuple[datetime, str, str, str, int | None]] = (),
+    interactions: Iterable[tuple[datetime, str, str, str, int | None, str | None]] = (),
     party_ref: str | None = None, opted_out: bool = False, recorded: bool = False, voicemail_limited: bool = False,
     opt_out_notice: bool = False, discloses_debt: bool = True, appointment: tuple[datetime, datetime] | None = None,
     wishes: Wishes | None = None,
@@ -119,8 +120,10 @@ def build_candidate(
 
     ``holds``: (kind, first day, last day inclusive or None) in the bank's calendar, so a hold runs from
     the bank's midnight of its first day to the bank's midnight after its last. ``interactions``:
-    (started_at, channel, interaction party, outcome, contact point id); those at or after ``at`` are
-    ignored, and a debtor call whose outcome is not in :data:`NOT_A_CONVERSATION` is a conversation.
+    (started_at, channel, interaction party, outcome, contact point id, account ref) — the history of
+    the person, on all their accounts (the ref says which debt; None: this one); those at or after
+    ``at`` are ignored, and a debtor call whose outcome is not in :data:`NOT_A_CONVERSATION` is a
+    conversation.
     ``wishes``: the customer's contact preferences (:func:`arrears.contact.repository.wishes`), which
     the gate holds every contact with the debtor to.
     """
@@ -131,8 +134,8 @@ def build_candidate(
     attempts = tuple(
         Attempt(at=started, channel=ch, party=HISTORY_PARTY.get(p, "third_party"),
                 conversation=ch == "call" and p == "debtor" and outcome not in NOT_A_CONVERSATION,
-                party_ref=None if cp is None else str(cp))
-        for started, ch, p, outcome, cp in interactions if started < at)
+                party_ref=None if cp is None else str(cp), account_id=ref)
+        for started, ch, p, outcome, cp, ref in interactions if started < at)
     appt = Appointment(*appointment) if appointment is not None else None
     return ContactCandidate(
         at=at, channel=channel, party=party, purpose=purpose, tz=tz, account_id=account_id, party_ref=party_ref,
@@ -150,6 +153,16 @@ def _facts_point(session: Session, facts: repo.CaseFacts, contact_point_id: int 
     return point
 
 
+def _attempts(session: Session, customer_id: int, *, since: datetime, before: datetime
+              ) -> tuple[tuple[datetime, str, str, str, int | None, str], ...]:
+    """The person's history of attempts: their outbound interactions, and the calls dialled to them whose
+    outcome is not recorded yet (a dialled call is an attempt; once recorded, its interaction counts
+    instead: :mod:`arrears.dialler.service`), oldest first."""
+    found = (repo.customer_interactions(session, customer_id, since=since, before=before)
+             + attempts_without_outcome(session, customer_id, since=since, before=before))
+    return tuple(sorted(found, key=lambda row: row[0]))
+
+
 def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: str, purpose: str, at: datetime,
                point: repo.PointFacts | None, has_recording: bool, discloses_debt: bool,
                voicemail_limited: bool, opt_out_notice: bool) -> ContactCandidate:
@@ -157,9 +170,9 @@ def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: 
     try:
         return build_candidate(
             at=at, channel=channel, party=party, purpose=purpose, tz=facts.time_zone or bank_tz,
-            account_id=facts.account_ref, bank_tz=bank_tz, holds=repo.holds(session, facts.account_id),
-            interactions=repo.outbound_interactions(session, facts.case_id, since=at - timedelta(days=HISTORY_DAYS),
-                                                    before=at),
+            account_id=facts.account_ref, bank_tz=bank_tz,
+            holds=repo.customer_holds(session, account_id=facts.account_id, customer_id=facts.customer_id),
+            interactions=_attempts(session, facts.customer_id, since=at - timedelta(days=HISTORY_DAYS), before=at),
             party_ref=None if point is None else str(point.id), opted_out=bool(point and point.opted_out),
             recorded=has_recording, voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
             discloses_debt=discloses_debt, appointment=repo.appointment_window(session, facts.case_id, at),
@@ -176,8 +189,10 @@ def candidate_for_case(
     voicemail_limited: bool = False, opt_out_notice: bool = False,
 ) -> ContactCandidate:
     """The contact ``channel``/``party``/``purpose`` on case ``case_id`` at ``at``, from the store: the
-    customer's zone, every hold on the account, the case's outbound interactions of the last
-    :data:`HISTORY_DAYS` days, its scheduled appointment, the contact point's opt-out and the customer's
+    customer's zone, every hold on the account and the person's holds (bankruptcy, deceased) on their
+    other accounts, the outbound interactions of the last :data:`HISTORY_DAYS` days on every case of
+    every account of the customer (one contact budget per person; the pack's rules count per person or
+    per debt), the case's scheduled appointment, the contact point's opt-out and the customer's
     contact preferences."""
     facts = repo.case_facts(session, case_id)
     point = _facts_point(session, facts, contact_point_id)
