@@ -498,15 +498,15 @@ class RevealLimited(ArrearsError):
         self.retry_after = retry_after
 
 
-def _recent_reveals(session: Session, *, user: User, since: datetime) -> int:
-    """The user's reveals since ``since``, counted in the store (so every process sees the same count),
-    after taking the user's reveal lock: two reveals of one user at once are counted one after the
-    other. SQLite has one writer at a time; PostgreSQL takes a transaction-level advisory lock."""
+def recent_actions(session: Session, *, user: User, action: str, since: datetime) -> int:
+    """The user's audit records ``action`` since ``since``, counted in the store (so every process sees
+    the same count), after taking the user's lock for that action: two at once are counted one after
+    the other. SQLite has one writer at a time; PostgreSQL takes a transaction-level advisory lock."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('arrears.reveal:' || CAST(:uid AS text)))"),
-                        {"uid": user.id})
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key || CAST(:uid AS text)))"),
+                        {"key": f"arrears.{action}:", "uid": user.id})
     return session.scalar(select(func.count()).select_from(AuditRecord).where(
-        AuditRecord.actor == user.username, AuditRecord.action == "pii.reveal", AuditRecord.at >= since)) or 0
+        AuditRecord.actor == user.username, AuditRecord.action == action, AuditRecord.at >= since)) or 0
 
 
 def reveal(session: Session, *, user: User, kind: str, value: str, subject: str, purpose: str = "view",
@@ -528,7 +528,8 @@ def reveal(session: Session, *, user: User, kind: str, value: str, subject: str,
         limit = settings.reveal_limit if limit is None else limit
         window_seconds = settings.reveal_window_seconds if window_seconds is None else window_seconds
     if limit > 0:
-        done = _recent_reveals(session, user=user, since=utc_now() - timedelta(seconds=window_seconds))
+        done = recent_actions(session, user=user, action="pii.reveal",
+                              since=utc_now() - timedelta(seconds=window_seconds))
         if done >= limit:
             record(session, actor=user.username, action="pii.reveal_limited", entity="personal_data",
                    entity_id=subject[:64], detail={"kind": kind, "purpose": purpose, "role": user.role,

@@ -25,7 +25,7 @@ from arrears.portal import actions as portal_actions
 from arrears.portal import pages as portal_pages
 from arrears.portal import pay as portal_pay
 from arrears.portal import plan as portal_plan
-from arrears.web import admin, approvals, casepage, compliance, dashboards, pages
+from arrears.web import admin, approvals, casepage, compliance, dashboards, pages, search
 from arrears.web.inputs import refuse_control_characters
 from arrears.web.security import LoginRequired, login_redirect
 
@@ -89,6 +89,7 @@ def application(parent: FastAPI) -> FastAPI:
     web.include_router(pages.router)
     web.include_router(casepage.router)
     web.include_router(approvals.router)
+    web.include_router(search.router)
     web.include_router(dashboards.router)
     web.include_router(compliance.router)
     web.include_router(admin.router)
