@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -167,6 +168,17 @@ def masked_account(account_ref: str) -> str:
     return "****" + account_ref[-4:] if len(account_ref) > 4 else "****"
 
 
+def _local_moment(name: str, moment: datetime | None, zone: str) -> dict[str, str | None]:
+    """``moment`` for the written agreement: the customer's wall-clock time, their zone's name and its
+    UTC offset then (``<name>_at``, ``<name>_zone``, ``<name>_offset``); all None when there is none."""
+    if moment is None:
+        return {f"{name}_at": None, f"{name}_zone": None, f"{name}_offset": None}
+    local = moment.astimezone(ZoneInfo(zone))
+    offset = local.strftime("%z")
+    return {f"{name}_at": local.strftime("%Y-%m-%d %H:%M:%S"), f"{name}_zone": zone,
+            f"{name}_offset": f"UTC{offset[:3]}:{offset[3:]}"}
+
+
 def _render(session: Session, agreement: PlanAgreement, schedule: list[dict[str, object]],
             rules: PlanProducts) -> None:
     """(Re)write the agreement's terms and PDF from its current fields. Refused by the database
@@ -190,7 +202,7 @@ def _render(session: Session, agreement: PlanAgreement, schedule: list[dict[str,
         "total": agreement.total, "waived": agreement.waived, "discount_percent": agreement.discount_percent,
         "annual_rate": agreement.annual_rate, "grace_days": rules.monitoring.grace_days,
         "max_misses": rules.monitoring.max_misses, "reason": agreement.reason,
-        "confirmed_at": agreement.confirmed_at.isoformat(timespec="seconds") if agreement.confirmed_at else None,
+        **_local_moment("confirmed", agreement.confirmed_at, customer.time_zone),
         "confirmation_method": agreement.confirmation_method, "confirmation_ref": agreement.confirmation_ref,
         "agent": names.get(agreement.created_by, str(agreement.created_by)),
         "approver": names.get(agreement.approved_by) if agreement.approved_by else None,
