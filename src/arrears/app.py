@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arrears import __version__
@@ -25,6 +25,7 @@ from arrears.cases.endpoints import queue_router
 from arrears.cases.endpoints import router as cases_router
 from arrears.config import Settings, get_settings
 from arrears.contact.endpoints import router as contact_router
+from arrears.dialler.endpoints import router as dialler_router
 from arrears.escalation.endpoints import router as escalation_router
 from arrears.kit.db import make_engine
 from arrears.kit.errors import ArrearsError
@@ -33,6 +34,7 @@ from arrears.payments.endpoints import router as payments_router
 from arrears.plans.endpoints import router as plans_router
 from arrears.reports.endpoints import router as reports_router
 from arrears.web import pages_mount, static_files
+from arrears.web.i18n import N_
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type", 422: "validation_error"}
@@ -82,8 +84,14 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and request.method == "GET" and "text/html" in request.headers.get("accept", "") \
+            and not request.url.path.startswith(("/api/", "/static/")):
+        # a browser's mistyped address: the page in the reader's language, not the API's JSON
+        from arrears.web.render import error_page, gettext
+
+        return error_page(request, 404, gettext(request, N_("There is no page at this address.")))
     return JSONResponse(error_body(_HTTP_CODES.get(exc.status_code, "error"), str(exc.detail)),
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
@@ -140,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(escalation_router)
     app.include_router(reports_router)
     app.include_router(payments_router)  # the provider's notify URL: signed notifications, no user, no CSRF
+    app.include_router(dialler_router)  # the dialler's event URL: HMAC-signed events, no user, no CSRF
     app.mount("/static", static_files(), name="static")
     app.router.routes.append(pages_mount(app))  # the web UI: only the paths its pages match
     return app

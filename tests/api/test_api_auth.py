@@ -35,8 +35,9 @@ def _routes() -> list[tuple[str, str]]:
 
 
 #: Routes whose caller is no user: the payment provider's notify URL, authenticated by the
-#: notification's own signature (tested below and in tests/payments, tests/portal/test_pay.py).
-SIGNED = {("POST", "/payments/notify")}
+#: notification's own signature (tested below and in tests/payments, tests/portal/test_pay.py), and the
+#: dialler's event URL, authenticated by its HMAC signature (below and in tests/dialler).
+SIGNED = {("POST", "/payments/notify"), ("POST", "/dialler/events")}
 ROUTES = [r for r in _routes() if r not in SIGNED]
 WRITES = [(m, p) for m, p in ROUTES if m == "POST" and not p.startswith("/queue")
           and not p.endswith(("/release", "/renew"))]
@@ -160,3 +161,16 @@ def test_the_notify_url_believes_a_signature_not_a_user(api: Api, tmp_path) -> N
         assert r.status_code == 401 and r.json()["code"] == "FAIL", r.text
     with api.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(PaymentEvent)).scalar_one() == 0
+
+
+def test_the_dialler_event_url_believes_a_signature_not_a_user(api: Api) -> None:
+    from arrears.dialler.settings import DiallerSettings, Dialling
+    from arrears.dialler.tables import DiallerEvent
+
+    api.client.app.state.dialling = Dialling(None, DiallerSettings(url=None, events_secret="a shared secret"))
+    event = {"event_id": "e1", "call_id": "c1", "type": "ringing", "occurred_at": "2026-12-07T10:00:00+00:00"}
+    for headers in ({}, api.headers("admin"), api.headers("agent_east")):
+        r = api.client.post("/dialler/events", json=event, headers=headers)
+        assert r.status_code == 401, r.text
+    with api.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DiallerEvent)).scalar_one() == 0

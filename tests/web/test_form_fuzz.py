@@ -102,6 +102,8 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         "direction": one_of("outbound", "inbound", "sideways"), "contact_date": dates, "contact_time": clock,
         "promise_amount": amounts, "promise_date": dates, "appointment_date": dates, "appointment_from": clock,
         "appointment_to": clock, "to_state": one_of(*STATES), "move_reason": text, "lift_hold_on": dates,
+        # the outcome of a call dialled from the case (its id, as the outcome form carries it)
+        "call_id": st.one_of(text, one_of("0" * 32, "f" * 32)),
         # filters (GET forms)
         "date": dates, "from": dates, "to": dates, "rule": text, "page": int_text, "actor": text, "action": text,
         "next": one_of("/", "/queue", "//evil.example", "http://evil.example"), "notice": text,

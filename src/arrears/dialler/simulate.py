@@ -92,13 +92,15 @@ class DiallerSimulator:
 
     def _play(self, callback_url: str, events: list[dict[str, Any]]) -> None:
         for event in events:
-            for _ in range(3):  # retried as a dialler does, until a 2xx
+            # retried as a dialler does, until a 2xx: the first event may come before the request that
+            # originated the call has committed it (404), as with a real dialler
+            for attempt in range(8):
                 try:
                     if self.post_event(callback_url, event) < 300:
                         break
                 except httpx.HTTPError:
                     pass
-                time.sleep(0.2)
+                time.sleep(0.1 * 2**attempt)
 
     def _originate(self, request: dict[str, Any]) -> str:
         with self._lock:
