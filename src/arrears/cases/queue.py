@@ -7,6 +7,11 @@ Ranking (among open, not contact-suppressed, unheld cases in the agent's team sc
 3. everything else, by expected value = ``balance`` (fen) × propensity to pay (basis points),
    highest first; ties by case id.
 
+A case whose repayment plan runs (``plan_active``) is not queue work: only an appointment of rank 1
+brings it to its owner; the plan's next event (a missed instalment, a broken plan) moves it to
+``follow_up`` and back into ranks 2–3. Confirming a plan ends the hold on the case
+(:func:`wrap_up_plan`): the lease goes back and the tasks the plan made moot are cancelled.
+
 The claim is one ``UPDATE cases … WHERE id = COALESCE(rank 1, rank 2, rank 3) AND <capacity left>
 RETURNING …``; each rank is a ``LIMIT 1`` sub-select, and a later rank is only evaluated when the
 earlier ones found nothing. No two agents ever hold the same case:
@@ -37,6 +42,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from arrears.accounts.tables import Account, Customer
+from arrears.auth.audit import record
 from arrears.auth.model import sees_all_teams
 from arrears.auth.tables import User
 from arrears.cases.model import OPEN_STATES
@@ -58,6 +64,10 @@ from arrears.kit.errors import ArrearsError, NotFound
 
 #: How long a claim holds a case unless renewed.
 DEFAULT_LEASE = timedelta(minutes=15)
+
+#: Task kinds a confirmed repayment plan makes moot: the calls and follow-ups chasing a payment the
+#: plan now schedules. Reviews and escalation tasks (legal, agency, charge-off) stay for a person.
+MOOT_WITH_PLAN: tuple[str, ...] = ("call", "broken_promise", "promise_short", "missed_instalment", "broken_plan")
 
 #: Buckets in ageing order; skills name a range of them.
 BUCKET_ORDER: tuple[str, ...] = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+")
@@ -263,10 +273,11 @@ def _claim_statement(sqlite: bool, scoped: bool, skills: tuple[Skill, ...]) -> A
     skill_filter = _skill_filter(skills)
     if skill_filter is not None:
         base.append(skill_filter)
+    waiting = [*base, Case.status != "plan_active"]  # a running plan waits for its next event
     pick = func.coalesce(
         _candidate(sqlite, [*base, _due_appointment()], []),
-        _candidate(sqlite, [*base, _broken_promise()], []),
-        _candidate(sqlite, base, [_ev_sql().desc()]),
+        _candidate(sqlite, [*waiting, _broken_promise()], []),
+        _candidate(sqlite, waiting, [_ev_sql().desc()]),
     )
     held = (select(func.count()).select_from(Case)
             .where(Case.held_by == _UID, Case.lease_expires_at > _NOW).correlate(None).scalar_subquery())
@@ -368,3 +379,29 @@ def renew(session: Session, *, case_id: int, user: User, now: datetime | None = 
     row.lease_expires_at = now + lease
     session.flush()
     return row
+
+
+def wrap_up_plan(session: Session, *, case_id: int, actor: str, agreement_id: int) -> tuple[int | None, list[int]]:
+    """The case's repayment plan is now active: whoever holds the case gives it back (an audited
+    ``queue.release`` with reason ``plan_active``), and its open tasks of :data:`MOOT_WITH_PLAN` kinds
+    are cancelled (``task.cancel`` each). The caller has the case row locked (the confirmation does).
+    Returns (the user who held it or None, the ids of the tasks cancelled)."""
+    row = session.get(Case, case_id)
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    holder = row.held_by
+    if holder is not None:
+        record(session, actor=actor, action="queue.release", entity="case", entity_id=case_id,
+               detail={"reason": "plan_active", "agreement_id": agreement_id, "held_by": holder,
+                       "lease_expires_at": row.lease_expires_at})
+        row.held_by = None
+        row.lease_expires_at = None
+    cancelled = []
+    for task in session.scalars(select(Task).where(Task.case_id == case_id, Task.status == "open",
+                                                   Task.kind.in_(MOOT_WITH_PLAN)).order_by(Task.id)):
+        task.status = "cancelled"
+        cancelled.append(task.id)
+        record(session, actor=actor, action="task.cancel", entity="task", entity_id=task.id,
+               detail={"case_id": case_id, "kind": task.kind, "reason": "plan_active", "agreement_id": agreement_id})
+    session.flush()
+    return holder, cancelled

@@ -24,6 +24,7 @@ from arrears.accounts.tables import Account, ContactPoint, Customer
 from arrears.auth.model import Forbidden
 from arrears.auth.service import record
 from arrears.auth.tables import User
+from arrears.cases import queue
 from arrears.cases import repository as case_repo
 from arrears.cases.model import ENDED_STATES, TRANSITIONS, can_transition
 from arrears.cases.service import business_date_of, transition
@@ -443,8 +444,9 @@ def confirm_agreement(
     point), so no code is asked for here.
 
     Confirmed: the agreement is active, its terms and PDF are frozen, reminders are scheduled, the
-    case moves to ``plan_active`` (through the lifecycle's allowed moves), and a version it
-    replaces becomes ``superseded``."""
+    case moves to ``plan_active`` (through the lifecycle's allowed moves), a version it replaces
+    becomes ``superseded``, and the case leaves the agent's hands (:func:`arrears.cases.queue.wrap_up_plan`:
+    the lease is released and the tasks the plan made moot are cancelled, both audited)."""
     rules = rules or products()
     agreement = repo.get_agreement(session, agreement_id, for_update=True)
     _awaiting(agreement)
@@ -507,6 +509,7 @@ def confirm_agreement(
     _audit(session, actor, "plan.agreement_confirm", agreement, method=method, reference=agreement.confirmation_ref,
            terms_sha256=agreement.terms_sha256, pdf_sha256=agreement.pdf_sha256, superseded_id=superseded,
            reminders=[d for _, d in sorted(reminders.items())])
+    queue.wrap_up_plan(session, case_id=case.id, actor=actor, agreement_id=agreement.id)
     return ConfirmResult(agreement)
 
 

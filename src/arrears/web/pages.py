@@ -19,6 +19,7 @@ from arrears.cases.tables import Case
 from arrears.kit.clientaddr import request_client
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
+from arrears.web import myday
 from arrears.web import repository as repo
 from arrears.web.i18n import N_
 from arrears.web.inputs import PathId
@@ -157,5 +158,7 @@ def release(request: Request, case_id: PathId, session: DbSession, user: QueueUs
            detail={"source": "web"})
     return RedirectResponse("/queue", status_code=303)
 
+
+router.include_router(myday.router)  # /myday: the agent's day list, one click from the queue
 
 __all__ = ["router"]

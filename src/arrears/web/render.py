@@ -37,8 +37,9 @@ START_PAGES: dict[str, str] = {
     Role.AUDITOR: "/audit",
 }
 NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
-    Role.AGENT: (("/queue", N_("My queue")),),
-    Role.TEAM_LEAD: (("/team", N_("Team")), ("/queue", N_("My queue")), ("/approvals", N_("Approvals"))),
+    Role.AGENT: (("/queue", N_("My queue")), ("/myday", N_("My day"))),
+    Role.TEAM_LEAD: (("/team", N_("Team")), ("/queue", N_("My queue")), ("/myday", N_("My day")),
+                     ("/approvals", N_("Approvals"))),
     Role.SUPERVISOR: (("/supervisor", N_("Supervision")), ("/team", N_("Team")), ("/approvals", N_("Approvals"))),
     Role.COMPLIANCE: (("/compliance", N_("Compliance")), ("/audit", N_("Audit log")), ("/approvals", N_("Approvals"))),
     Role.ADMIN: (("/admin", N_("Administration")), ("/supervisor", N_("Supervision")),
