@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,9 +20,10 @@ from arrears.cases.config import load_default_case_rules
 from arrears.cases.tables import Case
 from arrears.channels import repository as channel_repo
 from arrears.channels.tables import OutboxMessage
+from arrears.contact.besttime import SLOTS
 from arrears.contact.config import load_default_pack
 from arrears.contact.history import read_due_cases
-from arrears.contact.plan import call_candidate
+from arrears.contact.plan import DueCase, Shift, build_plan, call_candidate
 from arrears.contact.policy import gate
 from arrears.contact.service import ContactBlocked, candidate_for_case, check_contact
 from tests.cases.support import new_case
@@ -129,6 +131,16 @@ def test_the_call_plan_reads_the_persons_history(engine: Engine) -> None:
     assert len(due[second].attempts) == 6 and {a.account_id for a in due[second].attempts} == {"B1"}
     d = gate(call_candidate(due[second], DAY + timedelta(hours=3)), load_default_pack("cn"))
     assert [b.rule_id for b in d.blocks] == ["daily_call_limit"]
+
+
+def test_the_days_plan_calls_a_customer_once_whatever_the_number_of_accounts() -> None:
+    # customer 1 has three due accounts, customer 2 one: two calls, customer 1's on its most valuable case
+    cases = [DueCase(case_id=i, account_ref=f"A{i}", customer_id=1 if i < 4 else 2, time_zone="Asia/Shanghai",
+                     contact_point_id=100 + i, weight=float(i)) for i in range(1, 5)]
+    plan = build_plan(cases, np.full((4, SLOTS), 0.3), day=date(2026, 3, 10), shifts=[Shift(1, None)],
+                      pack=load_default_pack("cn"), calls_per_agent_hour=10)
+    assert sorted(c.case_id for c in plan.calls) == [3, 4]
+    assert sorted(plan.unplanned) == [1, 2] and plan.blocked == ()
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

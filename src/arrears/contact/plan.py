@@ -291,6 +291,21 @@ def appointment_mask(cases: Sequence[DueCase], starts: Sequence[datetime]) -> np
     return out
 
 
+def one_call_per_customer(cases: Sequence[DueCase], value: np.ndarray, assignment: np.ndarray) -> np.ndarray:
+    """One contact budget per person: of a customer's due cases, only the planned one of most value
+    keeps its call (the call is with the person, about all their accounts); the others go unplanned.
+    The gate allowed each call on the person's history before today's plan, so the day's plan adds at
+    most one call to it."""
+    out = np.array(assignment, copy=True)
+    kept: set[int] = set()
+    for i in sorted(np.flatnonzero(out >= 0), key=lambda i: (-value[i, out[i]], cases[i].case_id)):
+        if cases[i].customer_id in kept:
+            out[i] = -1
+        else:
+            kept.add(cases[i].customer_id)
+    return out
+
+
 def build_plan(cases: Sequence[DueCase], probabilities: np.ndarray, *, day: date, shifts: Sequence[Shift],
                pack: PolicyPack, bank_tz: str = "Asia/Shanghai", hours: Sequence[int] = BUSINESS_HOURS,
                calls_per_agent_hour: int = DEFAULT_CALLS_PER_AGENT_HOUR,
@@ -324,6 +339,7 @@ def build_plan(cases: Sequence[DueCase], probabilities: np.ndarray, *, day: date
     team_index = np.array([tindex.get(c.team_id, 0 if len(teams) == 1 and c.team_id is None else -1)
                            for c in cases], dtype=np.int64)
     assignment = solve(value, ok, cap, team_index) if len(cases) else np.zeros(0, np.int64)
+    assignment = one_call_per_customer(cases, value, assignment)
     reachable = ok & (team_index[:, None] >= 0) & (cap[np.maximum(team_index, 0)] > 0) if len(cases) else ok
     calls: list[PlannedCall] = []
     order = sorted(np.flatnonzero(assignment >= 0), key=lambda i: (assignment[i], -value[i, assignment[i]],
