@@ -50,3 +50,39 @@ def test_a_promise_date_is_neither_past_nor_beyond_the_limit(api: Api) -> None:
                      json={"amount": 100, "promised_date": "2026-03-05"})
         assert r.status_code == 422 and r.json()["error"]["field"] == "promised_date"
         assert "2026-03-04" in r.json()["error"]["message"]
+
+
+def test_a_hold_review_is_confirmed_and_its_note_shown_on_the_case(api: Api) -> None:
+    from arrears.cases.tables import HoldReview
+
+    with frozen_at(DAYTIME):
+        agent = sign_in(api, "agent_east")
+        token = page_csrf(agent, f"/case/{api.east_case}")
+        r = agent.post(f"/case/{api.east_case}/script/outcome", headers={**HX, "X-CSRF-Token": token}, data={
+            "outcome": "dispute", "party": "debtor", "recording_ref": "REC-D", "next_step": "none"})
+        assert r.status_code == 200, r.text
+        with Session(api.engine) as s:
+            review_id = s.scalars(select(HoldReview.id).where(HoldReview.case_id == api.east_case)).one()
+        lead = sign_in(api, "lead_east", lang="zh_CN")
+        r = lead.post(f"/case/{api.east_case}/hold-reviews/{review_id}", follow_redirects=False,
+                      data={"csrf_token": page_csrf(lead, f"/case/{api.east_case}"), "note": "核实有异议，待调查",
+                            "lift_hold_on": "2026-02-05"})
+        assert r.status_code == 303 and r.headers["location"].endswith("notice=hold_lifted")
+        page = lead.get(r.headers["location"]).text
+        assert '<p class="notice" role="status">已记录复核：停催将于所选日期结束。</p>' in page
+        assert "核实有异议，待调查" in page, page
+        assert "lead_east" in page and "2026年2月5日" in page
+        # kept without a lifting day: the other notice; an unknown notice shows nothing
+        english = sign_in(api, "lead_east", lang="en")
+        assert "The review was recorded: the hold stays." in english.get(
+            f"/case/{api.east_case}?notice=hold_kept").text
+        assert 'class="notice"' not in english.get(f"/case/{api.east_case}?notice=nonsense").text
+
+
+def test_releasing_a_case_says_so_on_the_queue(api: Api) -> None:
+    agent = sign_in(api, "agent_east", lang="zh_CN")
+    assert agent.post("/queue/take", data={"csrf_token": page_csrf(agent)}).headers["location"] == \
+        f"/case/{api.east_case}"
+    r = agent.post(f"/case/{api.east_case}/release", data={"csrf_token": page_csrf(agent)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/queue?notice=released"
+    assert '<p class="notice" role="status">已释放该案件，案件已退回团队队列。</p>' in agent.get(r.headers["location"]).text

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -229,6 +229,7 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
         **panels(session, user, case),
         "holds": case_repo.holds_of_case(session, case.id),
         "reviews": reviews,
+        "reviewers": repo.usernames(session, {r.reviewed_by for r in reviews if r.reviewed_by}),
         # a hold is reviewed by a second person: not by the agent whose interaction placed it
         "placed_by_me": {r.id for r in reviews if placed.get(r.interaction_id) == user.id},
         "payment_orders": orders_of_account(session, account_id=account.id, now=now, confirm_within_days=payments_of(
@@ -358,10 +359,17 @@ def _done(request: Request, session: Session, user: User, case: Case, step: str,
 
 # -- pages ------------------------------------------------------------------------------------------------
 
+#: Confirmations the case page shows after a redirect (``?notice=``).
+CASE_NOTICES = {"hold_kept": N_("The review was recorded: the hold stays."),
+                "hold_lifted": N_("The review was recorded: the hold ends on the day chosen.")}
+
+
 @router.get("/case/{case_id}")
-def case_page(request: Request, case_id: PathId, session: DbSession, user: WebUser, step: str = "greeting") -> Response:
+def case_page(request: Request, case_id: PathId, session: DbSession, user: WebUser, step: str = "greeting",
+              notice: Annotated[str, Query(max_length=32)] = "") -> Response:
     case = _case(session, user, case_id)
-    return render(request, "case.html", **case_context(request, session, user, case, step))
+    return render(request, "case.html", **case_context(request, session, user, case, step),
+                  notice=CASE_NOTICES.get(notice))
 
 
 @router.get("/case/{case_id}/script/{step}")
@@ -741,7 +749,7 @@ def post_hold_review(
                                     lift_hold_on=lift)
     _audit(session, user, "hold.review", "hold_review", done.id, case_id=case.id, hold_id=done.hold_id,
            lifted_on=lift)
-    return RedirectResponse(f"/case/{case.id}", status_code=303)
+    return RedirectResponse(f"/case/{case.id}?notice={'hold_lifted' if lift else 'hold_kept'}", status_code=303)
 
 
 # -- the cardholder's personal link ----------------------------------------------------------------------

@@ -130,7 +130,8 @@ def my_queue(request: Request, session: DbSession, user: QueueUser, notice: str 
     held = repo.held_rows(session, user=user, now=now, today=today)
     waiting = repo.waiting_rows(session, user=user, scope=case_scope(user, Case.team_id), now=now, today=today)
     notices = {"empty": N_("No case is waiting for you right now."),
-               "capacity": N_("You already hold as many cases as you may: finish or release one first.")}
+               "capacity": N_("You already hold as many cases as you may: finish or release one first."),
+               "released": N_("The case was released: it is back in the team's queue.")}
     return render(request, "queue.html", held=held, waiting=waiting, notice=notices.get(notice or ""))
 
 
@@ -156,7 +157,7 @@ def release(request: Request, case_id: PathId, session: DbSession, user: QueueUs
     queue.release(session, case_id=case.id, user=user)
     record(session, actor=user.username, action="queue.release", entity="case", entity_id=case.id,
            detail={"source": "web"})
-    return RedirectResponse("/queue", status_code=303)
+    return RedirectResponse("/queue?notice=released", status_code=303)
 
 
 router.include_router(myday.router)  # /myday: the agent's day list, one click from the queue
