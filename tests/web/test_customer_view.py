@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
-from arrears.accounts.tables import Account
+from arrears.accounts.tables import Account, Hold
 from arrears.auth.tables import User
 from arrears.cases import service as case_service
 from arrears.cases.config import load_default_case_rules
@@ -64,6 +64,16 @@ def test_the_case_page_shows_the_customers_other_accounts_with_cases_plans_and_p
     assert f'href="/case/{api.west_case}"' in supervisor and "another team" not in supervisor
     # and from the other side: the planned case's page shows the first account
     assert "ACC-EAST" in _section(sign_in(api, "agent_east", lang="en").get(f"/case/{planned}").text)
+
+
+def test_a_hold_about_the_person_on_the_other_account_is_shown_with_it(api: Api) -> None:
+    _owned_by_east_customer(api, "ACC-WEST")
+    with api.engine.begin() as conn:
+        west = conn.execute(select(Account.id).where(Account.account_ref == "ACC-WEST")).scalar_one()
+        conn.execute(insert(Hold).values(account_id=west, kind="deceased", start_date=date(2026, 1, 1),
+                                         end_date=None, pauses_ageing=False, reason="test", created_by="test"))
+    view = _section(sign_in(api, "agent_east", lang="en").get(f"/case/{api.east_case}").text)
+    assert "Deceased" in view
 
 
 def test_a_customer_with_one_account_says_so(api: Api) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from arrears.accounts.tables import Account, Customer, Statement
+from arrears.accounts.tables import Account, Customer, Hold, Statement
 from arrears.auth.tables import Team, User
 from arrears.cases.model import OPEN_STATES
 from arrears.cases.tables import Appointment, Case, HoldReview, Promise, Task, expected_value_sql
@@ -175,6 +175,8 @@ class OtherAccount:
     plan: tuple[str, date | None, int | None] | None = None
     #: open promises: (amount in fen, promised date), soonest first
     promises: tuple[tuple[int, date], ...] = ()
+    #: kinds of the holds in force on the account today (a bankruptcy or death holds the person)
+    holds: tuple[str, ...] = ()
 
 
 #: Agreements the customer view shows (binding, or still being made).
@@ -183,8 +185,8 @@ _SHOWN_PLANS = ("pending_approval", "awaiting_confirmation", "active")
 
 def other_accounts(session: Session, *, customer_id: int, account_id: int, scope: ColumnElement[bool],
                    today: date) -> list[OtherAccount]:
-    """The customer's accounts other than ``account_id`` with their money, latest case (visible or
-    not under ``scope``, a filter over ``cases``), plan and open promises: one query per kind."""
+    """The customer's accounts other than ``account_id`` with their money, holds in force, latest case
+    (visible or not under ``scope``, a filter over ``cases``), plan and open promises: one query per kind."""
     accounts = session.execute(select(Account.id, Account.account_ref, Account.product)
                                .where(Account.customer_id == customer_id, Account.id != account_id)
                                .order_by(Account.account_ref)).all()
@@ -206,6 +208,14 @@ def other_accounts(session: Session, *, customer_id: int, account_id: int, scope
             .order_by(DelinquencySnapshot.account_id, DelinquencySnapshot.business_date.desc(),
                       DelinquencySnapshot.id.desc())):
         snap.setdefault(int(acc), (int(amount), int(dpd), bucket))
+    holds: dict[int, list[str]] = defaultdict(list)
+    for acc, kind in session.execute(
+            select(Hold.account_id, Hold.kind)
+            .where(Hold.account_id.in_(ids), Hold.start_date <= today,
+                   or_(Hold.end_date.is_(None), Hold.end_date >= today))
+            .order_by(Hold.account_id, Hold.start_date, Hold.id)):
+        if kind not in holds[int(acc)]:
+            holds[int(acc)].append(kind)
     cases: dict[int, tuple[int, str, str | None, bool, int, str]] = {}
     for acc, cid, status, team, visible, dpd, bucket in session.execute(
             select(Case.account_id, Case.id, Case.status, Team.code, scope, Case.dpd, Case.bucket)
@@ -250,5 +260,5 @@ def other_accounts(session: Session, *, customer_id: int, account_id: int, scope
             bucket=s[2] if s else (c[5] if c else None),
             case_id=c[0] if c else None, case_status=c[1] if c else None, team=c[2] if c else None,
             case_visible=c[3] if c else False, plan=plan,
-            promises=tuple(promises.get(c[0], ())) if c else ()))
+            promises=tuple(promises.get(c[0], ())) if c else (), holds=tuple(holds.get(int(acc), ()))))
     return out
