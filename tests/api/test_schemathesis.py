@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from arrears.app import create_app
 from arrears.config import Settings
+from arrears.dialler.settings import DiallerSettings, Dialling
 from arrears.payments.sandbox import ensure_keys
 from arrears.payments.wechatpay import WeChatPayConfig, WeChatPayNative
 from tests.api.conftest import add_contact_points, add_users, assign
@@ -40,8 +41,8 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> WeChatPayNative:
 
 @pytest.fixture
 def admin_token(engine: Engine, provider: WeChatPayNative) -> Iterator[str]:
-    """A migrated store (SQLite or PostgreSQL) with users, two cases and contact points, and payments
-    configured; the app now uses it."""
+    """A migrated store (SQLite or PostgreSQL) with users, two cases and contact points, payments and the
+    dialler's event secret configured (events are then judged by their signature); the app now uses it."""
     tokens, _ = add_users(engine)
     cases = [new_case(engine, ref) for ref in ("ACC-1", "ACC-2")]
     for case_id, team in zip(cases, ("east", "west")):
@@ -49,6 +50,7 @@ def admin_token(engine: Engine, provider: WeChatPayNative) -> Iterator[str]:
     add_contact_points(engine, cases[0])
     previous, APP.state.engine = APP.state.engine, engine
     APP.state.payment_provider = provider
+    APP.state.dialling = Dialling(None, DiallerSettings(url=None, events_secret="schema-test-secret"))
     if hasattr(APP.state, "payments"):
         del APP.state.payments
     yield tokens["admin"]
