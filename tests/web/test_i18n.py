@@ -54,7 +54,8 @@ def test_the_chinese_catalogue_is_chinese() -> None:
 
 
 def _pages(api: Api, case_id: int) -> list[str]:
-    return ["/queue", *(f"/case/{case_id}?step={s}" for s in STEPS), f"/case/{case_id}/best-hours"]
+    return ["/queue", *(f"/case/{case_id}?step={s}" for s in STEPS), f"/case/{case_id}/best-hours",
+            "/search", "/search?q=%E6%B5%8B%E8%AF%95%E5%AE%A2%E6%88%B7"]
 
 
 def test_every_page_works_in_both_languages(api: Api) -> None:
