@@ -162,3 +162,14 @@ def page_as(browser, live_server: LiveServer) -> Iterator[Callable[[str], object
     for context in contexts:
         context.close()
 
+
+
+def axe_violations(page, what: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """axe-core's violations of any severity on the page as it is now, one line each (impact, rule,
+    help, the first five elements), prefixed with ``what``; an empty list when there are none."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"  {what}: [{v.get('impact')}] {v['id']} — {v['help']}: "
+            + "; ".join(", ".join(map(str, n.get("target", []))) for n in v["nodes"][:5])
+            for v in results.response["violations"]]

@@ -126,7 +126,7 @@ def test_in_chinese_and_only_for_the_people_who_work_cases(api: Api) -> None:
         _world(api)
         agent = sign_in(api, "agent_east")
         html = agent.get("/myday").text
-        assert "我的今日" in html and "已超期" in html and 'href="/myday"' in agent.get("/queue").text
+        assert "今日待办" in html and "已超期" in html and 'href="/myday"' in agent.get("/queue").text
         for who in ("supervisor", "compliance", "auditor", "admin"):
             assert sign_in(api, who).get("/myday").status_code == 403, who
     from fastapi.testclient import TestClient
