@@ -45,7 +45,7 @@ def _calls(api: Api) -> list[DiallerCall]:
 
 
 def _call_id(page: str) -> str:
-    found = re.search(r'<input type="hidden" name="call_id" value="([0-9a-f]+)">', page)
+    found = re.search(r'<input type="checkbox" id="out-call" name="call_id" value="([0-9a-f]+)" checked>', page)
     assert found, "no call linked to the outcome form"
     return found.group(1)
 
@@ -128,6 +128,23 @@ def test_a_dialled_call_is_one_attempt_with_or_without_its_outcome(api: Api, sim
     assert len(simulator.requests) == 6
     with api.engine.connect() as conn:
         assert conn.execute(select(Interaction.id)).all().__len__() == 5
+
+
+def test_an_outcome_not_of_the_dialled_call_leaves_the_call_open(api: Api) -> None:
+    """The customer called in while the dialled call waits for its outcome: unticked, the outcome is the
+    inbound call's, and the dialled call stays open (and counted) until its own outcome is saved."""
+    no_dialler(api)
+    client = sign_in(api, "agent_east")
+    with frozen_at(AFTERNOON):
+        assert _dial(api, client).status_code == 200
+    with frozen_at(AFTERNOON + timedelta(minutes=5)):
+        r = _outcome(api, client, {"outcome": "right_party_contact", "direction": "inbound"})
+        assert r.status_code == 200, r.text
+        [call] = _calls(api)
+        assert call.interaction_id is None and _call_id(r.text) == call.call_id  # still offered
+    with api.engine.connect() as conn:
+        assert conn.execute(select(Interaction.direction, Interaction.started_at)).one() == (
+            "inbound", AFTERNOON + timedelta(minutes=5))
 
 
 def test_without_a_dialler_a_tel_link_behind_the_gate(api: Api) -> None:
