@@ -199,3 +199,11 @@ def test_the_search_box_is_in_every_signed_in_page_and_in_both_languages(book: A
 
     anonymous = TestClient(book.client.app, follow_redirects=False).get("/search", params={"q": PHONE})
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+
+
+def test_an_account_reference_of_digits_is_found_whatever_it_looks_like(book: Api) -> None:
+    load(book.engine, LedgerLoad(accounts=["13600001111", "123456789012345678"]))
+    supervisor = sign_in(book, "supervisor")
+    for ref in ("13600001111", "123456789012345678"):  # shaped like a mobile, like an ID number (checksum fails)
+        r = supervisor.get("/search", params={"q": ref})
+        assert r.status_code == 200 and f'data-account="{ref}"' in _results(r.text), ref

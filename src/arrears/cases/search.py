@@ -116,12 +116,16 @@ def understand(kind: str, text: str | None) -> Query:
             raise SearchRefused(f"notes search needs at least {MIN_NOTES_QUERY} characters", code="too_short")
         return Query("notes", {"notes": (value,)})
     if kind == "auto":
-        if _ID_SHAPE.fullmatch(value.replace(" ", "")):
-            kind = "national_id"
-        elif _phone(value) is not None:
-            kind = "phone"
-        else:
-            return Query("account_or_name", {"account": (value,), "name": (value,)})
+        # an account reference is the bank's own text (it may be all digits): always looked for too
+        compact = value.replace(" ", "")
+        if _ID_SHAPE.fullmatch(compact):
+            try:
+                return Query("national_id", {"account": (value,), "national_id": (parse_national_id(compact),)})
+            except ValueError:
+                pass
+        elif (number := _phone(value)) is not None:
+            return Query("phone", {"account": (value,), "phone": _phone_spellings(number)})
+        return Query("account_or_name", {"account": (value,), "name": (value,)})
     if kind == "phone":
         number = _phone(value)
         if number is None:
