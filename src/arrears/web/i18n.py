@@ -16,7 +16,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_timezone, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -110,6 +110,15 @@ class Formatter:
         if value is None:
             return "—"
         return format_time(value.astimezone(ZoneInfo(tz or self.timezone)), format="short", locale=self.locale)
+
+    def zone(self, tz: str | None) -> str:
+        """A time zone as people name it ("中国（上海）时间"), the IANA name when Babel does not know it."""
+        if not tz:
+            return "—"
+        try:
+            return get_timezone_location(get_timezone(tz), locale=self.locale)
+        except LookupError:
+            return tz
 
     def yuan_input(self, fen: int | None) -> str:
         """Fen as plain decimal yuan for an ``<input>`` value (no grouping, no symbol)."""

@@ -5,6 +5,8 @@ Interaction outcomes are not here: ``cases/outcomes.yaml`` carries their zh_CN a
 
 from __future__ import annotations
 
+from functools import cache
+
 from arrears.web.i18n import N_
 
 STATES = {
@@ -89,3 +91,81 @@ NEXT_STEPS = {
 def of(table: dict, code: object) -> str:  # type: ignore[type-arg]
     """The label of ``code`` (untranslated), or the code itself when it has none."""
     return table.get(code, str(code))  # type: ignore[no-any-return]
+
+
+# -- codes of the products, the plan rules, the contact policy packs and the people who act ------------------------
+
+PRODUCTS = {"standard": N_("Standard card"), "gold": N_("Gold card"), "platinum": N_("Platinum card"),
+            "diamond": N_("Diamond card")}
+#: Why a plan option is not offered (``Option.reason_codes``); ``%(dpd)s`` is the account's days past due.
+OPTION_REASONS = {
+    "balance_too_small": N_("the balance is below this option's minimum"),
+    "dpd_too_low": N_("not yet offered at %(dpd)s days past due"),
+    "dpd_too_high": N_("no longer offered at %(dpd)s days past due"),
+    "no_minimum_due": N_("there is no minimum payment due"),
+    "minimum_is_balance": N_("the minimum payment is the whole balance: offer payment in full"),
+    "nothing_overdue": N_("nothing is overdue to defer"),
+    "affordability_unknown": N_("no investigation yet: the affordable monthly amount is unknown"),
+    "able_to_pay_in_full": N_("the customer can afford to pay the balance in full"),
+    "willingness_unknown": N_("the customer's willingness to pay is not recorded"),
+    "not_willing": N_("the customer's willingness to pay is too low for this option"),
+    "cause_missing": N_("the reason for the arrears is not recorded"),
+    "settlement_too_early": N_("settlement is not yet offered at %(dpd)s days past due"),
+}
+RULE_KINDS = {
+    "quiet_hours": N_("Quiet hours"), "public_holiday": N_("Public holidays"), "attempt_limit": N_("Attempt limit"),
+    "party_purpose": N_("Who may be contacted, and why"), "no_disclosure": N_("No disclosure to others"),
+    "hold": N_("Stop contact (hold)"), "recording": N_("Call recording"), "conversation_pause": N_("Pause after a conversation"),
+    "opt_out": N_("Channel opt-out"), "opt_out_notice": N_("Opt-out notice"),
+    "limited_content_voicemail": N_("Limited-content voicemail"), "per_person_limit": N_("Limit per third party"),
+}
+PURPOSES = {"collection": N_("Collection"), "reestablish_contact": N_("Re-establish contact"),
+            "reminder": N_("Reminder"), "service": N_("Service")}
+#: The parameters of the policy packs' rules (admin's policy pack page).
+RULE_PARAMS = {
+    "allowed_from": N_("Allowed from"), "allowed_until": N_("Allowed until"),
+    "customer_request_may_lift": N_("The customer's request may lift it"), "mode": N_("Mode"),
+    "default_country": N_("Default country"), "max_attempts": N_("Most attempts"), "window_days": N_("Window (days)"),
+    "rolling": N_("Rolling window"), "scope": N_("Counted per"), "count_channels": N_("Channels counted"),
+    "allowed": N_("Allowed purposes by party"), "kinds": N_("Hold kinds"), "flag": N_("Flag"),
+    "must_be": N_("Must be"), "retention_days": N_("Kept for (days)"), "extra": N_("More"), "days": N_("Pause (days)"),
+    "after": N_("After"), "max_contacts": N_("Most contacts"), "allow": N_("Allow"),
+}
+#: Values of those parameters that are codes.
+RULE_VALUES = {
+    "restrict_hours": N_("restrict the hours"), "block": N_("block all day"), "debtor": N_("cardholder"),
+    "recorded": N_("recorded"), "opted_out": N_("opted out"), "voicemail_limited": N_("limited content only"),
+    "allow": N_("allow"), "debt": N_("per debt"), "person": N_("per person"), "customer": N_("per customer"),
+    "after_conversation": N_("after a conversation"), "third_party": N_("third party"),
+    "CN": N_("China"), "US": N_("United States"), "opt_out_notice": N_("an opt-out notice is included"),
+}
+ROLES = {
+    "agent": N_("Agent"), "team_lead": N_("Team lead"), "supervisor": N_("Supervisor"),
+    "compliance": N_("Compliance officer"), "admin": N_("Administrator"), "auditor": N_("Auditor"),
+}
+
+
+@cache
+def _plan_products():  # type: ignore[no-untyped-def]
+    from arrears.plans.config import load_default_plan_products
+
+    return load_default_plan_products()
+
+
+def plan_label(code: str, locale: str) -> str:
+    """The name of the plan product ``code`` in ``locale`` (the code when the product is unknown)."""
+    try:
+        labels = _plan_products().product(code).labels
+    except Exception:  # noqa: BLE001 - an agreement on a product no longer offered still shows its code
+        return code
+    return labels.get(locale) or labels.get("en") or code  # type: ignore[no-any-return]
+
+
+#: The message templates (``channels/templates/catalogue.yaml``).
+TEMPLATES = {
+    "early.reminder": N_("Reminder of a missed payment"), "early.second_reminder": N_("Second reminder"),
+    "letter.demand": N_("Letter of demand"), "letter.legal_notice": N_("Notice before legal action"),
+    "plan.confirmation_code": N_("Plan confirmation code"), "plan.reminder": N_("Instalment reminder"),
+    "portal.code": N_("Self-service sign-in code"), "portal.link": N_("Personal self-service link"),
+    "promise.reminder": N_("Promise reminder"),
+}

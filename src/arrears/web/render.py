@@ -4,6 +4,7 @@ extension), the request's language, the navigation by role and the context every
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 from urllib.parse import urlencode
@@ -11,8 +12,11 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from arrears.auth.model import Role, mask
+from arrears.auth.tables import User
 from arrears.config import Settings, get_settings
 from arrears.web import labels
 from arrears.web.i18n import (
@@ -84,6 +88,42 @@ def gettext(request: Request, message: str) -> str:
     return translations(request_locale(request)).gettext(message)
 
 
+#: Actors that are the product itself (batch jobs, the demo, the outbox), shown as "System".
+_SYSTEM_ACTORS = {"system", "demo", "batch", "cycle", "worker", "outbox", "cli", "test"}
+
+
+def actor_namer(request: Request) -> Callable[[object], str]:
+    """``who(actor)``: an actor as people read it. ``user:<id>`` and usernames → the user's display name
+    (else username); ``strategy:<name>/…`` → "Strategy <name>"; the product's own jobs → "System";
+    anything else (a source system of the bank's files) as it is. Users are read once per page."""
+    names: dict[str, str] = {}
+
+    def load() -> None:
+        engine = getattr(request.app.state, "engine", None)
+        if engine is None:
+            return
+        with Session(engine) as session:
+            for id_, username, display in session.execute(select(User.id, User.username, User.display_name)):
+                names[username] = names[f"user:{id_}"] = display or username
+        names.setdefault("", "")
+
+    def who(actor: object) -> str:
+        value = "" if actor is None else str(actor)
+        if not value:
+            return "—"
+        if not names:
+            load()
+        if value in names:
+            return names[value]
+        if value.startswith("strategy:"):
+            return gettext(request, N_("Strategy %(name)s")) % {"name": value.split(":", 1)[1].split("/", 1)[0]}
+        if value in _SYSTEM_ACTORS or value.startswith("system"):
+            return gettext(request, N_("System"))
+        return value
+
+    return who
+
+
 def _lang_url(request: Request, locale: str) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", locale)]
     return f"{request.url.path}?{urlencode(params)}"
@@ -107,6 +147,7 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         "languages": [(code, LANGUAGE_NAMES[code], _lang_url(request, code)) for code in LOCALES],
         "path": request.url.path,
         "labels": labels,
+        "who": actor_namer(request),
         "mask_name": lambda value: mask("name", value, role) if role else "",
         **extra,
     }

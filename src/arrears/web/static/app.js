@@ -146,7 +146,24 @@
     });
   }
 
-  function enhance(root) { charts(root); nextStep(root); }
+  // A table wider than the screen scrolls inside its .scroll box: the box is reachable by keyboard
+  // (tabindex) and named after the table's caption, so it can be scrolled without a mouse.
+  function scrollRegions(root) {
+    var boxes = Array.prototype.slice.call(root.querySelectorAll ? root.querySelectorAll(".scroll") : []);
+    if (root.classList && root.classList.contains("scroll")) { boxes.push(root); }
+    boxes.forEach(function (box) {
+      if (box.hasAttribute("tabindex")) { return; }
+      box.tabIndex = 0;
+      var caption = box.querySelector("caption");
+      var name = caption ? caption.textContent.trim() : "";
+      if (name && !box.hasAttribute("role")) {
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", name);
+      }
+    });
+  }
+
+  function enhance(root) { charts(root); nextStep(root); scrollRegions(root); }
 
   // Per-field errors: an HTMX error answer naming a field triggers "arrears:field-error" on the form
   // that was sent (HX-Trigger). The input is marked aria-invalid, the message shown next to it
@@ -298,5 +315,10 @@
     if (flash && e.target !== flash) { flash.innerHTML = ""; }
     enhance(e.target);
     if (e.target.id === "script") { focusNextThing(e.target); }
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    // once more after the settle, when the swap's own focus handling has left the focus nowhere
+    var active = document.activeElement;
+    if (e.target.id === "script" && (!active || active === document.body)) { focusNextThing(e.target); }
   });
 })();
