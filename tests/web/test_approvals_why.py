@@ -86,3 +86,16 @@ def test_the_maker_sees_the_why_but_no_way_to_approve(api: Api) -> None:
         theirs = _block(sign_in(api, "supervisor").get("/approvals").text, agreement.id)
     assert REASON in mine and 'class="approve"' not in mine
     assert REASON in theirs and 'class="approve"' in theirs
+
+
+def test_an_instalment_above_the_affordable_amount_is_flagged(api: Api) -> None:
+    with frozen_at(DAYTIME):
+        fits = _pending(api, "ACC-WHY-4")
+        above = _pending(api, "ACC-WHY-5", option="settle_20")  # one payment of most of the balance
+        html = sign_in(api, "lead_east", lang="en").get("/approvals").text
+    assert above.affordable and above.largest_instalment > above.affordable
+    share = (Decimal(above.largest_instalment) * 100 / Decimal(above.affordable)).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP)
+    assert f"{share}%" in _block(html, above.id) and "more than the customer can afford" in _block(html, above.id)
+    assert fits.largest_instalment <= (fits.affordable or 0)
+    assert "more than the customer can afford" not in _block(html, fits.id)
