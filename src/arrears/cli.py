@@ -21,6 +21,7 @@ from arrears.cases.commands import queue_app
 from arrears.channels.commands import worker as worker_command
 from arrears.config import get_settings
 from arrears.contact.commands import contact_app
+from arrears.dialler.commands import dialler_app
 from arrears.escalation.commands import agency_app, chargeoff_app, legal_app, recoveries_app
 from arrears.kit.cli import store_engine
 from arrears.kit.clock import utc_now
@@ -50,6 +51,7 @@ app.add_typer(contact_app, name="contact")
 app.add_typer(spark_app, name="spark")
 app.add_typer(portal_app, name="portal")
 app.add_typer(payments_app, name="payments")
+app.add_typer(dialler_app, name="dialler")
 app.add_typer(agency_app, name="agency")
 app.add_typer(legal_app, name="legal")
 app.add_typer(chargeoff_app, name="chargeoff")
