@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -57,15 +57,6 @@ def a_case_of_the_agents_team(live_server: LiveServer) -> Found:
     return Found(int(row[0]), str(row[1]), str(row[2]))
 
 
-def _violations(page, what: str) -> list[str]:  # type: ignore[no-untyped-def]
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [f"  {what}: [{v.get('impact')}] {v['id']} — {v['help']}: "
-            + "; ".join(", ".join(map(str, n.get("target", []))) for n in v["nodes"][:5])
-            for v in results.response["violations"]]
-
-
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
 def test_an_agent_finds_a_case_by_phone_and_opens_it(page_as, a_case_of_the_agents_team: Found,  # type: ignore[no-untyped-def]
                                                       viewport: str) -> None:
@@ -97,12 +88,12 @@ def test_an_agent_finds_a_case_by_phone_and_opens_it(page_as, a_case_of_the_agen
         .map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""",
                          VIEWPORTS[viewport]["width"])
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"], wide
-    violations = _violations(page, f"search page ({viewport}, en)")
+    violations = axe_violations(page, f"search page ({viewport}, en)")
     page.goto(page.url.replace("lang=en", "lang=zh_CN") if "lang=" in page.url else page.url + "&lang=zh_CN")
     expect(page.get_by_role("table", name="查到的账户")).to_be_visible()
-    violations += _violations(page, f"search page ({viewport}, zh_CN)")
+    violations += axe_violations(page, f"search page ({viewport}, zh_CN)")
     page.goto("/search?lang=en")  # the empty form
-    violations += _violations(page, f"search form ({viewport}, en)")
+    violations += axe_violations(page, f"search form ({viewport}, en)")
     assert not violations, "axe found violations on the search page:\n" + "\n".join(violations)
     page.go_back()
     link = page.locator(f'tr[data-account="{found.account_ref}"] a[href="/case/{found.case_id}"]').first
