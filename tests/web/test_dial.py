@@ -106,6 +106,11 @@ def test_no_answer_preselects_the_outcome_and_the_call_is_its_reference(api: Api
     assert call.disposition == "no_answer" and call.recording_ref is None
     assert re.search(r'<option value="no_answer"[^>]*selected', page)
     assert f'readonly value="dialler:{call.provider_call_id}"' in page
+    with frozen_at(AFTERNOON):  # nobody answered, says the dialler: no conversation can be recorded on it
+        r = _outcome(api, client, {"outcome": "promise_to_pay", "call_id": call.call_id})
+    assert r.status_code == 422 and 'data-field="outcome"' in r.text
+    with api.engine.connect() as conn:
+        assert conn.execute(select(Interaction.id)).all() == []
 
 
 def test_a_dialled_call_is_one_attempt_with_or_without_its_outcome(api: Api, simulator: DiallerSimulator) -> None:

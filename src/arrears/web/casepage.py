@@ -49,7 +49,7 @@ from arrears.web import labels
 from arrears.web import repository as repo
 from arrears.web.i18n import N_
 from arrears.web.inputs import FormId, OptionalFormId, PathId
-from arrears.web.render import gettext, render, request_locale, settings_of
+from arrears.web.render import gettext, render, request_locale, service_message, settings_of
 from arrears.web.security import CsrfUser, WebUser, is_htmx, page_role
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +82,7 @@ class FormError(ArrearsError):
         self.params = params
 
     def translated(self, request: Request) -> str:
-        text = self.msgid if self.plain else gettext(request, self.msgid)
+        text = service_message(request, self.msgid) if self.plain else gettext(request, self.msgid)
         return text % self.params if self.params else text
 
 
@@ -635,6 +635,8 @@ def _save_outcome(
     if call is not None:
         # A call dialled from the case: its number, time and recording come from the call, not typed.
         channel, direction, contact_point_id, started = "call", "outbound", call.contact_point_id, call.requested_at
+        if call.disposition in ("no_answer", "busy", "failed") and party != "nobody":
+            raise FormError(N_("The dialler reports that nobody answered this call"), field="outcome")
         if call.provider != "tel":
             recording_ref = _call_recording(call)
     elif contact_date or contact_time:
