@@ -53,7 +53,7 @@ def call(engine: Engine, case_id: int, at: datetime, outcome: str = "no_answer")
 def may_call(engine: Engine, case_id: int, at: datetime, pack: str = "cn") -> tuple[bool, list[str]]:
     with Session(engine) as s:
         c = candidate_for_case(s, case_id=case_id, channel="call", party="debtor", purpose="collection", at=at,
-                               has_recording=True)
+                               has_recording=True, voicemail_limited=True)
     d = gate(c, load_default_pack(pack))
     return d.allowed, [b.rule_id for b in d.blocks]
 
@@ -161,3 +161,25 @@ def test_a_customer_gets_at_most_the_days_limit_of_calls_whatever_the_split(engi
         else:
             allowed += 1
     assert allowed == 6
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(k=st.integers(min_value=2, max_value=3), picks=st.lists(st.integers(min_value=0, max_value=2), min_size=8,
+                                                                max_size=14))
+def test_under_reg_f_each_debt_gets_at_most_seven_calls_in_seven_days(engine: Engine, k: int,
+                                                                      picks: list[int]) -> None:
+    """The same person under ``us-reg-f``: its call frequency counts per debt (scope ``debt``), so each
+    account gets at most 7 calls in 7 days, and the person's other accounts do not use them up."""
+    n = next(_refs)
+    case_ids = same_customer(engine, *(f"R{n}-{i}" for i in range(k)))
+    allowed = [0] * k
+    for j, pick in enumerate(picks):
+        at = DAY + timedelta(hours=j % 2 * 3, days=j // 2)  # 09:00 and 12:00 local, all within seven days
+        which = pick % k
+        if may_call(engine, case_ids[which], at, pack="us-reg-f")[0]:
+            allowed[which] += 1
+            with Session(engine) as s, s.begin():  # recorded without an agent: not gated again by the cn pack
+                cases.record_interaction(s, case_id=case_ids[which], channel="call", direction="outbound",
+                                         party="nobody", started_at=at, outcome="no_answer", rules=RULES)
+    asked = [sum(1 for p in picks if p % k == i) for i in range(k)]
+    assert all(a == min(q, 7) for a, q in zip(allowed, asked, strict=True)), (allowed, asked)
