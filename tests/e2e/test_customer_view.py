@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -76,15 +76,6 @@ def two_accounts(live_server: LiveServer) -> Iterator[TwoAccounts]:
         engine.dispose()
 
 
-def _violations(page, what: str) -> list[str]:  # type: ignore[no-untyped-def]
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [f"  {what}: [{v.get('impact')}] {v['id']} — {v['help']}: "
-            + "; ".join(", ".join(map(str, n.get("target", []))) for n in v["nodes"][:5])
-            for v in results.response["violations"]]
-
-
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
 def test_the_case_page_shows_the_customers_other_account(page_as, two_accounts: TwoAccounts,  # type: ignore[no-untyped-def]
                                                          viewport: str) -> None:
@@ -103,8 +94,8 @@ def test_the_case_page_shows_the_customers_other_account(page_as, two_accounts: 
     # the section fits the screen: nothing wider than the viewport
     width = page.evaluate("document.getElementById('customer-accounts').getBoundingClientRect().right")
     assert width <= VIEWPORTS[viewport]["width"]
-    found = _violations(page, f"case page ({viewport}, en)")
+    found = axe_violations(page, f"case page ({viewport}, en)")
     page.goto(f"/case/{two_accounts.ours}?lang=zh_CN")
     expect(page.get_by_role("region", name="该客户名下其他账户")).to_contain_text("其他团队")
-    found += _violations(page, f"case page ({viewport}, zh_CN)")
+    found += axe_violations(page, f"case page ({viewport}, zh_CN)")
     assert not found, "axe found violations on the case page:\n" + "\n".join(found)
