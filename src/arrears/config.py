@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     # -- personal data and compliance overrides (docs/security.md, docs/compliance.md) --
     #: Minutes an approved compliance override may be used (once) to record the contact it approved.
     override_valid_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    #: Days within which a complaint or dispute is to be dealt with (the regulator's 15 days); older ones
+    #: are flagged on the compliance page.
+    complaint_sla_days: int = Field(15, ge=1, le=90)
+    #: Hours within which a second person reviews a hold an outcome placed; older reviews are flagged.
+    hold_review_sla_hours: int = Field(24, ge=1, le=720)
     #: Reveals of personal data (view and dial) one user may make within the window; 0 = no limit.
     reveal_limit: int = Field(60, ge=0)
     #: The window of ``reveal_limit``, in seconds.

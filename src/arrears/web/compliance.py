@@ -97,28 +97,38 @@ def decision_rows(session: Session, *, since: datetime, until: datetime, rule: s
 
 # -- complaints and disputes -------------------------------------------------------------------------------
 
-def complaint_rows(session: Session, *, today: date, role: str) -> list[dict[str, Any]]:
-    """Complaint and dispute holds still in force (or starting later), the customer's name masked by role."""
+def complaint_rows(session: Session, *, today: date, role: str, sla_days: int = 15) -> list[dict[str, Any]]:
+    """Complaint and dispute holds still in force (or starting later), oldest first, the customer's name
+    masked by role; each with the days it has waited (``waited_days``) and whether that is past
+    ``sla_days`` (``over_sla``)."""
     rows = session.execute(
         select(Hold, Account.account_ref, Customer.name, func.min(Case.id))
         .join(Account, Account.id == Hold.account_id).join(Customer, Customer.id == Account.customer_id)
         .outerjoin(Case, Case.account_id == Hold.account_id)
         .where(Hold.kind.in_(COMPLAINT_KINDS), or_(Hold.end_date.is_(None), Hold.end_date >= today))
         .group_by(Hold.id, Account.account_ref, Customer.name)
-        .order_by(Hold.start_date.desc(), Hold.id.desc()).limit(500)).all()
+        .order_by(Hold.start_date, Hold.id).limit(500)).all()
     return [{"id": h.id, "kind": h.kind, "start_date": h.start_date, "end_date": h.end_date, "reason": h.reason,
              "created_by": h.created_by, "pauses_ageing": h.pauses_ageing, "account_ref": ref,
-             "customer": mask("name", name, role), "case_id": case_id} for h, ref, name, case_id in rows]
+             "customer": mask("name", name, role), "case_id": case_id,
+             "waited_days": max(0, (today - h.start_date).days), "over_sla": (today - h.start_date).days > sla_days}
+            for h, ref, name, case_id in rows]
 
 
-def pending_review_rows(session: Session, *, role: str) -> list[dict[str, Any]]:
+def pending_review_rows(session: Session, *, role: str, now: datetime | None = None,
+                        sla_hours: int = 24) -> list[dict[str, Any]]:
+    """Hold reviews still waiting for a person, oldest first; each with the whole hours it has waited
+    (``waited_hours``) and whether that is past ``sla_hours`` (``over_sla``)."""
+    now = now or utc_now()
     rows = session.execute(
         select(HoldReview, Hold.kind, Account.account_ref, Customer.name)
         .join(Case, Case.id == HoldReview.case_id).join(Account, Account.id == Case.account_id)
         .join(Customer, Customer.id == Account.customer_id).outerjoin(Hold, Hold.id == HoldReview.hold_id)
         .where(HoldReview.status == "pending").order_by(HoldReview.created_at, HoldReview.id).limit(500)).all()
     return [{"id": r.id, "case_id": r.case_id, "outcome": r.outcome, "kind": kind, "created_at": r.created_at,
-             "account_ref": ref, "customer": mask("name", name, role)} for r, kind, ref, name in rows]
+             "account_ref": ref, "customer": mask("name", name, role),
+             "waited_hours": max(0, int((now - r.created_at).total_seconds() // 3600)),
+             "over_sla": now - r.created_at > timedelta(hours=sla_hours)} for r, kind, ref, name in rows]
 
 
 def _blank_as_none(value: object) -> object:
@@ -159,8 +169,12 @@ def compliance_page(request: Request, session: DbSession, user: ComplianceViewer
     return render(request, "compliance.html", decisions=shown, total=len(decisions), page=page, pages=pages,
                   query=query, date_from=start, date_to=to, rule=rule, outcome=outcome, outcomes=OUTCOMES,
                   capped=capped, scan_limit=SCAN_LIMIT, rule_ids=_rule_ids(),
-                  complaints=complaint_rows(session, today=today, role=user.role),
-                  reviews=pending_review_rows(session, role=user.role))
+                  complaints=complaint_rows(session, today=today, role=user.role,
+                                            sla_days=settings_of(request).complaint_sla_days),
+                  reviews=pending_review_rows(session, role=user.role,
+                                              sla_hours=settings_of(request).hold_review_sla_hours),
+                  complaint_sla_days=settings_of(request).complaint_sla_days,
+                  review_sla_hours=settings_of(request).hold_review_sla_hours)
 
 
 def _csv(text: str, name: str) -> Response:
