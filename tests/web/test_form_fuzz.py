@@ -107,6 +107,8 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         # filters (GET forms)
         "date": dates, "from": dates, "to": dates, "rule": text, "page": int_text, "actor": text, "action": text,
         "next": one_of("/", "/queue", "//evil.example", "http://evil.example"), "notice": text,
+        # the search (its "kind" shares the reveal form's strategy: an unknown kind is refused on the field)
+        "q": st.one_of(text, one_of("13812345678", "+86 138-1234-5678", "11010519491231002X", "ACC-EAST", "测试客户")),
         # the cardholder's pages
         "token": st.one_of(text, one_of("1.AAAAAAAAAAAAAAAAAAAA", "zzzzzzzzzzzzz.AAAAAAAAAAAAAAAAAAAA", "0.A", "%2e%2e")),
         "id_last4": st.one_of(text, one_of("002X", "002x", "1234")), "birth_date": dates,
