@@ -44,15 +44,17 @@ FIELD_ERRORS: tuple[type[ArrearsError], ...] = (casepage.FormError, PlanFieldErr
 
 
 def _arrears_error(request: Request, exc: Exception) -> Response:
-    from arrears.web.render import error_page
+    from arrears.web.render import error_page, service_message
 
     assert isinstance(exc, ArrearsError)
     if isinstance(exc, casepage.FormError):
-        return error_page(request, exc.status, exc.message, field=exc.field, field_message=exc.translated(request))
+        return error_page(request, exc.status, exc.translated(request), field=exc.field,
+                          field_message=exc.translated(request))
     if isinstance(exc, FIELD_ERRORS) and getattr(exc, "field", None):
-        return error_page(request, exc.status, exc.message, field=exc.field,  # type: ignore[attr-defined]
-                          field_message=exc.message)
-    return error_page(request, exc.status, exc.message)
+        return error_page(request, exc.status, service_message(request, exc.message),
+                          field=exc.field,  # type: ignore[attr-defined]
+                          field_message=service_message(request, exc.message))
+    return error_page(request, exc.status, service_message(request, exc.message))
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:

@@ -169,3 +169,48 @@ TEMPLATES = {
     "portal.code": N_("Self-service sign-in code"), "portal.link": N_("Personal self-service link"),
     "promise.reminder": N_("Promise reminder"),
 }
+
+
+#: The services' refusals a page may show (their messages are English, for the API and the logs), as
+#: catalogue messages: (pattern of the service's message, message id; the pattern's named groups are its
+#: parameters, a group named ``status``/``state``/``role`` shown by its label).
+SERVICE_MESSAGES: tuple[tuple[str, str], ...] = (
+    (r"four-eyes: the person who made the agreement cannot approve it",
+     N_("You made this agreement: another person must approve it.")),
+    (r"agreement \d+ needs a (?P<role>\w+)'s approval first", N_("The agreement needs the approval of: %(role)s.")),
+    (r"case \d+ already has agreement \d+ \((?P<status>\w+)\)",
+     N_("The case already has an agreement (%(status)s): finish or cancel it first.")),
+    (r"agreement \d+ already revises it", N_("A new version already waits: cancel it first.")),
+    (r"agreement \d+ is (?P<status>\w+)", N_("The agreement is %(status)s: this cannot be done now.")),
+    (r"case \d+ is (?P<state>\w+): reopen it before agreeing a plan",
+     N_("The case is %(state)s: reopen it before agreeing a plan.")),
+    (r"case \d+ is (?P<state>\w+): the agreement cannot start",
+     N_("The case is %(state)s: the agreement cannot start.")),
+    (r"the first instalment was due (?P<day>[\d-]+)", N_("The first instalment was due %(day)s: make a new agreement.")),
+    (r"too many wrong codes", N_("Too many wrong codes: confirm the agreement another way.")),
+    (r"\d+ codes were already sent", N_("Too many codes were sent for this agreement: confirm it another way.")),
+    (r"no code was sent for this agreement", N_("No code was sent for this agreement yet.")),
+    (r"the customer has no verified mobile number",
+     N_("The customer has no verified mobile number that accepts messages.")),
+    (r"a cancellation needs a reason", N_("Say why the agreement is cancelled.")),
+    (r"a personalised instalment agreement needs the reason recorded",
+     N_("A personalised plan needs the reason recorded.")),
+    (r"the code the customer received is required", N_("Enter the code the customer received.")),
+    (r"confirmation by \w+ needs the reference",
+     N_("This way of confirming needs the reference of the recording or the document.")),
+    (r"contact point \d+ is not a verified mobile", N_("That number is not a verified mobile of the customer.")),
+    (r"the promised date is before the day", N_("The promised date cannot be before today.")),
+    (r"promised_date: too far ahead, at the latest (?P<day>[\d-]+)",
+     N_("The promised date is too far ahead: at the latest %(day)s.")),
+    (r"a promise needs a positive whole amount", N_("Must be more than 0")),
+    (r"appointment \d+ is (?P<status>\w+), not scheduled", N_("The call-back is %(status)s already.")),
+    (r"hold review \d+ is already reviewed", N_("This hold was already reviewed.")),
+    (r"hold review \d+: you recorded the interaction", N_("You placed this hold: a second person must review it.")),
+    (r"user \d+ already holds \d+ case", N_("You already hold as many cases as you may: finish or release one first.")),
+    (r"case \d+ is not held by user", N_("You do not hold this case: take it from the queue first.")),
+    (r"no case \d+", N_("There is no such case.")),
+    (r"a hold cannot end before it starts", N_("The hold cannot end before it starts.")),
+    (r"an appointment window must end after it starts", N_("The call-back must end after it starts.")),
+)
+#: Which label table names each parameter of those messages.
+SERVICE_MESSAGE_WORDS = {"status": {**AGREEMENT_STATUSES, **APPOINTMENT_STATUSES}, "state": STATES, "role": ROLES}

@@ -4,6 +4,7 @@ extension), the request's language, the navigation by role and the context every
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -122,6 +123,24 @@ def actor_namer(request: Request) -> Callable[[object], str]:
         return value
 
     return who
+
+
+@cache
+def _service_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(pattern), msgid) for pattern, msgid in labels.SERVICE_MESSAGES)
+
+
+def service_message(request: Request, message: str) -> str:
+    """A service's refusal (English, as the API gives it) in the reader's language: the catalogue
+    message of the first of ``labels.SERVICE_MESSAGES`` it matches, else the message as it is."""
+    for pattern, msgid in _service_patterns():
+        found = pattern.match(message)
+        if found:
+            params = {k: gettext(request, labels.SERVICE_MESSAGE_WORDS[k][v])
+                      if v in labels.SERVICE_MESSAGE_WORDS.get(k, {}) else v for k, v in found.groupdict().items()}
+            text = gettext(request, msgid)
+            return text % params if params else text
+    return message
 
 
 def _lang_url(request: Request, locale: str) -> str:
