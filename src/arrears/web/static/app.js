@@ -245,8 +245,23 @@
     }
     var target = field || primary || script.querySelector(".step-next a") ||
       script.querySelector('.steps a[aria-current="step"]');
-    if (target) { target.focus(); }
+    if (target) {
+      target.focus();
+      settling = { el: target, until: Date.now() + 1500 };
+    }
   }
+
+  // The focus just placed is kept for a moment against a late swap elsewhere on the page (the lazily
+  // loaded best hours) that drops it to the page's body; anything the agent does ends the watch.
+  var settling = null;
+  document.addEventListener("focusout", function (e) {
+    var watch = settling;
+    if (!watch || e.target !== watch.el || e.relatedTarget || Date.now() > watch.until) { return; }
+    window.setTimeout(function () {
+      if (document.activeElement === document.body && document.contains(watch.el)) { watch.el.focus(); }
+    }, 0);
+  });
+  document.addEventListener("pointerdown", function () { settling = null; }, true);
 
   // Keyboard shortcuts (listed on every page in the "Keyboard shortcuts" panel, _shortcuts.html):
   // Alt+N / Alt+P the next / previous step of the call script, Alt+S saves the step's form; without a
@@ -275,6 +290,7 @@
   }
 
   document.addEventListener("keydown", function (e) {
+    settling = null;
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.isComposing) { return; }
     var script = document.getElementById("script");
     var done = false;
