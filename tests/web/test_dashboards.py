@@ -258,3 +258,20 @@ def test_the_default_window_is_the_same_on_the_dashboard_and_on_the_command_line
         cli_today = _kpis_csv(store_url, monkeypatch, tmp_path / "b")
     assert "date=2026-03-31&amp;from=2026-03-02&amp;to=2026-03-31" in today
     assert cli_today["promise_kept"] == cli["promise_kept"]
+
+
+def test_an_agents_figures_day_by_day_over_the_window(api: Api, book: dict[str, int]) -> None:  # noqa: F811
+    window = {"date": "2026-03-03", "from": "2026-03-01", "to": "2026-03-03"}
+    sup = sign_in(api, "supervisor", lang="en")
+    page = sup.get("/supervisor", params=window).text
+    assert 'href="/supervisor/agents/agent_e?date=2026-03-03&amp;from=2026-03-01&amp;to=2026-03-03"' in page
+    agent = sup.get("/supervisor/agents/agent_e", params=window)
+    assert agent.status_code == 200
+    rows = table(agent.text, "t-agent-days")
+    assert [r[:4] for r in rows] == [["Mar 1, 2026", "0", "0", "–"], ["Mar 2, 2026", "3", "2", "66.67 %"],
+                                     ["Mar 3, 2026", "0", "0", "–"], ["Total", "3", "2", "66.67 %"]]
+    lead = sign_in(api, "lead_east", lang="zh_CN")
+    assert lead.get("/team/agents/agent_e", params=window).status_code == 200
+    assert lead.get("/team/agents/agent_w", params=window).status_code == 404  # not their team
+    assert sup.get("/supervisor/agents/nobody", params=window).status_code == 404
+    assert sign_in(api, "agent_east").get("/team/agents/agent_e").status_code == 403

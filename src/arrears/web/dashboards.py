@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from arrears.kit.errors import ArrearsError, NotFound
 from arrears.kit.inputs import IsoDate
 from arrears.kit.money import format_yuan, round_fen, to_yuan
 from arrears.reports import service as reports
-from arrears.reports.model import WEEKDAYS, percent
+from arrears.reports.model import WEEKDAYS, percent, rate_bp
 from arrears.strategy.tables import StrategyAssignment
 from arrears.web import labels
 from arrears.web.i18n import N_
@@ -326,6 +326,51 @@ def _dashboard(request: Request, session: Session, user: User, f: Filters, *, ba
                   chart=chart_data(tables, buckets), percent=percent,
                   weekday_names=[gettext(request, labels.WEEKDAYS[d]) for d in WEEKDAYS],
                   roll_possible=f.date_from < f.business_date)
+
+
+#: Most days an agent's page lists (the window's last ones).
+AGENT_DAYS = 92
+
+
+def agent_days(session: Session, f: Filters, username: str, zone: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """One agent's figures (:func:`arrears.reports.service.agent_activity`) on each date of the window
+    (its last :data:`AGENT_DAYS`), then the total; :class:`NotFound` when the agent is not in the scope."""
+    days = (f.date_to - f.date_from).days + 1
+    first = f.date_from if days <= AGENT_DAYS else f.date_to - timedelta(days=AGENT_DAYS - 1)
+    rows: list[dict[str, Any]] = []
+    for n in range((f.date_to - first).days + 1):
+        day = first + timedelta(days=n)
+        mine = [r for r in reports.agent_activity(session, business_date=day, team_id=f.team_id, bank_zone=zone)
+                if r["agent"] == username]
+        if not mine:
+            raise NotFound(f"no agent {username!r} here")
+        rows.append({"business_date": day, **{k: mine[0][k] for k in ("calls", "rpc", "rpc_bp", "promises",
+                                                                       "agreements")}})
+    total = {k: sum(r[k] for r in rows) for k in ("calls", "rpc", "promises", "agreements")}
+    total["rpc_bp"] = rate_bp(total["rpc"], total["calls"])
+    return [*rows, {"business_date": None, **total}]
+
+
+def _agent_page(request: Request, session: Session, f: Filters, username: str, *, base: str) -> Response:
+    rows = agent_days(session, f, username, settings_of(request).timezone)
+    return render(request, "dashboard_agent.html", base=base, filters=f, agent=username, rows=rows,
+                  query=f.query(team=base == "/supervisor"), percent=percent)
+
+
+@router.get("/team/agents/{username}")
+def team_agent_page(request: Request, username: Annotated[str, Path(max_length=64)], session: DbSession,
+                    user: TeamViewer, day: Day = None, date_from: From = None, date_to: To = None) -> Response:
+    """One agent of the lead's team: their figures day by day over the window."""
+    f = _filters(request, session, user, day, date_from, date_to, own_team=True)
+    return _agent_page(request, session, f, username, base="/team")
+
+
+@router.get("/supervisor/agents/{username}")
+def supervisor_agent_page(request: Request, username: Annotated[str, Path(max_length=64)], session: DbSession,
+                          user: SupervisorViewer, day: Day = None, date_from: From = None, date_to: To = None,
+                          team: TeamCode = "") -> Response:
+    f = _filters(request, session, user, day, date_from, date_to, own_team=False, team=team)
+    return _agent_page(request, session, f, username, base="/supervisor")
 
 
 @router.get("/team")
