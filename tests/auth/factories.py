@@ -12,4 +12,5 @@ def add_user(engine, username: str = "li.na", *, role: str = "agent", team: str 
              password: str = PASSWORD) -> int:
     with transaction(engine) as s:
         return create_user(s, username=username, password=password, role=role,
-                           team=team if role in ("agent", "team_lead") or team != "T1" else None, actor="test").id
+                           team=team if role in ("agent", "team_lead") or team != "T1" else None, actor="test",
+                           new_team=True).id

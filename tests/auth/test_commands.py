@@ -29,6 +29,12 @@ def run(store_url, monkeypatch):
 def test_users_add_with_password_on_stdin_then_token(run, engine):
     result = run("users", "add", "li.na", "--role", "agent", "--team", "east", "--password-stdin",
                  input="a long password here\n")
+    assert result.exit_code == 1 and "no team 'east'" in result.output  # a team is never created by a typo
+    result = run("users", "team", "east", "--name", "East")
+    assert result.exit_code == 0 and "Team east created" in result.output
+    assert run("users", "team", "east").exit_code == 1
+    result = run("users", "add", "li.na", "--role", "agent", "--team", "east", "--password-stdin",
+                 input="a long password here\n")
     assert result.exit_code == 0, result.output
     assert "User li.na created" in result.output
     assert login(engine, username="li.na", password="a long password here").role == "agent"

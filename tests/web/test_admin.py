@@ -46,6 +46,7 @@ def test_creating_a_user_is_audited_and_the_user_can_sign_in(api: Api) -> None:
     data = {"username": "agent_north", "display_name": "North One", "role": "agent", "team": "north",
             "password": PASSWORD, "csrf_token": token}
     assert admin.post("/admin/users", data={**data, "csrf_token": "forged"}).status_code == 403
+    assert admin.post("/admin/teams", data={"team_code": "north", "csrf_token": token}).status_code == 303
     r = admin.post("/admin/users", data=data)
     assert r.status_code == 303 and r.headers["location"] == "/admin?notice=created"
     created = _audits(api, "user.create")

@@ -89,6 +89,7 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         # the admin's forms
         "username": text, "display_name": text, "password": one_of("correct horse battery", "short"),
         "role": one_of(*ROLES), "team": one_of("east", "west", "north"),
+        "team_code": one_of("north", "east", "no th", "A"), "team_name": text, "active": one_of("1", "", "on"),
         "file": one_of("early-gentle.yaml", "late-stage.yaml", "../pyproject.toml", "nope.yaml"),
         "strategy": one_of("early-gentle", "late-stage", "nope"), "validate": one_of("early-gentle.yaml", "x"),
         # the call script

@@ -32,7 +32,10 @@ def _fail(console: Console, exc: ArrearsError) -> typer.Exit:
 def add_user(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
-    team: Annotated[str | None, typer.Option(help="Team code (created if new); required for agents and team leads.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team code (an existing team); required for agents and team "
+                                                  "leads.")] = None,
+    new_team: Annotated[bool, typer.Option("--new-team", help="Create the team named by --team if it does not "
+                                                              "exist (otherwise an unknown team is refused).")] = False,
     display_name: Annotated[str | None, typer.Option(help="Name shown in the product.")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
 ) -> None:
@@ -50,11 +53,28 @@ def add_user(
     try:
         with transaction(store_engine()) as session:
             user = create_user(session, username=username, password=password, role=role, team=team,
-                               display_name=display_name, actor=cli_actor())
+                               display_name=display_name, actor=cli_actor(), new_team=new_team)
             user_id = user.id
     except ArrearsError as exc:
         raise _fail(console, exc) from None
     console.print(f"User {username} created (id {user_id}, role {role}{f', team {team}' if team else ''}).")
+
+
+@users_app.command("team")
+def add_team(
+    code: Annotated[str, typer.Argument(help="Team code: lower-case letters, digits, '.', '_', '-'.")],
+    name: Annotated[str | None, typer.Option(help="Name shown in the product.")] = None,
+) -> None:
+    """Create a team (refused if the code exists)."""
+    from arrears.auth.service import create_team
+
+    console = _console()
+    try:
+        with transaction(store_engine()) as session:
+            team_id = create_team(session, code=code, name=name, actor=cli_actor()).id
+    except ArrearsError as exc:
+        raise _fail(console, exc) from None
+    console.print(f"Team {code} created (id {team_id}).")
 
 
 @users_app.command("token")

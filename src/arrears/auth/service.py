@@ -8,6 +8,7 @@ recorded even when it fails and must not hold a lock while argon2 checks the pas
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -89,6 +90,39 @@ def get_or_create_team(session: Session, *, code: str, name: str | None = None, 
     return team
 
 
+#: A team's code: lower-case letters, digits, ``.``, ``_`` and ``-``, 1 to 32 characters.
+TEAM_CODE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+
+
+class UnknownTeam(ArrearsError):
+    """A team code that names no team (a team is created on purpose, never by a typo)."""
+
+    status = 422
+    field = "team"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"team: no team {code!r}; create the team first")
+        self.code = code
+
+
+def create_team(session: Session, *, code: str, name: str | None = None, actor: str) -> Team:
+    """A new team (audited ``team.create``); refused when the code is malformed or taken."""
+    code = code.strip()
+    if not TEAM_CODE.fullmatch(code):
+        raise ArrearsError("team_code: 1 to 32 lower-case letters, digits, '.', '_' or '-'")
+    if session.scalars(select(Team.id).where(Team.code == code)).first() is not None:
+        raise ArrearsError(f"team_code: team {code!r} already exists")
+    return get_or_create_team(session, code=code, name=(name or "").strip() or None, actor=actor)
+
+
+def team_by_code(session: Session, code: str) -> Team:
+    """The team with this code, or :class:`UnknownTeam`."""
+    team = session.scalars(select(Team).where(Team.code == code)).one_or_none()
+    if team is None:
+        raise UnknownTeam(code)
+    return team
+
+
 def create_user(
     session: Session,
     *,
@@ -98,8 +132,10 @@ def create_user(
     team: str | None = None,
     display_name: str | None = None,
     actor: str,
+    new_team: bool = False,
 ) -> User:
-    """A new user. Agents and team leads must belong to a team (created if it does not exist)."""
+    """A new user. Agents and team leads must belong to a team: an existing one (:class:`UnknownTeam`
+    otherwise), or with ``new_team`` one created now if it does not exist."""
     role = check_role(role).value
     username = username.strip()
     if not username or len(username) > 64:
@@ -109,7 +145,9 @@ def create_user(
         raise ArrearsError(f"a {role} must belong to a team (--team)")
     if session.scalars(select(User.id).where(User.username == username)).first() is not None:
         raise ArrearsError(f"user {username!r} already exists")
-    team_row = get_or_create_team(session, code=team, actor=actor) if team else None
+    team_row = None
+    if team:
+        team_row = get_or_create_team(session, code=team, actor=actor) if new_team else team_by_code(session, team)
     user = User(username=username, display_name=display_name, password_hash=hash_password(password), role=role,
                 team_id=team_row.id if team_row else None, active=True)
     session.add(user)
@@ -366,6 +404,37 @@ def unlock(session: Session, *, user: User, actor: str) -> None:
     user.locked_until = utc_now()
     session.flush()
     record(session, actor=actor, action="auth.unlock", entity="user", entity_id=str(user.id), detail={})
+
+
+def update_user(session: Session, *, user: User, role: str, team: str | None, active: bool, actor: str) -> User:
+    """Change a user's role, team (an existing one) and whether they may sign in; audited ``user.update``
+    with each changed field's old and new value. Deactivating revokes every session and token
+    (:func:`deactivate_user`). Rights are read from the user's row on every request, so a new role or
+    team holds from the user's next request."""
+    role = check_role(role).value
+    team = (team or "").strip() or None
+    if role in TEAM_ROLES and not team:
+        raise ArrearsError(f"team: a {role} must belong to a team")
+    team_row = team_by_code(session, team) if team else None
+    old_team = session.get(Team, user.team_id).code if user.team_id else None  # type: ignore[union-attr]
+    changes: dict[str, object] = {}
+    if user.role != role:
+        changes["role"] = [user.role, role]
+    if old_team != (team_row.code if team_row else None):
+        changes["team"] = [old_team, team_row.code if team_row else None]
+    user.role, user.team_id = role, team_row.id if team_row else None
+    if changes:
+        session.flush()
+        record(session, actor=actor, action="user.update", entity="user", entity_id=str(user.id),
+               detail={"username": user.username, **changes})
+    if user.active and not active:
+        deactivate_user(session, user=user, actor=actor)
+    elif not user.active and active:
+        user.active = True
+        session.flush()
+        record(session, actor=actor, action="user.reactivate", entity="user", entity_id=str(user.id),
+               detail={"username": user.username})
+    return user
 
 
 def deactivate_user(session: Session, *, user: User, actor: str) -> None:

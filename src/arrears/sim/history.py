@@ -189,7 +189,7 @@ def create_demo_users(session: Session, *, actor: str = "demo") -> dict[str, tup
     for username, role, team in DEMO_USERS:
         password = secrets.token_urlsafe(12)
         create_user(session, username=username, password=password, role=role, team=team,
-                    display_name=f"Demo {role.replace('_', ' ')}", actor=actor)
+                    display_name=f"Demo {role.replace('_', ' ')}", actor=actor, new_team=True)
         out[username] = (role, team, password)
     return out
 
@@ -201,7 +201,8 @@ def _create_agents(session: Session, *, accounts: int, actor: str) -> dict[str, 
     for team, n in (("early", per_team), ("late", per_team), ("english", 1)):
         for i in range(1, n + 1):
             agents[team].append(create_user(session, username=f"{team}.{i:02d}", password=secrets.token_urlsafe(12),
-                                            role="agent", team=team, display_name=f"{team} agent {i}", actor=actor))
+                                            role="agent", team=team, display_name=f"{team} agent {i}", actor=actor,
+                                            new_team=True))
     return agents
 
 

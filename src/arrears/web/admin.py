@@ -20,7 +20,16 @@ from sqlalchemy.orm import Session
 from arrears.auth.deps import DbSession
 from arrears.auth.model import ROLES, TEAM_ROLES, Role
 from arrears.auth.passwords import WeakPassword
-from arrears.auth.service import MIN_PASSWORD_LENGTH, create_user, deactivate_user, unlock
+from arrears.auth.service import (
+    MIN_PASSWORD_LENGTH,
+    UnknownTeam,
+    create_team,
+    create_user,
+    deactivate_user,
+    set_password,
+    unlock,
+    update_user,
+)
 from arrears.auth.tables import Team, User
 from arrears.channels import templates as message_templates
 from arrears.contact.config import PACK_NAMES, load_default_pack
@@ -68,7 +77,9 @@ def _users_page(request: Request, session: Session, *, error: str | None = None,
 @router.get("/admin")
 def users_page(request: Request, session: DbSession, user: Admin, notice: str | None = None) -> Response:
     notices = {"created": N_("The user was created."), "deactivated": N_("The user was deactivated."),
-               "unlocked": N_("The account was unlocked.")}
+               "unlocked": N_("The account was unlocked."), "team_created": N_("The team was created."),
+               "updated": N_("The user was updated."),
+               "password_reset": N_("The password was reset: tell the user, who signs in with it.")}
     return _users_page(request, session, notice=notices.get(notice or ""))
 
 
@@ -93,9 +104,37 @@ def add_user(
     except WeakPassword as exc:  # refused before anything was written
         return _users_page(request, session, form=form, status_code=422,
                            error=gettext(request, WEAK_PASSWORD.get(exc.reason, N_("The password is too easy to guess."))))
+    except UnknownTeam as exc:
+        return _users_page(request, session, form=form, status_code=422, error=_unknown_team(request, exc))
     except ArrearsError as exc:
         return _users_page(request, session, form=form, status_code=422, error=exc.message)
     return RedirectResponse("/admin?notice=created", status_code=303)
+
+
+def _unknown_team(request: Request, exc: UnknownTeam) -> str:
+    return gettext(request, N_("There is no team with the code %(code)s: choose one from the list, or create the "
+                               "team first.")) % {"code": exc.code}
+
+
+@router.post("/admin/teams")
+def add_team(
+    request: Request, session: DbSession, user: Admin, _: CsrfUser,
+    team_code: Annotated[str, Form(max_length=32)] = "",
+    team_name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """A new team, on purpose (``auth.service.create_team``, audited ``team.create``): the user forms
+    only choose among existing teams, so a mistyped code never creates one."""
+    code = team_code.strip()
+    try:
+        with session.begin_nested():
+            create_team(session, code=code, name=team_name, actor=user.username)
+    except ArrearsError as exc:
+        taken = exc.message.endswith("already exists")
+        error = gettext(request, N_("Team %(code)s already exists.") if taken else
+                        N_("A team code is 1 to 32 lower-case letters, digits, '.', '_' or '-'.")) % {"code": code}
+        return _users_page(request, session, status_code=422, error=error,
+                           form={"team_code": team_code, "team_name": team_name})
+    return RedirectResponse("/admin?notice=team_created", status_code=303)
 
 
 #: The password rule a refused password broke (arrears.auth.passwords), as the page says it.
@@ -122,6 +161,66 @@ def deactivate(request: Request, user_id: PathId, session: DbSession, user: Admi
         raise ArrearsError("you cannot deactivate your own account")
     deactivate_user(session, user=target, actor=user.username)
     return RedirectResponse("/admin?notice=deactivated", status_code=303)
+
+
+def _user_page(request: Request, session: Session, target: User, *, error: str | None = None,
+               status_code: int = 200) -> Response:
+    teams = list(session.scalars(select(Team.code).order_by(Team.code)))
+    team = session.get(Team, target.team_id).code if target.team_id else ""  # type: ignore[union-attr]
+    return render(request, "admin_user.html", status_code=status_code, sections=SECTIONS, target=target,
+                  team=team, teams=teams, roles=[(r, ROLE_NAMES[r]) for r in ROLES], error=error,
+                  min_password=MIN_PASSWORD_LENGTH)
+
+
+@router.get("/admin/users/{user_id}")
+def user_page(request: Request, user_id: PathId, session: DbSession, user: Admin) -> Response:
+    """One user: change the role, the team, whether they may sign in; reset the password."""
+    return _user_page(request, session, _other_user(session, user_id))
+
+
+@router.post("/admin/users/{user_id}")
+def edit_user(
+    request: Request, user_id: PathId, session: DbSession, user: Admin, _: CsrfUser,
+    role: Annotated[str, Form(max_length=16)] = "",
+    team: Annotated[str, Form(max_length=32)] = "",
+    active: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Role, team and active (``auth.service.update_user``, audited ``user.update``; deactivating is
+    ``user.deactivate`` and ends the user's sessions). An administrator does not deactivate themself."""
+    target = _other_user(session, user_id)
+    if target.id == user.id and not active:
+        return _user_page(request, session, target, status_code=422,
+                          error=gettext(request, N_("You cannot deactivate your own account.")))
+    try:
+        with session.begin_nested():
+            update_user(session, user=target, role=role, team=team, active=bool(active), actor=user.username)
+    except UnknownTeam as exc:
+        session.refresh(target)
+        return _user_page(request, session, target, status_code=422, error=_unknown_team(request, exc))
+    except (ArrearsError, ValueError) as exc:
+        session.refresh(target)
+        return _user_page(request, session, target, status_code=422,
+                          error=exc.message if isinstance(exc, ArrearsError) else str(exc))
+    return RedirectResponse("/admin?notice=updated", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/password")
+def reset_password(
+    request: Request, user_id: PathId, session: DbSession, user: Admin, _: CsrfUser,
+    password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """A new password the administrator gives the user (``auth.service.set_password``, audited
+    ``user.password``): every session and API token of the user is revoked."""
+    target = _other_user(session, user_id)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return _user_page(request, session, target, status_code=422, error=gettext(
+            request, N_("The password must be at least %(n)s characters long.")) % {"n": MIN_PASSWORD_LENGTH})
+    try:
+        set_password(session, user=target, password=password, actor=user.username)
+    except WeakPassword as exc:
+        return _user_page(request, session, target, status_code=422, error=gettext(
+            request, WEAK_PASSWORD.get(exc.reason, N_("The password is too easy to guess."))))
+    return RedirectResponse("/admin?notice=password_reset", status_code=303)
 
 
 @router.post("/admin/users/{user_id}/unlock")
