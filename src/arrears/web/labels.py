@@ -6,6 +6,7 @@ Interaction outcomes are not here: ``cases/outcomes.yaml`` carries their zh_CN a
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from arrears.web.i18n import N_
 
@@ -214,3 +215,41 @@ SERVICE_MESSAGES: tuple[tuple[str, str], ...] = (
 )
 #: Which label table names each parameter of those messages.
 SERVICE_MESSAGE_WORDS = {"status": {**AGREEMENT_STATUSES, **APPOINTMENT_STATUSES}, "state": STATES, "role": ROLES}
+
+
+def rule_parameters(rule: object, locale: str) -> list[tuple[str, str]]:
+    """The parameters of a policy pack's rule (its fields beyond the common ones), each as (name, value)
+    in words in ``locale``: yes/no, labelled codes, times of day, lists and (name, value) pairs."""
+    import dataclasses
+
+    from arrears.contact.policy import Rule
+    from arrears.web.i18n import translations
+
+    gettext: Any = translations(locale).gettext
+
+    words = {**CHANNELS, **PARTIES, **PURPOSES, **HOLD_KINDS, **ROLES, **RULE_VALUES}
+
+    def shown(value: Any) -> str:
+        if isinstance(value, bool):
+            return str(gettext("yes") if value else gettext("no"))
+        if isinstance(value, tuple) and len(value) == 2 and value[0] in RULE_PARAMS:
+            return f"{gettext(RULE_PARAMS[value[0]])}: {shown(value[1])}"
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
+                and not isinstance(value[1], str | int):
+            return f"{shown(value[0])}: {shown(value[1])}"
+        if isinstance(value, frozenset | set | tuple | list):
+            return "; ".join(shown(v) for v in sorted(value, key=str)) if value else "—"
+        if isinstance(value, str) and value in words:
+            return str(gettext(words[value]))
+        return str(value)
+
+    base = {f.name for f in dataclasses.fields(Rule)}
+    out = []
+    for f in dataclasses.fields(rule):  # type: ignore[arg-type]
+        if f.name in base:
+            continue
+        value = getattr(rule, f.name)
+        if f.name in ("allowed_from", "allowed_until") and isinstance(value, int):  # seconds after midnight
+            value = f"{value // 3600:02d}:{value % 3600 // 60:02d}"
+        out.append((str(gettext(RULE_PARAMS[f.name])) if f.name in RULE_PARAMS else f.name, shown(value)))
+    return out
