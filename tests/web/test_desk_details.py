@@ -86,3 +86,35 @@ def test_releasing_a_case_says_so_on_the_queue(api: Api) -> None:
     r = agent.post(f"/case/{api.east_case}/release", data={"csrf_token": page_csrf(agent)}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/queue?notice=released"
     assert '<p class="notice" role="status">已释放该案件，案件已退回团队队列。</p>' in agent.get(r.headers["location"]).text
+
+
+def test_a_team_lead_marks_a_mobile_number_verified_so_sms_confirmation_works(api: Api) -> None:
+    from arrears.accounts.tables import Account, ContactPoint
+    from arrears.auth.tables import AuditRecord
+    from arrears.cases.tables import Case
+    from arrears.plans.repository import debtor_mobiles
+
+    with Session(api.engine) as s, s.begin():
+        customer_id = s.execute(select(Account.customer_id).join(Case, Case.account_id == Account.id)
+                                .where(Case.id == api.east_case)).scalar_one()
+        s.execute(ContactPoint.__table__.update().where(ContactPoint.customer_id == customer_id,
+                                                        ContactPoint.kind == "phone").values(verified=False))
+        point = s.execute(select(ContactPoint.id).where(ContactPoint.customer_id == customer_id,
+                                                        ContactPoint.kind == "phone")).scalar_one()
+    url = f"/case/{api.east_case}/contact-points/{point}/verify"
+    agent = sign_in(api, "agent_east")
+    assert f'action="{url}"' not in agent.get(f"/case/{api.east_case}").text
+    assert agent.post(url, data={"csrf_token": page_csrf(agent, f"/case/{api.east_case}"), "note": "x"}
+                      ).status_code == 403
+    lead = sign_in(api, "lead_east", lang="zh_CN")
+    token = page_csrf(lead, f"/case/{api.east_case}")
+    assert f'action="{url}"' in lead.get(f"/case/{api.east_case}").text
+    assert lead.post(url, data={"csrf_token": "forged", "note": "回拨核实"}).status_code == 403
+    r = lead.post(url, data={"csrf_token": token, "note": "回拨该号码，本人核实身份"})
+    assert r.status_code == 303 and r.headers["location"] == f"/case/{api.east_case}?notice=point_verified"
+    assert "已将该号码标记为已核实" in lead.get(r.headers["location"]).text
+    with Session(api.engine) as s:
+        assert [p.id for p in debtor_mobiles(s, customer_id)] == [point]
+        audit = s.execute(select(AuditRecord.actor, AuditRecord.detail)
+                          .where(AuditRecord.action == "contact_point.verify")).one()
+    assert audit.actor == "lead_east" and audit.detail["note"] == "回拨该号码，本人核实身份"

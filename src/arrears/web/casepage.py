@@ -232,6 +232,7 @@ def case_context(request: Request, session: Session, user: User, case: Case, ste
         "reviewers": repo.usernames(session, {r.reviewed_by for r in reviews if r.reviewed_by}),
         # a hold is reviewed by a second person: not by the agent whose interaction placed it
         "placed_by_me": {r.id for r in reviews if placed.get(r.interaction_id) == user.id},
+        "can_verify_points": user.role in LINK_REVOKERS,
         "payment_orders": orders_of_account(session, account_id=account.id, now=now, confirm_within_days=payments_of(
             request.app.state).settings.confirm_within_days),
         "customer_tz": customer.time_zone,
@@ -361,7 +362,8 @@ def _done(request: Request, session: Session, user: User, case: Case, step: str,
 
 #: Confirmations the case page shows after a redirect (``?notice=``).
 CASE_NOTICES = {"hold_kept": N_("The review was recorded: the hold stays."),
-                "hold_lifted": N_("The review was recorded: the hold ends on the day chosen.")}
+                "hold_lifted": N_("The review was recorded: the hold ends on the day chosen."),
+                "point_verified": N_("The number is marked as verified: a code can now be sent to it by SMS.")}
 
 
 @router.get("/case/{case_id}")
@@ -759,6 +761,35 @@ def post_hold_review(
 #: Roles that revoke a personal link (team lead and above).
 LINK_REVOKERS = (Role.TEAM_LEAD, Role.SUPERVISOR, Role.ADMIN)
 LinkRevoker = Annotated[User, Depends(page_role(*LINK_REVOKERS))]
+
+
+@router.post("/case/{case_id}/contact-points/{contact_point_id}/verify")
+def post_verify_contact_point(
+    request: Request, case_id: PathId, contact_point_id: PathId, session: DbSession, user: LinkRevoker,
+    _: CsrfUser, note: Annotated[str, Form(min_length=1, max_length=2000)],
+) -> Response:
+    """A team lead (or above) marks one of the customer's own phone numbers verified, saying how it was
+    checked (audited ``contact_point.verify``): the agreement's confirmation by SMS code is sent only
+    to a verified mobile (``plans.repository.debtor_mobiles``)."""
+    from arrears.accounts.tables import ContactPoint
+
+    case = _case(session, user, case_id)
+    account, customer, points, _team = case_repo.case_parties(session, case)
+    point = next((p for p in points if p.id == contact_point_id), None)
+    if point is None:
+        raise NotFound(f"no contact point {contact_point_id} of this customer")
+    if point.kind != "phone" or point.owner != "debtor":
+        raise FormError(N_("Only the customer's own phone number is verified here."), field="note")
+    if not note.strip():
+        raise FormError(N_("Say how the number was verified."), field="note")
+    row = session.get(ContactPoint, point.id)
+    assert row is not None
+    if not row.verified:
+        row.verified = True
+        session.flush()
+        _audit(session, user, "contact_point.verify", "contact_point", row.id, case_id=case.id,
+               note=note.strip())
+    return RedirectResponse(f"/case/{case.id}?notice=point_verified", status_code=303)
 #: How many of the account's links the page lists (newest first).
 LINKS_SHOWN = 20
 
