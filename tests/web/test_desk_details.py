@@ -4,6 +4,7 @@ release, the review note on the case, the timeline a keyboard can scroll."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -118,3 +119,9 @@ def test_a_team_lead_marks_a_mobile_number_verified_so_sms_confirmation_works(ap
         audit = s.execute(select(AuditRecord.actor, AuditRecord.detail)
                           .where(AuditRecord.action == "contact_point.verify")).one()
     assert audit.actor == "lead_east" and audit.detail["note"] == "回拨该号码，本人核实身份"
+
+
+def test_the_timeline_scroll_box_takes_keyboard_focus_and_is_named(api: Api) -> None:
+    page = sign_in(api, "agent_east", lang="en").get(f"/case/{api.east_case}").text
+    [tag] = re.findall(r'<ol class="timeline"[^>]*>', page)
+    assert 'tabindex="0"' in tag and 'aria-labelledby="h-timeline"' in tag and 'id="h-timeline"' in page
