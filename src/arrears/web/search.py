@@ -1,4 +1,7 @@
-"""Find anything: one GET form (``/search?q=…&kind=…``) over :mod:`arrears.cases.search`.
+"""Find anything: one POST form (``/search``, CSRF-checked) over :mod:`arrears.cases.search`.
+
+The value is POSTed, never put in the URL, so no phone or ID number lands in an access log, the browser's
+history or a proxy's log; ``GET /search`` shows the empty form and never searches a ``q`` in its query.
 
 Every role, within its case scope; personal values match on their full value only, results are
 masked by role, every search is audited (``search``: kind and count, never the value) and limited
@@ -8,14 +11,16 @@ refusal kept in the audit log (returned, not raised, so the record is committed)
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from arrears.auth.deps import DbSession
 from arrears.cases import search as finder
-from arrears.web.i18n import N_
+from arrears.web.i18n import LANGUAGE_NAMES, LOCALES, N_
 from arrears.web.render import render, settings_of
-from arrears.web.security import WebUser
+from arrears.web.security import CsrfUser, WebUser
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,15 +49,25 @@ REFUSALS: dict[str, str] = {
 }
 
 
+def _shown(q: str, kind: str) -> dict[str, object]:
+    # the language links open the empty form: they never carry a query string that was typed in a URL
+    return {"q": q, "kind": kind, "kinds": KIND_LABELS, "matched_words": MATCHED, "note_sources": NOTE_SOURCES,
+            "max_query": finder.MAX_QUERY,
+            "languages": [(code, LANGUAGE_NAMES[code], f"/search?lang={code}") for code in LOCALES]}
+
+
 @router.get("/search")
-def search_page(request: Request, session: DbSession, user: WebUser,
-                q: str | None = Query(None, max_length=finder.MAX_QUERY * 2),
-                kind: str = Query("auto", max_length=32)) -> Response:
-    """The search form, and the results when ``q`` is given."""
-    shown = {"q": q or "", "kind": kind, "kinds": KIND_LABELS, "matched_words": MATCHED,
-             "note_sources": NOTE_SOURCES, "max_query": finder.MAX_QUERY}
-    if q is None:
-        return render(request, "search.html", results=None, **shown)
+def search_form(request: Request, user: WebUser) -> Response:
+    """The empty search form: a value in the query string (an old bookmark) is never searched nor echoed."""
+    return render(request, "search.html", results=None, **_shown("", "auto"))
+
+
+@router.post("/search")
+def search_page(request: Request, session: DbSession, user: WebUser, _: CsrfUser,
+                q: Annotated[str, Form(max_length=finder.MAX_QUERY * 2)] = "",
+                kind: Annotated[str, Form(max_length=32)] = "auto") -> Response:
+    """The results of a search sent from the form, on the same page."""
+    shown = _shown(q, kind)
     settings = settings_of(request)
     try:
         results = finder.search(session, user=user, kind=kind, text=q, max_searches=settings.reveal_limit,
