@@ -51,7 +51,10 @@ def _pending(api: Api, ref: str, *, maker: str = "agent_east", team: str = "east
 
 
 def _header_oob(html: str) -> str:
-    found = re.search(r'<div class="head-tags" id="case-head-tags" hx-swap-oob="true">(.*?)</div>', html, re.S)
+    """The out-of-band case header of an HTMX answer: from its opening tag to the next out-of-band part
+    (the header holds elements of its own, so its first closing tag is not its end)."""
+    found = re.search(r'<div class="head-tags" id="case-head-tags" hx-swap-oob="true">(.*?)(?=hx-swap-oob="true"|\Z)',
+                      html, re.S)
     assert found, "no out-of-band case header in the answer"
     return found.group(1)
 
@@ -218,7 +221,8 @@ def test_the_case_header_follows_the_scripts_writes(api: Api) -> None:
         agent = sign_in(api, "agent_east")
         page = agent.get(f"/case/{case_id}").text
         assert page.count('id="case-head-tags"') == 1 and "hx-swap-oob" not in page
-        assert "协商中" in page.split('id="case-head-tags"', 1)[1].split("</div>", 1)[0]
+        head = page.split('id="case-head-tags"', 1)[1]
+        assert "协商中" in head.split("</dl>", 1)[1].split("</div>", 1)[0]  # the status tag, after the figures
         assert "hx-swap-oob" not in agent.get(f"/case/{case_id}/script/next", headers=HX).text  # only writes
         r = agent.post(f"/case/{case_id}/script/outcome", headers=_hx(agent, case_id), data={
             "outcome": "no_answer", "party": "nobody", "recording_ref": "REC-H", "next_step": "transition",
