@@ -108,7 +108,7 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         # filters (GET forms)
         "date": dates, "from": dates, "to": dates, "rule": text, "page": int_text, "actor": text, "action": text,
         "next": one_of("/", "/queue", "//evil.example", "http://evil.example"), "notice": text,
-        # the search (its "kind" shares the reveal form's strategy: an unknown kind is refused on the field)
+        # the search, POSTed (its "kind" shares the reveal form's strategy: an unknown kind is refused on the field)
         "q": st.one_of(text, one_of("13812345678", "+86 138-1234-5678", "11010519491231002X", "ACC-EAST", "测试客户")),
         # the cardholder's pages
         "token": st.one_of(text, one_of("1.AAAAAAAAAAAAAAAAAAAA", "zzzzzzzzzzzzz.AAAAAAAAAAAAAAAAAAAA", "0.A", "%2e%2e")),
@@ -225,6 +225,7 @@ def test_every_form_answers_below_500_whatever_is_sent(api: Api) -> None:
     # signing out ends the sender's session: that form goes last
     forms = sorted(web_forms(api.client.app), key=lambda f: f.name == "POST /logout")
     assert any(f.name == "POST /admin/users" for f in forms) and any(f.name == "GET /team" for f in forms)
+    assert any(f.name == "POST /search" and "q" in f.fields for f in forms)
     world = World(cases=(api.east_case, api.west_case), users=_spare_users(api),
                   points=tuple(api.contact_points.values()))
     strategies = field_strategies(world)
