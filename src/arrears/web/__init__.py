@@ -26,6 +26,7 @@ from arrears.portal import pages as portal_pages
 from arrears.portal import pay as portal_pay
 from arrears.portal import plan as portal_plan
 from arrears.web import admin, approvals, casepage, compliance, dashboards, pages, search
+from arrears.web.i18n import N_
 from arrears.web.inputs import refuse_control_characters
 from arrears.web.security import LoginRequired, login_redirect
 
@@ -58,17 +59,26 @@ def _arrears_error(request: Request, exc: Exception) -> Response:
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:
-    from arrears.web.render import error_page
+    from arrears.web import labels
+    from arrears.web.render import error_page, gettext
 
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {}
     loc = [str(p) for p in first.get("loc", ())]
     field = ".".join(loc[1:])
-    msg = str(first.get("msg", "invalid value"))
+    # the validator's refusal in the reader's language (its English text is never shown on a page)
+    words = gettext(request, labels.VALIDATION.get(str(first.get("type", "")), N_("Not a valid value")))
+    context = {k: v for k, v in (first.get("ctx") or {}).items() if isinstance(v, int | str)}
+    try:
+        msg = words % context if "%(" in words else words
+    except (KeyError, TypeError, ValueError):
+        msg = gettext(request, N_("Not a valid value"))
     # a form or query field (not the path: a wrong path is no field to correct)
     named = field if loc[:1] in (["body"], ["query"]) and field else None
-    return error_page(request, 422, f"{field}: {msg}", field=named, field_message=msg)
+    label = labels.FIELDS.get(field) if named else None
+    return error_page(request, 422, f"{gettext(request, label)}: {msg}" if label else msg, field=named,
+                      field_message=msg)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

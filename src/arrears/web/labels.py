@@ -253,3 +253,35 @@ def rule_parameters(rule: object, locale: str) -> list[tuple[str, str]]:
             value = f"{value // 3600:02d}:{value % 3600 // 60:02d}"
         out.append((str(gettext(RULE_PARAMS[f.name])) if f.name in RULE_PARAMS else f.name, shown(value)))
     return out
+
+
+#: Form inputs by their ``name``, as an error box names the field to correct (an input not listed is
+#: marked on the page only, never shown by its code).
+FIELDS = {
+    "reason": N_("Reason"), "note": N_("Note"), "notes": N_("Notes"), "kind": N_("Kind"), "team": N_("Team"),
+    "password": N_("Password"), "option_code": N_("Option"), "contact_point_id": N_("Number"),
+    "channel": N_("Channel"), "cause": N_("Cause"), "role": N_("Role"), "recording_ref": N_("Recording reference"),
+    "q": N_("Search"), "outcome": N_("Outcome"), "dependants": N_("Dependants"), "amount": N_("Amount"),
+    "agreement_id": N_("Agreement"), "willingness": N_("Willingness to pay"), "to_state": N_("Move the case to"),
+    "team_name": N_("Team name"), "team_code": N_("Team code"), "reference": N_("Reference"),
+    "promise_date": N_("Promised date"), "promised_date": N_("Promised date"), "promise_amount": N_("Promised amount"),
+    "party": N_("Who answered"), "other_debt_payments": N_("Other debt payments"), "next_step": N_("Next step"),
+    "move_reason": N_("Reason for the move"), "monthly_income": N_("Monthly income"), "method": N_("How confirmed"),
+    "lift_hold_on": N_("Lift the hold on"), "essential_spending": N_("Essential spending"),
+    "display_name": N_("Display name"), "direction": N_("Direction"), "contact_time": N_("Time of contact"),
+    "contact_date": N_("Date of contact"), "appointment_date": N_("Call-back date"),
+    "appointment_from": N_("Call-back from"), "appointment_to": N_("Call-back to"), "username": N_("Username"),
+    "active": N_("Access"), "call_id": N_("Call"),
+}
+
+#: The request validator's refusals (pydantic's error types) in words; ``%(...)s`` from its context.
+VALIDATION = {
+    "missing": N_("Required"),
+    "string_too_long": N_("At most %(max_length)s characters"),
+    "string_too_short": N_("At least %(min_length)s characters"),
+    "int_parsing": N_("Give a whole number"), "int_type": N_("Give a whole number"),
+    "int_from_float": N_("Give a whole number"),
+    "greater_than_equal": N_("Must be %(ge)s or more"), "greater_than": N_("Must be more than %(gt)s"),
+    "less_than_equal": N_("Must be %(le)s or less"), "less_than": N_("Must be less than %(lt)s"),
+    "string_pattern_mismatch": N_("Not a valid value"), "string_type": N_("Not a valid value"),
+}
