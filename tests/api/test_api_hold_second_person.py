@@ -46,12 +46,12 @@ def test_the_lead_who_placed_a_hold_cannot_review_it_on_the_case_page(api: Api) 
     out = _dispute(api, "lead_east")
     lead = sign_in(api, "lead_east")
     page = lead.get(f"/case/{api.east_case}").text
-    assert f"/hold-reviews/{out['review_id']}" not in page and "此暂停由您设置" in page
+    assert f"/hold-reviews/{out['review_id']}" not in page and "此停催由您发起" in page
     assert f"/hold-reviews/{out['review_id']}" in sign_in(api, "supervisor").get(f"/case/{api.east_case}").text
     r = lead.post(f"/case/{api.east_case}/hold-reviews/{out['review_id']}",
                   data={"csrf_token": page_csrf(lead, f"/case/{api.east_case}"), "note": "mine"})
     assert r.status_code == 403
-    assert "second person" in r.text
+    assert "此停催由您发起：须由另一人复核" in r.text  # the service's refusal, in the reader's language
     assert _status(api, out["review_id"]) == "pending"
     with api.engine.connect() as conn:
         assert conn.execute(select(AuditRecord).where(AuditRecord.action == "hold.review")).all() == []

@@ -39,7 +39,7 @@ def test_every_input_of_the_role_pages_has_a_label_and_no_page_has_inline_script
 
 
 def test_the_navigation_of_each_role(api: Api) -> None:
-    nav = {"lead_east": ["/team", "/queue", "/approvals"], "supervisor": ["/supervisor", "/team", "/approvals"],
+    nav = {"lead_east": ["/team", "/queue", "/myday", "/approvals"], "supervisor": ["/supervisor", "/team", "/approvals"],
            "compliance": ["/compliance", "/audit", "/approvals"], "auditor": ["/audit", "/compliance"],
            "admin": ["/admin", "/supervisor", "/compliance", "/audit"]}
     for who, links in nav.items():
