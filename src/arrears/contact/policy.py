@@ -31,6 +31,9 @@ PARTIES: tuple[str, ...] = ("debtor", "emergency_contact", "third_party")
 PURPOSES: tuple[str, ...] = ("collection", "reestablish_contact", "reminder", "service")
 #: The same hold kinds as the case process (``arrears.cases.model.HOLD_KINDS``).
 HOLD_KINDS: tuple[str, ...] = ("dispute", "complaint", "hardship", "bankruptcy", "deceased", "fraud", "legal")
+#: Their names in the Chinese explanation of a block (a code never reaches a Chinese reader).
+HOLD_KINDS_ZH: dict[str, str] = {"dispute": "异议", "complaint": "投诉", "hardship": "经济困难", "bankruptcy": "破产",
+                                 "deceased": "身故", "fraud": "欺诈", "legal": "诉讼"}
 #: Roles that may approve an override (``arrears.auth.model.Role`` values).
 OVERRIDE_ROLES: tuple[str, ...] = ("team_lead", "supervisor", "compliance", "admin")
 
@@ -626,8 +629,9 @@ class HoldRule(Rule):
         return t if not self._active(ctx.c, t) else None
 
     def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
-        kinds = ", ".join(sorted({h.kind for h in self._active(ctx.c, t)}))
-        return (f"the account is on hold ({kinds}); no contact", f"账户处于暂停状态（{kinds}），不得联系")
+        active = sorted({h.kind for h in self._active(ctx.c, t)})
+        zh = "、".join(HOLD_KINDS_ZH.get(k, k) for k in active)
+        return (f"the account is on hold ({', '.join(active)}); no contact", f"账户处于停催状态（{zh}），不得联系")
 
     def params(self) -> dict[str, Any]:
         return {"kinds": sorted(self.kinds)}
