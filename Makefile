@@ -24,7 +24,7 @@ system:
 
 test: $(STAMP) postgres system
 	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q --durations=25
 
 # Retake the screenshots in docs/screenshots/ (an ordinary test run never writes them).
 screenshots: $(STAMP) system
