@@ -294,7 +294,8 @@ class _Plan:
 class _Simulation:
     def __init__(self, customers: Customers, strategies: Sequence[Strategy], *, days: int, start: date, seed: int,
                  pack: PolicyPack, experiments: Sequence[Any], rules: DelinquencyRules, products: PlanProducts,
-                 bank_tz: str, keep_events: bool, self_service: Any = None) -> None:
+                 bank_tz: str, keep_events: bool, self_service: Any = None,
+                 agent_hours: Sequence[int] = BUSINESS_HOURS) -> None:
         if days < 1:
             raise ValueError("days must be at least 1")
         if not strategies:
@@ -304,6 +305,10 @@ class _Simulation:
         self.days, self.start, self.seed = days, start, seed
         self.pack, self.experiments, self.rules, self.products = pack, tuple(experiments), rules, products
         self.bank_tz = bank_tz
+        self.agent_hours = tuple(agent_hours)
+        if not self.agent_hours or any(not 0 <= h <= 23 for h in self.agent_hours) \
+                or list(self.agent_hours) != sorted(set(self.agent_hours)):
+            raise ValueError("agent hours must be whole hours 0-23 in increasing order")
         self.keep_events = keep_events
         self.rng = np.random.default_rng(seed)
         n = self.n = len(c)
@@ -372,7 +377,7 @@ class _Simulation:
 
     def _agent_hours(self, d: int) -> list[datetime]:
         if d not in self._hours_cache:
-            self._hours_cache[d] = hour_starts(self.start + timedelta(days=d), self.bank_tz, BUSINESS_HOURS)
+            self._hours_cache[d] = hour_starts(self.start + timedelta(days=d), self.bank_tz, self.agent_hours)
         return self._hours_cache[d]
 
     def _slots(self, tz: str, d: int) -> np.ndarray:
@@ -481,7 +486,7 @@ class _Simulation:
 
     def act(self, d: int, rows: list[dict[str, Any]]) -> None:
         """Each account's contacts of the day in time order (a heap), then its work actions."""
-        latest = self._bank_at(d, BUSINESS_HOURS[-1] + 1)
+        latest = self._bank_at(d, self.agent_hours[-1] + 1)
         for row in rows:
             i = self.index[int(row["account_id"])]
             if row.get("arm") and self.arm[i] == NO_ARM:
@@ -804,12 +809,14 @@ class _Simulation:
 def simulate(customers: Customers, strategies: Sequence[Strategy], *, days: int, start: date = DEFAULT_START,
              seed: int = 1, pack: PolicyPack | None = None, experiments: Sequence[Any] = (),
              rules: DelinquencyRules | None = None, products: PlanProducts | None = None, bank_tz: str = BANK_TZ,
-             keep_events: bool = True, self_service: Any = None) -> SimResult:
+             keep_events: bool = True, self_service: Any = None,
+             agent_hours: Sequence[int] = BUSINESS_HOURS) -> SimResult:
     """Run ``strategies`` (tried in order, as in the daily cycle) on ``customers`` for ``days`` business
     days from ``start``; ``pack`` is the compliance pack (default: cn); ``experiments`` as loaded by
     :func:`arrears.strategy.experiments.load_experiments`; ``self_service`` a
     :class:`arrears.sim.self_service.Propensity` to send the strategies' personal links and simulate
-    the customers' own actions (None: ``portal_link`` actions send nothing)."""
+    the customers' own actions (None: ``portal_link`` actions send nothing); ``agent_hours`` the hours of
+    the bank's clock at which agents start calls (default 08:00–21:00, :data:`BUSINESS_HOURS`)."""
     if pack is None:
         from arrears.contact.config import load_default_pack
 
@@ -824,7 +831,7 @@ def simulate(customers: Customers, strategies: Sequence[Strategy], *, days: int,
         rules = load_default_rules()
     sim = _Simulation(customers, strategies, days=days, start=start, seed=seed, pack=pack,
                       experiments=experiments, rules=rules, products=products, bank_tz=bank_tz,
-                      keep_events=keep_events, self_service=self_service)
+                      keep_events=keep_events, self_service=self_service, agent_hours=agent_hours)
     return sim.run()
 
 

@@ -1,0 +1,407 @@
+""""What if": a proposed policy pack tried on the stored contact history and, through the simulator,
+forward in time, before anybody changes a rule (``arrears policy whatif``, docs/compliance.md).
+
+Replay. Every outbound contact stored in the window (interactions on the gated channels: call, sms,
+email, letter, visit, app) is put to the gate twice, in time order per customer:
+
+- under the **current** pack, with the history as it happened (every earlier contact counts);
+- under the **proposed** pack, with the history as it would have been: a contact the proposed pack
+  blocks did not happen, so it does not count in any later count (attempts a day, conversations,
+  per-person limits). Contacts before the window (:data:`LOOKBACK_DAYS`) count as they happened.
+
+The facts the store does not keep per contact — the call was recorded, a voicemail had the limited
+content, an electronic message carried the opt-out notice, what was said to someone other than the
+debtor — are taken as they were required: the contact went through the gate when it was made. A
+contact with the debtor is taken as for collection, one with anyone else as to re-establish contact. The
+replay therefore measures what the pack's timing, counting, party and hold rules would have done.
+The customer's own wishes (contact preferences) are the same under every pack and are not replayed.
+
+A contact the proposed pack blocks loses its outcome: a right-party contact (:data:`RPC_OUTCOMES`),
+the promises recorded on it (a ``promise_to_pay`` outcome without a promise row counts as one, of
+unknown amount), a complaint.
+
+Forward. The simulator (:func:`arrears.sim.simulate.simulate`) runs the same synthetic book, the same
+strategies and the same seed under each pack, so the difference is the pack's. The simulator has no
+complaints of its own: expected complaints are the simulated contacts weighted by the complaint rate
+per contact at each customer-local hour seen in the replayed history (a contact whose outcome was
+``complaint``), shrunk toward the window's overall rate (:data:`RATE_STRENGTH` contacts of weight).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from arrears.accounts.tables import Account, ContactPoint, Customer
+from arrears.accounts.tables import Hold as LedgerHold
+from arrears.cases.tables import Appointment as CaseAppointment
+from arrears.cases.tables import Case, Interaction, Promise
+from arrears.contact.besttime import RPC_OUTCOMES
+from arrears.contact.policy import (
+    CHANNELS,
+    Appointment,
+    Attempt,
+    ContactCandidate,
+    Decision,
+    Hold,
+    PolicyPack,
+    gate,
+    local_instant,
+    zone,
+)
+from arrears.contact.repository import PERSON_HOLD_KINDS
+from arrears.contact.service import GATE_PARTY, HISTORY_PARTY, NOT_A_CONVERSATION
+from arrears.kit.money import format_yuan
+
+#: Days before the window whose contacts are read as history (longer than any window in the packs).
+LOOKBACK_DAYS = 31
+#: Weight, in contacts, of the window's overall complaint rate in each hour's rate.
+RATE_STRENGTH = 50
+_GATED = frozenset(CHANNELS)
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class StoredContact:
+    """One outbound contact as stored: the interaction, whom it was for and what came of it."""
+
+    interaction_id: int
+    case_id: int
+    account_id: int
+    account_ref: str
+    customer_id: int
+    time_zone: str
+    at: datetime
+    channel: str
+    #: the gate's party the contact was meant for (the contact point's owner, else who was reached)
+    party: str
+    #: who was reached (interaction party)
+    reached: str
+    outcome: str
+    promises: int = 0
+    promised_fen: int = 0
+
+    @property
+    def conversation(self) -> bool:
+        return self.channel == "call" and self.reached == "debtor" and self.outcome not in NOT_A_CONVERSATION
+
+    @property
+    def right_party(self) -> bool:
+        return self.outcome in RPC_OUTCOMES
+
+    def attempt(self) -> Attempt:
+        return Attempt(at=self.at, channel=self.channel, party=self.party, conversation=self.conversation,
+                       account_id=self.account_ref, party_ref=None)
+
+
+@dataclass(frozen=True)
+class StoredHistory:
+    """The contacts of the window, and what the gate needs around them."""
+
+    since: datetime
+    until: datetime
+    contacts: tuple[StoredContact, ...]
+    #: contacts in the lookback before ``since``, per customer, oldest first
+    earlier: dict[int, tuple[StoredContact, ...]]
+    #: holds per account: (customer id, hold)
+    holds: dict[int, tuple[Hold, ...]]
+    #: person holds (bankruptcy, deceased) per customer: (account id, hold)
+    person_holds: dict[int, tuple[tuple[int, Hold], ...]]
+    #: appointment windows per case (not cancelled)
+    appointments: dict[int, tuple[tuple[datetime, datetime], ...]]
+
+
+def _chunks(ids: Sequence[int]) -> list[list[int]]:
+    ids = list(ids)
+    return [ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> StoredHistory:
+    """The outbound contacts stored on business dates ``first`` … ``last`` (the bank's calendar,
+    inclusive), with the lookback history, holds and appointment windows of their customers."""
+    btz = zone(bank_tz)
+    since = local_instant(btz, first)
+    until = local_instant(btz, last + timedelta(days=1))
+    lookback = since - timedelta(days=LOOKBACK_DAYS)
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Interaction.id, Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone,
+                   Interaction.started_at, Interaction.channel, Interaction.party, Interaction.outcome,
+                   ContactPoint.owner)
+            .join(Case, Case.id == Interaction.case_id).join(Account, Account.id == Case.account_id)
+            .join(Customer, Customer.id == Account.customer_id)
+            .outerjoin(ContactPoint, ContactPoint.id == Interaction.contact_point_id)
+            .where(Interaction.direction == "outbound", Interaction.channel.in_(sorted(_GATED)),
+                   Interaction.started_at >= lookback, Interaction.started_at < until)
+            .order_by(Interaction.started_at, Interaction.id)).all()
+        in_window = [r[0] for r in rows if r[6] >= since]
+        promises: dict[int, tuple[int, int]] = {}
+        for part in _chunks(in_window):
+            for iid, n, amount in session.execute(
+                    select(Promise.interaction_id, func.count(Promise.id), func.coalesce(func.sum(Promise.amount), 0))
+                    .where(Promise.interaction_id.in_(part)).group_by(Promise.interaction_id)):
+                promises[int(iid)] = (int(n), int(amount))
+        window_customers = sorted({r[4] for r in rows if r[6] >= since})
+        holds: dict[int, list[Hold]] = defaultdict(list)
+        person: dict[int, list[tuple[int, Hold]]] = defaultdict(list)
+
+        def hold(kind: str, start: date, end: date | None) -> Hold:
+            return Hold(kind, local_instant(btz, start),
+                        None if end is None else local_instant(btz, end + timedelta(days=1)))
+
+        for part in _chunks(window_customers):
+            for cust, acc, kind, start, end in session.execute(
+                    select(Account.customer_id, LedgerHold.account_id, LedgerHold.kind, LedgerHold.start_date,
+                           LedgerHold.end_date).join(Account, Account.id == LedgerHold.account_id)
+                    .where(Account.customer_id.in_(part)).order_by(LedgerHold.start_date, LedgerHold.id)):
+                h = hold(kind, start, end)
+                holds[acc].append(h)
+                if kind in PERSON_HOLD_KINDS:
+                    person[cust].append((acc, h))
+        window_cases = sorted({r[1] for r in rows if r[6] >= since})
+        appointments: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for part in _chunks(window_cases):
+            for cid, start, end in session.execute(
+                    select(CaseAppointment.case_id, CaseAppointment.window_start, CaseAppointment.window_end)
+                    .where(CaseAppointment.case_id.in_(part), CaseAppointment.status != "cancelled",
+                           CaseAppointment.window_end > lookback, CaseAppointment.window_start < until)
+                    .order_by(CaseAppointment.window_start, CaseAppointment.id)):
+                appointments[cid].append((start, end))
+    contacts: list[StoredContact] = []
+    earlier: dict[int, list[StoredContact]] = defaultdict(list)
+    for iid, case_id, acc, ref, cust, tz, at, channel, reached, outcome, owner in rows:
+        party = GATE_PARTY.get(owner, "third_party") if owner is not None else HISTORY_PARTY.get(reached, "third_party")
+        n, amount = promises.get(iid, (0, 0))
+        if n == 0 and outcome == "promise_to_pay":
+            n = 1
+        contact = StoredContact(iid, case_id, acc, ref, cust, tz or bank_tz, at, channel, party, reached, outcome,
+                                n, amount)
+        if at >= since:
+            contacts.append(contact)
+        else:
+            earlier[cust].append(contact)
+    return StoredHistory(since=since, until=until, contacts=tuple(contacts),
+                         earlier={k: tuple(v) for k, v in earlier.items()},
+                         holds={k: tuple(v) for k, v in holds.items()},
+                         person_holds={k: tuple(v) for k, v in person.items()},
+                         appointments={k: tuple(v) for k, v in appointments.items()})
+
+
+# -- replay -----------------------------------------------------------------------------------------
+
+
+def _purpose(c: StoredContact) -> str:
+    """The store keeps no purpose per contact: the debtor is contacted to collect, anyone else (an
+    emergency contact, a third party) to re-establish contact with the debtor (失联修复)."""
+    return "collection" if c.party == "debtor" else "reestablish_contact"
+
+
+def _candidate(c: StoredContact, history: StoredHistory, attempts: tuple[Attempt, ...]) -> ContactCandidate:
+    holds = (*history.holds.get(c.account_id, ()),
+             *(h for acc, h in history.person_holds.get(c.customer_id, ()) if acc != c.account_id))
+    window = next(((a, b) for a, b in history.appointments.get(c.case_id, ()) if a <= c.at < b), None)
+    return ContactCandidate(
+        at=c.at, channel=c.channel, party=c.party, purpose=_purpose(c), tz=c.time_zone, account_id=c.account_ref,
+        recorded=True, voicemail_limited=True, opt_out_notice=True, discloses_debt=c.party == "debtor",
+        attempts=attempts, holds=holds, appointment=Appointment(*window) if window else None)
+
+
+def replay(history: StoredHistory, pack: PolicyPack, *, as_it_would_have_been: bool) -> list[Decision]:
+    """The gate's decision on every contact of ``history`` (in its order) under ``pack``.
+
+    ``as_it_would_have_been``: a contact the pack blocks is left out of the history of later contacts
+    (the proposed pack); False: every stored contact counts, as it happened (the current pack)."""
+    by_customer: dict[int, list[Attempt]] = {cust: [c.attempt() for c in past]
+                                             for cust, past in history.earlier.items()}
+    out: list[Decision] = []
+    for c in history.contacts:
+        past = by_customer.setdefault(c.customer_id, [])
+        horizon = c.at - timedelta(days=LOOKBACK_DAYS)
+        decision = gate(_candidate(c, history, tuple(a for a in past if a.at > horizon)), pack)
+        if decision.allowed or not as_it_would_have_been:
+            past.append(c.attempt())
+        out.append(decision)
+    return out
+
+
+@dataclass
+class Tally:
+    """Blocked contacts and what they would have lost."""
+
+    contacts: int = 0
+    right_party: int = 0
+    promises: int = 0
+    promised_fen: int = 0
+    complaints: int = 0
+
+    def add(self, c: StoredContact) -> None:
+        self.contacts += 1
+        self.right_party += int(c.right_party)
+        self.promises += c.promises
+        self.promised_fen += c.promised_fen
+        self.complaints += int(c.outcome == "complaint")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"contacts": self.contacts, "right_party_contacts": self.right_party, "promises": self.promises,
+                "promised_fen": self.promised_fen, "complaints": self.complaints}
+
+
+@dataclass
+class ReplayReport:
+    """The replay of the window under both packs."""
+
+    first: date
+    last: date
+    current: str
+    proposed: str
+    contacts: Tally = field(default_factory=Tally)
+    #: blocked under each pack
+    blocked_current: Tally = field(default_factory=Tally)
+    blocked_proposed: Tally = field(default_factory=Tally)
+    #: blocked by the proposed pack, allowed by the current one (what the change takes away)
+    newly_blocked: Tally = field(default_factory=Tally)
+    #: allowed by the proposed pack, blocked by the current one (what the change gives back)
+    newly_allowed: Tally = field(default_factory=Tally)
+    #: contacts blocked by the proposed pack: by rule id (once per rule that blocked), channel, local hour
+    by_rule: Counter[str] = field(default_factory=Counter)
+    by_rule_current: Counter[str] = field(default_factory=Counter)
+    by_channel: Counter[str] = field(default_factory=Counter)
+    by_hour: Counter[int] = field(default_factory=Counter)
+    #: every contact blocked by the proposed pack
+    blocked: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.first.isoformat(), "to": self.last.isoformat(), "current_pack": self.current,
+            "proposed_pack": self.proposed, "contacts": self.contacts.to_dict(),
+            "blocked_current": self.blocked_current.to_dict(), "blocked_proposed": self.blocked_proposed.to_dict(),
+            "newly_blocked": self.newly_blocked.to_dict(), "newly_allowed": self.newly_allowed.to_dict(),
+            "blocked_by_rule": dict(sorted(self.by_rule.items())),
+            "blocked_by_rule_current": dict(sorted(self.by_rule_current.items())),
+            "blocked_by_channel": dict(sorted(self.by_channel.items())),
+            "blocked_by_local_hour": {f"{h:02d}": n for h, n in sorted(self.by_hour.items())},
+            "blocked_contacts": self.blocked,
+        }
+
+
+def compare_history(history: StoredHistory, current: PolicyPack, proposed: PolicyPack, *, first: date,
+                    last: date) -> ReplayReport:
+    """Replay ``history`` under the current pack (as it happened) and the proposed pack (as it would
+    have been) and tally the contacts the proposed pack blocks and what came of them."""
+    now = replay(history, current, as_it_would_have_been=False)
+    then = replay(history, proposed, as_it_would_have_been=True)
+    report = ReplayReport(first, last, f"{current.name} {current.version}", f"{proposed.name} {proposed.version}")
+    for c, a, b in zip(history.contacts, now, then, strict=True):
+        report.contacts.add(c)
+        if not a.allowed:
+            report.blocked_current.add(c)
+            report.by_rule_current.update(x.rule_id for x in a.blocks)
+        if b.allowed:
+            if not a.allowed:
+                report.newly_allowed.add(c)
+            continue
+        report.blocked_proposed.add(c)
+        if a.allowed:
+            report.newly_blocked.add(c)
+        rules = [x.rule_id for x in b.blocks]
+        report.by_rule.update(rules)
+        report.by_channel[c.channel] += 1
+        local = c.at.astimezone(zone(c.time_zone))
+        report.by_hour[local.hour] += 1
+        report.blocked.append({
+            "interaction_id": c.interaction_id, "case_id": c.case_id, "at": c.at.isoformat(),
+            "local_time": local.isoformat(), "channel": c.channel, "party": c.party, "outcome": c.outcome,
+            "rules": rules, "blocked_by_current_pack": not a.allowed, "promises": c.promises,
+            "promised_fen": c.promised_fen})
+    return report
+
+
+# -- complaints per contact -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComplaintRates:
+    """Complaints per contact at each customer-local hour (0–23), from the replayed history."""
+
+    overall: float
+    by_hour: tuple[float, ...]
+    contacts: int
+    complaints: int
+
+    def at(self, local_hour: int) -> float:
+        return self.by_hour[local_hour]
+
+
+def complaint_rates(contacts: Iterable[StoredContact], strength: int = RATE_STRENGTH) -> ComplaintRates:
+    """Each hour's complaint rate, shrunk toward the overall rate by ``strength`` contacts of weight."""
+    n = [0] * 24
+    k = [0] * 24
+    for c in contacts:
+        h = c.at.astimezone(zone(c.time_zone)).hour
+        n[h] += 1
+        k[h] += int(c.outcome == "complaint")
+    total, comp = sum(n), sum(k)
+    overall = comp / total if total else 0.0
+    by_hour = tuple((k[h] + strength * overall) / (n[h] + strength) if n[h] + strength else overall
+                    for h in range(24))
+    return ComplaintRates(overall, by_hour, total, comp)
+
+
+# -- forward ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One simulated run under one pack."""
+
+    pack: str
+    recovered_fen: int
+    recovery_rate: float
+    cure_rate: float
+    calls: int
+    right_party_contacts: int
+    messages: int
+    promises: int
+    contacts_blocked: int
+    expected_complaints: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pack": self.pack, "recovered_fen": self.recovered_fen,
+                "recovered_yuan": format_yuan(self.recovered_fen).replace(",", ""),
+                "recovery_rate": self.recovery_rate, "cure_rate": self.cure_rate, "calls": self.calls,
+                "right_party_contacts": self.right_party_contacts, "messages": self.messages,
+                "promises": self.promises, "contacts_blocked": self.contacts_blocked,
+                "expected_complaints": round(self.expected_complaints, 2)}
+
+
+def forward(pack: PolicyPack, *, strategies: Sequence[Any], days: int, accounts: int, seed: int, start: date,
+            rates: ComplaintRates, agent_hours: Sequence[int] | None = None) -> Forward:
+    """Simulate ``accounts`` synthetic accounts (drawn from ``seed``) for ``days`` days under ``pack``,
+    agents calling at ``agent_hours`` of the bank's clock (default: the simulator's 08:00–21:00)."""
+    from arrears.sim.behaviour import synthetic_customers
+    from arrears.sim.events import EventKind
+    from arrears.sim.simulate import simulate
+
+    customers = synthetic_customers(accounts, seed=seed)
+    more = {} if agent_hours is None else {"agent_hours": tuple(agent_hours)}
+    result = simulate(customers, strategies, days=days, start=start, seed=seed, pack=pack, keep_events=True, **more)
+    zones = {int(a): str(z) for a, z in zip(customers.account_id.tolist(), customers.time_zone.tolist(), strict=True)}
+    expected = 0.0
+    for e in result.events:
+        if e.kind in (EventKind.CALL_ATTEMPTED, EventKind.MESSAGE_SENT):
+            expected += rates.at(e.at.astimezone(zone(zones[e.account_id])).hour)
+    t = result.report.total
+    return Forward(pack=f"{pack.name} {pack.version}", recovered_fen=t.recovered, recovery_rate=t.recovery_rate,
+                   cure_rate=t.cure_rate, calls=t.calls_attempted, right_party_contacts=t.calls_answered,
+                   messages=t.sms + t.email + t.letter, promises=t.promises_made,
+                   contacts_blocked=t.contacts_blocked, expected_complaints=expected)
+
+
+__all__ = ["ComplaintRates", "Forward", "ReplayReport", "StoredContact", "StoredHistory", "Tally",
+           "compare_history", "complaint_rates", "forward", "read_history", "replay"]
