@@ -223,7 +223,8 @@ def replay(history: StoredHistory, pack: PolicyPack, *, as_it_would_have_been: b
     for c in history.contacts:
         past = by_customer.setdefault(c.customer_id, [])
         horizon = c.at - timedelta(days=LOOKBACK_DAYS)
-        decision = gate(_candidate(c, history, tuple(a for a in past if a.at > horizon)), pack)
+        past[:] = [a for a in past if a.at > horizon]  # the contacts come in time order: drop what has aged out
+        decision = gate(_candidate(c, history, tuple(past)), pack)
         if decision.allowed or not as_it_would_have_been:
             past.append(c.attempt())
         out.append(decision)
