@@ -30,8 +30,10 @@ from arrears.contact.whatif import (
     read_history,
     replay,
 )
+from arrears.dialler.tables import DiallerCall
 from arrears.kit.clock import utc_now
 from arrears.strategy.config import load_strategy
+from tests.auth.factories import add_user
 from tests.cases.support import new_case
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +96,7 @@ HISTORY = [
 
 def build_history(engine: Engine) -> None:
     cases = {ref: new_case(engine, ref) for ref in ("ACC-A", "ACC-B")}
+    agent = add_user(engine, "li.na")
     with engine.begin() as conn:
         points = {}
         for ref in cases:
@@ -111,6 +114,10 @@ def build_history(engine: Engine) -> None:
                 conn.execute(insert(Promise).values(
                     case_id=cases[ref], interaction_id=iid, amount=promise, promised_date=date(2026, 3, 10),
                     created_on=at.date(), grace_days=3, tolerance=1000, created_by="test", created_at=utc_now()))
+        # a call dialled at 21:50 whose outcome was never recorded: an attempt all the same (blocked)
+        conn.execute(insert(DiallerCall).values(
+            call_id="D-1", case_id=cases["ACC-B"], agent_id=agent, contact_point_id=points["ACC-B"], provider="tel",
+            status="ended", requested_at=sh(5, 21, 50).astimezone(UTC)))
         # an inbound call at 21:30 is not a contact we made
         conn.execute(insert(Interaction).values(
             case_id=cases["ACC-B"], channel="call", direction="inbound", party="debtor", started_at=sh(4, 21, 30),
@@ -122,25 +129,26 @@ def test_replay_blocks_exactly_the_contacts_at_21(engine: Engine, tmp_path: Path
     current = load_pack(write_pack(tmp_path, "now", until="22:00"))
     proposed = load_pack(write_pack(tmp_path, "stop-at-21", until="21:00"))
     history = read_history(engine, first=date(2026, 3, 2), last=date(2026, 3, 5), bank_tz="Asia/Shanghai")
-    assert len(history.contacts) == 10  # in the window, outbound, gated channels
+    assert len(history.contacts) == 11  # in the window, outbound, gated channels, and the dialled call
     report = compare_history(history, current, proposed, first=date(2026, 3, 2), last=date(2026, 3, 5))
     blocked = sorted(datetime.fromisoformat(b["local_time"]).strftime("%d %H:%M %Z")
                      for b in report.blocked)
     assert [datetime.fromisoformat(b["local_time"]).replace(tzinfo=None) for b in sorted(
         report.blocked, key=lambda b: b["at"])] == [
         datetime(2026, 3, 3, 21, 0), datetime(2026, 3, 3, 21, 15), datetime(2026, 3, 3, 21, 45),
-        datetime(2026, 3, 4, 21, 5), datetime(2026, 3, 5, 21, 20)], blocked
+        datetime(2026, 3, 4, 21, 5), datetime(2026, 3, 5, 21, 20), datetime(2026, 3, 5, 21, 50)], blocked
+    assert [b["dialler_call_id"] is not None for b in report.blocked] == [False] * 5 + [True]
     assert report.blocked_current.contacts == 0
     p = report.blocked_proposed
     # hand count: RPCs promise_to_pay (A), complaint (A), promise_to_pay (B); promises: A's row, B's outcome
-    assert (p.contacts, p.right_party, p.promises, p.promised_fen, p.complaints) == (5, 3, 2, 50_000, 1)
-    assert report.newly_blocked.contacts == 5 and report.newly_allowed.contacts == 0
-    assert dict(report.by_rule) == {"quiet_hours": 5}
-    assert dict(report.by_channel) == {"call": 4, "sms": 1}
-    assert dict(report.by_hour) == {21: 5}
+    assert (p.contacts, p.right_party, p.promises, p.promised_fen, p.complaints) == (6, 3, 2, 50_000, 1)
+    assert report.newly_blocked.contacts == 6 and report.newly_allowed.contacts == 0
+    assert dict(report.by_rule) == {"quiet_hours": 6}
+    assert dict(report.by_channel) == {"call": 5, "sms": 1}
+    assert dict(report.by_hour) == {21: 6}
     # the other way round, the stricter pack in force: the looser one gives the same five back
     back = compare_history(history, proposed, current, first=date(2026, 3, 2), last=date(2026, 3, 5))
-    assert back.blocked_proposed.contacts == 0 and back.newly_allowed.contacts == 5
+    assert back.blocked_proposed.contacts == 0 and back.newly_allowed.contacts == 6
 
 
 def _contact(n: int, at: datetime, outcome: str = "no_answer") -> StoredContact:
@@ -248,13 +256,13 @@ def test_cli_whatif(store_url: str, tmp_path: Path, settings: None) -> None:
     assert "stop-at-21 2026.9 instead of now 2026.9" in r.stdout
     assert "quiet_hours" in r.stdout and "expected complaints" in r.stdout
     data = json.loads(out_json.read_text(encoding="utf-8"))
-    assert data["replay"]["blocked_proposed"] == {"contacts": 5, "right_party_contacts": 3, "promises": 2,
+    assert data["replay"]["blocked_proposed"] == {"contacts": 6, "right_party_contacts": 3, "promises": 2,
                                                   "promised_fen": 50_000, "complaints": 1}
-    assert data["replay"]["blocked_by_local_hour"] == {"21": 5}
+    assert data["replay"]["blocked_by_local_hour"] == {"21": 6}
     fwd = data["forward"]
-    assert fwd["complaint_rate"]["contacts"] == 10 and fwd["complaint_rate"]["complaints"] == 1
+    assert fwd["complaint_rate"]["contacts"] == 11 and fwd["complaint_rate"]["complaints"] == 1
     rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
-    assert {"section": "blocked by rule", "item": "quiet_hours", "current": "0", "proposed": "5"} in rows
+    assert {"section": "blocked by rule", "item": "quiet_hours", "current": "0", "proposed": "6"} in rows
     assert any(r["section"] == "forward" and r["item"] == "recovered_fen" for r in rows)
     # the same seed gives the same forward numbers
     again = tmp_path / "again.json"

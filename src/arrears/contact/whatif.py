@@ -2,7 +2,8 @@
 forward in time, before anybody changes a rule (``arrears policy whatif``, docs/compliance.md).
 
 Replay. Every outbound contact stored in the window (interactions on the gated channels: call, sms,
-email, letter, visit, app) is put to the gate twice, in time order per customer:
+email, letter, visit, app; and calls dialled whose outcome no interaction records, as unanswered
+calls — the gate counts them too) is put to the gate twice, in time order per customer:
 
 - under the **current** pack, with the history as it happened (every earlier contact counts);
 - under the **proposed** pack, with the history as it would have been: a contact the proposed pack
@@ -57,6 +58,7 @@ from arrears.contact.policy import (
 )
 from arrears.contact.repository import PERSON_HOLD_KINDS
 from arrears.contact.service import GATE_PARTY, HISTORY_PARTY, NOT_A_CONVERSATION
+from arrears.dialler.tables import DiallerCall
 from arrears.kit.money import format_yuan
 
 #: Days before the window whose contacts are read as history (longer than any window in the packs).
@@ -71,7 +73,8 @@ _CHUNK = 5_000
 class StoredContact:
     """One outbound contact as stored: the interaction, whom it was for and what came of it."""
 
-    interaction_id: int
+    #: the interaction, or None for a dialled call no interaction records (``dialler_call_id``)
+    interaction_id: int | None
     case_id: int
     account_id: int
     account_ref: str
@@ -86,6 +89,7 @@ class StoredContact:
     outcome: str
     promises: int = 0
     promised_fen: int = 0
+    dialler_call_id: int | None = None
 
     @property
     def conversation(self) -> bool:
@@ -140,14 +144,25 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
             .where(Interaction.direction == "outbound", Interaction.channel.in_(sorted(_GATED)),
                    Interaction.started_at >= lookback, Interaction.started_at < until)
             .order_by(Interaction.started_at, Interaction.id)).all()
+        # a call dialled whose outcome no interaction records is an attempt all the same (as in the gate)
+        dialled = session.execute(
+            select(DiallerCall.id, Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone,
+                   DiallerCall.requested_at, ContactPoint.owner)
+            .join(Case, Case.id == DiallerCall.case_id).join(Account, Account.id == Case.account_id)
+            .join(Customer, Customer.id == Account.customer_id)
+            .join(ContactPoint, ContactPoint.id == DiallerCall.contact_point_id)
+            .where(DiallerCall.interaction_id.is_(None), DiallerCall.requested_at >= lookback,
+                   DiallerCall.requested_at < until)
+            .order_by(DiallerCall.requested_at, DiallerCall.id)).all()
         in_window = [r[0] for r in rows if r[6] >= since]
+        customers_seen = {r[4] for r in rows if r[6] >= since} | {r[4] for r in dialled if r[6] >= since}
         promises: dict[int, tuple[int, int]] = {}
         for part in _chunks(in_window):
             for iid, n, amount in session.execute(
                     select(Promise.interaction_id, func.count(Promise.id), func.coalesce(func.sum(Promise.amount), 0))
                     .where(Promise.interaction_id.in_(part)).group_by(Promise.interaction_id)):
                 promises[int(iid)] = (int(n), int(amount))
-        window_customers = sorted({r[4] for r in rows if r[6] >= since})
+        window_customers = sorted(customers_seen)
         holds: dict[int, list[Hold]] = defaultdict(list)
         person: dict[int, list[tuple[int, Hold]]] = defaultdict(list)
 
@@ -164,7 +179,7 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
                 holds[acc].append(h)
                 if kind in PERSON_HOLD_KINDS:
                     person[cust].append((acc, h))
-        window_cases = sorted({r[1] for r in rows if r[6] >= since})
+        window_cases = sorted({r[1] for r in rows if r[6] >= since} | {r[1] for r in dialled if r[6] >= since})
         appointments: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
         for part in _chunks(window_cases):
             for cid, start, end in session.execute(
@@ -182,10 +197,14 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
             n = 1
         contact = StoredContact(iid, case_id, acc, ref, cust, tz or bank_tz, at, channel, party, reached, outcome,
                                 n, amount)
-        if at >= since:
-            contacts.append(contact)
-        else:
-            earlier[cust].append(contact)
+        (contacts if at >= since else earlier[cust]).append(contact)
+    for did, case_id, acc, ref, cust, tz, at, owner in dialled:
+        contact = StoredContact(None, case_id, acc, ref, cust, tz or bank_tz, at, "call",
+                                GATE_PARTY.get(owner, "third_party"), "nobody", "no_answer", dialler_call_id=did)
+        (contacts if at >= since else earlier[cust]).append(contact)
+    contacts.sort(key=lambda c: c.at)
+    for past in earlier.values():
+        past.sort(key=lambda c: c.at)
     return StoredHistory(since=since, until=until, contacts=tuple(contacts),
                          earlier={k: tuple(v) for k, v in earlier.items()},
                          holds={k: tuple(v) for k, v in holds.items()},
@@ -316,7 +335,8 @@ def compare_history(history: StoredHistory, current: PolicyPack, proposed: Polic
         local = c.at.astimezone(zone(c.time_zone))
         report.by_hour[local.hour] += 1
         report.blocked.append({
-            "interaction_id": c.interaction_id, "case_id": c.case_id, "at": c.at.isoformat(),
+            "interaction_id": c.interaction_id, "dialler_call_id": c.dialler_call_id, "case_id": c.case_id,
+            "at": c.at.isoformat(),
             "local_time": local.isoformat(), "channel": c.channel, "party": c.party, "outcome": c.outcome,
             "rules": rules, "blocked_by_current_pack": not a.allowed, "promises": c.promises,
             "promised_fen": c.promised_fen})
