@@ -32,6 +32,7 @@ from arrears.payments.commands import payments_app
 from arrears.plans.commands import plans_app
 from arrears.portal.commands import portal_app
 from arrears.reports.commands import report_app
+from arrears.retention.commands import retention_app
 from arrears.score.commands import score_app
 from arrears.sim.commands import simulate as simulate_command
 from arrears.strategy.commands import strategy_app
@@ -59,6 +60,7 @@ app.add_typer(legal_app, name="legal")
 app.add_typer(chargeoff_app, name="chargeoff")
 app.add_typer(recoveries_app, name="recoveries")
 app.add_typer(report_app, name="report")
+app.add_typer(retention_app, name="retention")
 app.command("worker", help="Deliver the outbox: SMS, e-mail and letters, with retries and backoff.")(worker_command)
 app.command("simulate")(simulate_command)
 app.command("serve", help="Serve the REST API (OpenAPI docs at /docs).")(serve)
@@ -155,6 +157,8 @@ def cycle(
                                                      "interactions, promises, plans, hold_reviews Parquet).")] = None,
     master: Annotated[str, typer.Option(help="File cycle on Spark: the master (local[N], spark://…, yarn, "
                                              "k8s://…).")] = "local[2]",
+    retention: Annotated[bool, typer.Option("--retention", help="Then erase or anonymise what has passed its "
+                                            "period in the retention schedule (docs/retention.md).")] = False,
 ) -> None:
     """Run the daily delinquency cycle for a business date and print the bucket summary; then give
     the new cases to teams by the assignment rules, run the strategy step (with --strategy), and judge
@@ -195,6 +199,14 @@ def cycle(
     console.print(f"Plans: {plans['agreements']:,} active judged, {plans['missed']:,} instalments newly missed, "
                   f"{plans['reminders']:,} reminders, {len(plans['broken']):,} broken, "
                   f"{len(plans['completed']):,} completed.")
+    if retention:  # personal data past its period, as of the business date (docs/retention.md)
+        from arrears.retention.commands import print_report, run_on
+
+        try:
+            print_report(run_on(engine, as_of=business_date.date(), dry_run=False, actor="cycle"), console)
+        except ArrearsError as exc:
+            console.print(f"[red]error:[/red] retention: {exc}", soft_wrap=True)
+            raise typer.Exit(1) from exc
     from arrears.auth.audit import checkpoint_file, checkpoint_if_configured
 
     try:  # the day's audit trail anchored outside the store (docs/security.md), when a key is configured
