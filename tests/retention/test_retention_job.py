@@ -303,6 +303,12 @@ def test_the_shipped_schedule_runs_on_the_store(engine: Engine) -> None:
     from arrears.retention.service import active_schedule
 
     ids = _debtor(engine, "S1", closed_on=date(2020, 3, 1), contacts=(datetime(2020, 2, 20, 10, tzinfo=SHANGHAI),))
+    sent = datetime(2020, 2, 21, 9, tzinfo=SHANGHAI)
+    with engine.begin() as conn:
+        conn.execute(insert(T["outbox_messages"]).values(
+            idempotency_key="S1-reminder", channel="sms", case_id=ids["case"], contact_point_id=ids["point"],
+            template="reminder", locale="zh_CN", payload={"name": NAME, "phone": PHONE}, status="sent", attempts=1,
+            next_attempt_at=sent, created_at=sent, sent_at=sent))
     shipped = active_schedule(metadata)
     dry = run_retention(engine, as_of=date(2026, 12, 7), actor="test", metadata=metadata, schedule=shipped,
                         dry_run=True)
@@ -312,3 +318,8 @@ def test_the_shipped_schedule_runs_on_the_store(engine: Engine) -> None:
     report = run_retention(engine, as_of=date(2026, 12, 7), actor="test", metadata=metadata, schedule=shipped)
     assert _rows(report, "customers") == (1, 0) and _rows(report, "interactions") == (1, 0)
     assert _customer(engine, ids["customer"]) == ("", "", date(1900, 1, 1))
+    assert _rows(report, "outbox_messages") == (1, 0)
+    with engine.connect() as conn:
+        assert conn.execute(select(T["outbox_messages"].c.payload)).scalar_one() == {}
+    # every kind of value the shipped schedule sets (null, empty text, a date, {}) is seen as done
+    assert run_retention(engine, as_of=date(2026, 12, 7), actor="test", metadata=metadata, schedule=shipped).rows == 0
