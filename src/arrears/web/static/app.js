@@ -296,6 +296,9 @@
     var done = false;
     if (e.altKey) {
       if (e.shiftKey || !script) { return; }
+      // a key pressed straight after a step was swapped in may come before htmx has wired the new
+      // step's links and forms (its settle delay): wire them now, or the link would load a whole page
+      if (window.htmx) { window.htmx.process(script); }
       if (e.code === "KeyN") {
         var next = script.querySelector(".step-next a");
         if (next) { next.click(); done = true; }
@@ -325,7 +328,12 @@
     if (done) { e.preventDefault(); }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    enhance(document);
+    // a step opened as a whole page (the link's own address, …#script) gets the same focus as a swap
+    var script = document.getElementById("script");
+    if (script && window.location.hash === "#script") { focusNextThing(script); }
+  });
   document.addEventListener("htmx:afterSwap", function (e) {
     var flash = document.getElementById("flash");
     if (flash && e.target !== flash) { flash.innerHTML = ""; }
