@@ -4,7 +4,7 @@ erasing rows others point at, idempotence, a run killed after its first batch, a
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -323,3 +323,37 @@ def test_the_shipped_schedule_runs_on_the_store(engine: Engine) -> None:
         assert conn.execute(select(T["outbox_messages"].c.payload)).scalar_one() == {}
     # every kind of value the shipped schedule sets (null, empty text, a date, {}) is seen as done
     assert run_retention(engine, as_of=date(2026, 12, 7), actor="test", metadata=metadata, schedule=shipped).rows == 0
+
+
+def test_any_contact_is_emptied_exactly_when_its_bank_date_has_passed_the_period(engine: Engine,
+                                                                                  schedule: Schedule) -> None:
+    """Random contact times and run dates: a contact's notes are gone after a run exactly when its date on
+    the bank's calendar, moved two years on, is the run's date or earlier."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from arrears.retention.model import Span
+
+    ids = _debtor(engine, "P1", closed_on=date(2022, 1, 1))
+    i = T["interactions"]
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(as_of=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)),
+           minutes=st.lists(st.integers(-48 * 60, 48 * 60), min_size=1, max_size=12))
+    def check(as_of: date, minutes: list[int]) -> None:
+        # contacts within two days either side of the midnight that ends the last day past the period
+        edge = datetime.combine(Span(years=2).before(as_of) + timedelta(days=1), datetime.min.time(), SHANGHAI)
+        times = [(edge + timedelta(minutes=m)).astimezone(UTC) for m in minutes]
+        with engine.begin() as conn:
+            conn.execute(insert(i), [{"case_id": ids["case"], "channel": "call", "direction": "outbound",
+                                      "party": "debtor", "started_at": t, "outcome": "no_answer", "notes": "n",
+                                      "recording_ref": "r", "created_at": t} for t in times])
+        _run(engine, schedule, as_of)
+        with engine.begin() as conn:
+            rows = conn.execute(select(i.c.started_at, i.c.notes)).all()
+            conn.execute(i.delete())
+        last_kept = Span(years=2).before(as_of)
+        for started, notes in rows:
+            assert (notes is None) == (started.astimezone(SHANGHAI).date() <= last_kept), (started, as_of)
+
+    check()
