@@ -23,6 +23,7 @@ from arrears.auth.model import AuthError
 from arrears.cases.config import load_default_case_rules
 from arrears.cases.endpoints import queue_router
 from arrears.cases.endpoints import router as cases_router
+from arrears.complaints.endpoints import router as complaints_router
 from arrears.config import Settings, get_settings
 from arrears.contact.endpoints import router as contact_router
 from arrears.dialler.endpoints import router as dialler_router
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contact_router)
     app.include_router(escalation_router)
     app.include_router(reports_router)
+    app.include_router(complaints_router)
     app.include_router(payments_router)  # the provider's notify URL: signed notifications, no user, no CSRF
     app.include_router(dialler_router)  # the dialler's event URL: HMAC-signed events, no user, no CSRF
     app.mount("/static", static_files(), name="static")

@@ -19,6 +19,7 @@ from arrears.auth.commands import audit_app, users_app
 from arrears.batch.spark_commands import spark_app
 from arrears.cases.commands import queue_app
 from arrears.channels.commands import worker as worker_command
+from arrears.complaints.commands import complaints_app
 from arrears.config import get_settings
 from arrears.contact.commands import contact_app
 from arrears.contact.policy_commands import policy_app
@@ -60,6 +61,7 @@ app.add_typer(legal_app, name="legal")
 app.add_typer(chargeoff_app, name="chargeoff")
 app.add_typer(recoveries_app, name="recoveries")
 app.add_typer(report_app, name="report")
+app.add_typer(complaints_app, name="complaints")
 app.add_typer(retention_app, name="retention")
 app.command("worker", help="Deliver the outbox: SMS, e-mail and letters, with retries and backoff.")(worker_command)
 app.command("simulate")(simulate_command)
@@ -199,6 +201,10 @@ def cycle(
     console.print(f"Plans: {plans['agreements']:,} active judged, {plans['missed']:,} instalments newly missed, "
                   f"{plans['reminders']:,} reminders, {len(plans['broken']):,} broken, "
                   f"{len(plans['completed']):,} completed.")
+    from arrears.complaints.commands import escalate_due
+
+    escalated = escalate_due(engine, business_date=business_date.date(), actor="cycle")
+    console.print(f"Complaints past their deadline, escalated today: {len(escalated):,}.")
     if retention:  # personal data past its period, as of the business date (docs/retention.md)
         from arrears.retention.commands import print_report, run_on
 

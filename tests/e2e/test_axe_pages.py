@@ -92,6 +92,8 @@ def test_no_axe_violation_on_any_page(browser, live_server: LiveServer, link: Li
                 urls += ["/admin/strategies", "/admin/packs", "/admin/templates"]
             if role == "supervisor":
                 urls += [f"/case/{case_id}?step={s}" for s in STEPS]
+            if role == "compliance":
+                urls += ["/compliance/complaints/new"]
             for url in urls:
                 answer = page.goto(url)
                 assert answer is not None and answer.status == 200, f"{role} {url}: {answer and answer.status}"

@@ -126,6 +126,14 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         "preferred_channel": one_of("call", "sms", "email", "letter", ""), "stop": one_of("call", "sms", "letter", "x"),
         # the case page's personal link: send (by channel), revoke (a link of the account)
         "channel": one_of("sms", "email", "wechat", "", "call", "visit", "letter"), "link_id": some_id,
+        # complaints on the clock: the register form, the handler's moves, the list's filters and the report
+        "complaint_id": some_id, "account_ref": st.one_of(text, one_of("ACC-EAST", "ACC-WEST", "ACC-NONE")),
+        "category": one_of("contact_frequency", "collection_conduct", "other", "nope"), "summary": text,
+        "received_on": dates, "received_time": clock, "regulator_ref": text, "handler": some_id,
+        "move": one_of("acknowledge", "investigate", "answer", "close", "reopen"),
+        "root_cause": one_of("agent_conduct", "no_fault_found", "nope"), "root_cause_text": text, "answer": text,
+        "status": one_of("open", "received", "answered", "closed", "nope"), "overdue": one_of("1", "0", ""),
+        "escalated": one_of("1", "0", ""), "group": one_of("team", "agency", "strategy", "region"),
     }
 
 

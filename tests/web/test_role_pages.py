@@ -39,8 +39,10 @@ def test_every_input_of_the_role_pages_has_a_label_and_no_page_has_inline_script
 
 
 def test_the_navigation_of_each_role(api: Api) -> None:
-    nav = {"lead_east": ["/team", "/queue", "/myday", "/approvals"], "supervisor": ["/supervisor", "/team", "/approvals"],
-           "compliance": ["/compliance", "/audit", "/approvals"], "auditor": ["/audit", "/compliance"],
+    nav = {"lead_east": ["/team", "/queue", "/myday", "/approvals", "/compliance/complaints"],
+           "supervisor": ["/supervisor", "/team", "/approvals"],
+           "compliance": ["/compliance", "/compliance/complaints", "/audit", "/approvals"],
+           "auditor": ["/audit", "/compliance"],
            "admin": ["/admin", "/supervisor", "/compliance", "/audit"]}
     for who, links in nav.items():
         client = sign_in(api, who)

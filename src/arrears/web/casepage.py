@@ -363,7 +363,9 @@ def _done(request: Request, session: Session, user: User, case: Case, step: str,
 #: Confirmations the case page shows after a redirect (``?notice=``).
 CASE_NOTICES = {"hold_kept": N_("The review was recorded: the hold stays."),
                 "hold_lifted": N_("The review was recorded: the hold ends on the day chosen."),
-                "point_verified": N_("The number is marked as verified: a code can now be sent to it by SMS.")}
+                "point_verified": N_("The number is marked as verified: a code can now be sent to it by SMS."),
+                "complaint_registered": N_("The complaint was registered: collection contact with the customer is "
+                                           "held until compliance closes it.")}
 
 
 @router.get("/case/{case_id}")

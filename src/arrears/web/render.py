@@ -44,9 +44,10 @@ START_PAGES: dict[str, str] = {
 NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
     Role.AGENT: (("/queue", N_("My queue")), ("/myday", N_("My day"))),
     Role.TEAM_LEAD: (("/team", N_("Team")), ("/queue", N_("My queue")), ("/myday", N_("My day")),
-                     ("/approvals", N_("Approvals"))),
+                     ("/approvals", N_("Approvals")), ("/compliance/complaints", N_("Complaints"))),
     Role.SUPERVISOR: (("/supervisor", N_("Supervision")), ("/team", N_("Team")), ("/approvals", N_("Approvals"))),
-    Role.COMPLIANCE: (("/compliance", N_("Compliance")), ("/audit", N_("Audit log")), ("/approvals", N_("Approvals"))),
+    Role.COMPLIANCE: (("/compliance", N_("Compliance")), ("/compliance/complaints", N_("Complaints")),
+                      ("/audit", N_("Audit log")), ("/approvals", N_("Approvals"))),
     Role.ADMIN: (("/admin", N_("Administration")), ("/supervisor", N_("Supervision")),
                  ("/compliance", N_("Compliance")), ("/audit", N_("Audit log"))),
     Role.AUDITOR: (("/audit", N_("Audit log")), ("/compliance", N_("Compliance"))),
