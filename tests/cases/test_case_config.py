@@ -11,7 +11,7 @@ from arrears.kit.errors import ConfigError
 
 DEFAULT_CODES = {"no_answer", "busy", "wrong_number", "left_message", "right_party_contact", "third_party",
                  "promise_to_pay", "refused", "dispute", "hardship", "callback_requested", "deceased", "complaint",
-                 "bankruptcy_claimed", "payment_made", "plan_chosen", "preferences_changed"}
+                 "bankruptcy_claimed", "payment_made", "plan_chosen", "preferences_changed", "refused_contact"}
 
 
 def test_default_rules() -> None:

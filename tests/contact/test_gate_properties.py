@@ -65,7 +65,8 @@ OVERRIDABLE = {
                  "hold_legal": {"compliance"}},
 }
 #: Rules that time alone never clears.
-TIMELESS = {"debtor_only", "no_third_party_disclosure", "call_recording", "medium_opt_out", "opt_out_notice",
+TIMELESS = {"third_party_only_when_unreachable", "third_party_refusal", "field_visit",
+            "debtor_only", "no_third_party_disclosure", "call_recording", "medium_opt_out", "opt_out_notice",
             "limited_content_voicemail", "third_parties_location_only", "location_contact_once"}
 WEEK = timedelta(days=7)
 
@@ -77,6 +78,15 @@ def _appointment_open(c: ContactCandidate, t: datetime) -> bool:
 
 def _same_debt(c: ContactCandidate, a: Attempt) -> bool:
     return a.account_id is None or a.account_id == c.account_id
+
+
+def _unreachable(c: ContactCandidate, t: datetime, history: list[Attempt]) -> bool:
+    """cn: 3 call attempts on every valid debtor number within 3 days and no conversation, or no valid number."""
+    if c.debtor_numbers is None:
+        return False
+    recent = [a for a in history if a.party == "debtor" and a.at >= t - timedelta(days=3)]
+    return not any(a.conversation for a in recent) and all(
+        len([a for a in recent if a.channel == "call" and a.party_ref == n]) >= 3 for n in c.debtor_numbers)
 
 
 def oracle(pack: str, c: ContactCandidate, t: datetime) -> set[str]:
@@ -91,7 +101,7 @@ def oracle(pack: str, c: ContactCandidate, t: datetime) -> set[str]:
             bad.add(HOLD_RULE[h.kind])
     not_letter = c.channel != "letter"
     if pack == "cn":
-        if not_letter and not 8 <= hour < 22:
+        if not_letter and not 8 <= hour < 22 and not (_appointment_open(c, t) and c.appointment.agreed):
             bad.add("quiet_hours")
         if (not_letter and c.purpose != "service" and _holiday(c.country or "CN", local.date())
                 and not 9 <= hour < 20 and not _appointment_open(c, t)):
@@ -101,10 +111,18 @@ def oracle(pack: str, c: ContactCandidate, t: datetime) -> set[str]:
                      and a.at.astimezone(tz).date() == local.date()]
             if len(today) >= 6:
                 bad.add("daily_call_limit")
+            if sum(1 for a in today if a.conversation) >= 3:
+                bad.add("daily_connected_limit")
         if c.party == "emergency_contact" and c.purpose != "reestablish_contact" or c.party == "third_party":
             bad.add("debtor_only")
         if c.party != "debtor" and c.discloses_debt:
             bad.add("no_third_party_disclosure")
+        if c.party != "debtor" and not _unreachable(c, t, history):
+            bad.add("third_party_only_when_unreachable")
+        if c.party != "debtor" and c.refused:
+            bad.add("third_party_refusal")
+        if c.channel == "visit" and (c.collectors < 2 or c.entered and not c.entry_consent):
+            bad.add("field_visit")
         if c.channel == "call" and not c.recorded:
             bad.add("call_recording")
         return bad

@@ -74,10 +74,10 @@ def test_a_call_at_23_shanghai_is_blocked_and_logged_with_next_08(engine: Engine
     [row] = decisions(engine)
     assert (row.case_id, row.channel, row.party, row.purpose, row.allowed, row.actor, row.source) == \
         (case_id, "call", "debtor", "collection", False, "user:7", "api")
-    assert (row.pack, row.pack_version, row.at) == ("cn", "2026.1", NIGHT)
+    assert (row.pack, row.pack_version, row.at) == ("cn", "2026.2", NIGHT)
     assert row.next_allowed_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
     [block] = row.blocks
-    assert block["rule_id"] == "quiet_hours" and "信用卡催收工作指引" in block["source"]
+    assert block["rule_id"] == "quiet_hours" and "GB/T 45251—2025" in block["source"]
     assert block["next_allowed_at"] == "2026-03-03T00:00:00+00:00" and block["message_zh"] and not block["overridden"]
     assert row.overrides == []
 

@@ -16,10 +16,12 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "compliance.md"
 
 def test_default_packs_load() -> None:
     cn = load_default_pack()
-    assert cn.name == "cn" and cn.version == "2026.1"
+    assert cn.name == "cn" and cn.version == "2026.2"
     quiet = cn.rule("quiet_hours")
     assert isinstance(quiet, QuietHours)
-    assert (quiet.allowed_from, quiet.allowed_until, quiet.customer_request_may_lift) == (8 * 3600, 22 * 3600, False)
+    # only an appointment with the debtor's agreement on record lifts the quiet hours (GB/T 45251—2025)
+    assert (quiet.allowed_from, quiet.allowed_until, quiet.customer_request_may_lift, quiet.agreement_required) == (
+        8 * 3600, 22 * 3600, True, True)
     limit = cn.rule("daily_call_limit")
     assert isinstance(limit, AttemptLimit) and (limit.max_attempts, limit.window_days, limit.scope) == (6, 1, "debtor")
     holiday = cn.rule("public_holiday")
@@ -88,7 +90,7 @@ def _line_of(text: str, needle: str, nth: int = 1) -> int:
         ("      retention_days: 731", "      retention_days: 731\n      colour: red", "rules[9].params.colour",
          "unknown key", "colour: red"),
         ("  - id: hold_legal", "  - id: hold_hardship", "rules[8].id", "duplicate rule id", "  - id: hold_hardship\n    kind: hold\n    title:\n      en: No contact while"),
-        ('version: "2026.1"', "version: ''", "version", "non-empty text", "version: ''"),
+        ('version: "2026.2"', "version: ''", "version", "non-empty text", "version: ''"),
         ("        emergency_contact: [reestablish_contact]", "        neighbour: [reestablish_contact]",
          "rules[3].params.allowed.neighbour", "unknown key", "neighbour:"),
         ("      channels: [call]\n      parties: [debtor]", "      channels: [call, fax]\n      parties: [debtor]",

@@ -175,14 +175,17 @@ def test_cn_daily_limit_counts_only_calls_to_the_debtor_today() -> None:
 
 
 def test_cn_emergency_contact_only_to_reestablish_contact_never_told() -> None:
+    # the debtor cannot be reached (no valid number left): tests/contact/test_cn_rules.py has the rest
     when = at(SH, 2026, 3, 10, 10)
-    d = gate(cand(when, party="emergency_contact", purpose="collection", discloses_debt=False), CN)
+    d = gate(cand(when, party="emergency_contact", purpose="collection", discloses_debt=False, debtor_numbers=()), CN)
     assert rules(d) == {"debtor_only"} and d.next_allowed_at is None
     assert block(d, "debtor_only").next_allowed_at is None
-    assert gate(cand(when, party="emergency_contact", purpose="reestablish_contact", discloses_debt=False), CN).allowed
-    told = gate(cand(when, party="emergency_contact", purpose="reestablish_contact"), CN)
+    assert gate(cand(when, party="emergency_contact", purpose="reestablish_contact", discloses_debt=False,
+                     debtor_numbers=()), CN).allowed
+    told = gate(cand(when, party="emergency_contact", purpose="reestablish_contact", debtor_numbers=()), CN)
     assert rules(told) == {"no_third_party_disclosure"}
-    other = gate(cand(when, party="third_party", purpose="reestablish_contact", discloses_debt=False), CN)
+    other = gate(cand(when, party="third_party", purpose="reestablish_contact", discloses_debt=False,
+                      debtor_numbers=()), CN)
     assert rules(other) == {"debtor_only"}
 
 
@@ -375,7 +378,7 @@ def test_decision_log_record_is_json_and_complete() -> None:
              [Override("public_holiday", "customer asked", "wang", "supervisor"), Override("nope", "x", "y", "admin")])
     record = d.to_log_record()
     json.dumps(record, ensure_ascii=False)
-    assert record["allowed"] is False and record["pack"] == "cn" and record["pack_version"] == "2026.1"
+    assert record["allowed"] is False and record["pack"] == "cn" and record["pack_version"] == "2026.2"
     assert [b["rule_id"] for b in record["blocks"]] == ["call_recording"]
     assert record["blocks"][0]["source"].startswith("《商业银行信用卡业务监督管理办法》")
     assert [b["rule_id"] for b in record["overridden"]] == ["public_holiday"]

@@ -45,6 +45,7 @@ def _call(at: datetime, wishes: Wishes | None, *, channel: str = "call", party: 
                             purpose="collection" if party == "debtor" else "reestablish_contact",
                             tz="Asia/Shanghai", account_id="A1", recorded=True, opt_out_notice=True,
                             discloses_debt=party == "debtor", wishes=wishes,
+                            debtor_numbers=None if party == "debtor" else (),  # others: the debtor is unreachable
                             appointment=GateAppointment(*appointment) if appointment else None)
 
 

@@ -226,7 +226,8 @@ def create_interaction(
             session, case_id=case.id, channel=body.channel, direction=body.direction, party=body.party,
             started_at=body.started_at, ended_at=body.ended_at, outcome=body.outcome, rules=rules, agent_id=user.id,
             contact_point_id=body.contact_point_id, notes=body.notes, recording_ref=body.recording_ref,
-            override_decision_id=override_decision_id,
+            override_decision_id=override_decision_id, collectors=body.collectors, entered=body.entered,
+            entry_consent=body.entry_consent,
         )
     except ContactBlocked as blocked:
         # Answered, not raised: the request's transaction commits the logged block (nothing else was written).
@@ -343,9 +344,10 @@ def create_appointment(case_id: CaseId, body: s.AppointmentCreate, session: DbSe
         if owner is None or not owner.active:
             raise FieldError(f"no active user {owner_id}", field="owner_id")
     appt = service.schedule_appointment(session, case_id=case.id, owner_id=owner_id, window_start=body.window_start,
-                                        window_end=body.window_end, created_by=_actor(user), notes=body.notes)
+                                        window_end=body.window_end, created_by=_actor(user), notes=body.notes,
+                                        agreed_via="agent" if body.agreed_by_debtor else None)
     _audit(session, user, "appointment.create", "appointment", appt.id, case_id=case.id, owner_id=owner_id,
-           window_start=appt.window_start, window_end=appt.window_end)
+           window_start=appt.window_start, window_end=appt.window_end, agreed_by_debtor=body.agreed_by_debtor)
     return appt
 
 

@@ -166,6 +166,9 @@ class InteractionCreate(_In):
     contact_point_id: Id | None = Field(None, description="a contact point of the case's customer")
     notes: Notes | None = None
     recording_ref: RecordingRef | None = None
+    collectors: int | None = Field(None, ge=1, le=20, description="a field visit: how many collectors went")
+    entered: bool = Field(False, description="a field visit: the collectors entered the home")
+    entry_consent: bool = Field(False, description="a field visit: the occupant consented to their entering")
 
 
 class Interaction(_Out):
@@ -251,6 +254,8 @@ class AppointmentCreate(_In):
     window_end: Moment
     owner_id: Id | None = Field(None, description="user who will call back (default: the caller)")
     notes: Notes | None = None
+    agreed_by_debtor: bool = Field(False, description="the customer asked for this window: their agreement to "
+                                   "be contacted in it (recorded; only an agreed window lifts the cn quiet hours)")
 
 
 class AppointmentComplete(_In):

@@ -44,6 +44,14 @@ from arrears.cases.tables import (
     Task,
 )
 from arrears.config import Settings, get_settings
+from arrears.contact.cn_records import (
+    REFUSAL_OUTCOME,
+    RecordError,
+    check_visit,
+    record_agreement,
+    record_refusal,
+    record_visit,
+)
 from arrears.contact.service import gate_interaction
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
@@ -123,6 +131,9 @@ def record_interaction(
     notes: str | None = None,
     recording_ref: str | None = None,
     override_decision_id: int | None = None,
+    collectors: int | None = None,
+    entered: bool = False,
+    entry_consent: bool = False,
 ) -> RecordedInteraction:
     """Record an interaction. An outcome configured with a hold places it on the account at once
     (``created_by`` = the agent), and one that stops contact opens a review; contact stays stopped
@@ -137,7 +148,12 @@ def record_interaction(
     The party must fit the outcome (``party`` in outcomes.yaml): an outcome that means nobody
     answered has party ``nobody``, a right-party outcome needs the cardholder (``debtor``), a third
     party outcome an ``emergency_contact`` or ``other``; else :class:`~arrears.cases.model.PartyMismatch`
-    (422 naming ``party``) and nothing is written."""
+    (422 naming ``party``) and nothing is written.
+
+    A field visit an agent records carries ``collectors`` (how many went), ``entered`` and
+    ``entry_consent``: the gate checks them (``cn`` · ``field_visit``) and they are kept with the visit
+    (``visit_records``). The outcome ``refused_contact`` records that the emergency contact or third party
+    at ``contact_point_id`` refused further contact (``contact_refusals``): never contacted again."""
     _one_of("channel", channel, CHANNELS)
     _one_of("direction", direction, DIRECTIONS)
     _one_of("party", party, PARTIES)
@@ -148,11 +164,18 @@ def record_interaction(
             raise ArrearsError("ended_at is before started_at")
     rule = rules.outcome(outcome)
     rule.check_party(party)
+    visit = None
+    if channel == "visit" and direction == "outbound" and agent_id is not None:
+        check_visit(collectors, entered, entry_consent)
+        visit = (int(collectors or 0), entered, entry_consent)
+    if outcome == REFUSAL_OUTCOME and contact_point_id is None:
+        raise RecordError("a refusal of further contact is recorded against the contact point reached",
+                          field="contact_point_id")
     case = repo.get_case(session, case_id)
     if direction == "outbound" and agent_id is not None:
         gate_interaction(session, case_id=case.id, channel=channel, party=party, started_at=started_at,
                          contact_point_id=contact_point_id, recording_ref=recording_ref, agent_id=agent_id,
-                         override_decision_id=override_decision_id)
+                         override_decision_id=override_decision_id, visit=visit)
     interaction = Interaction(
         case_id=case.id, channel=channel, direction=direction, party=party, contact_point_id=contact_point_id,
         started_at=started_at, ended_at=ended_at, outcome=outcome, notes=notes, recording_ref=recording_ref,
@@ -160,6 +183,12 @@ def record_interaction(
     )
     session.add(interaction)
     session.flush()
+    if visit is not None:
+        record_visit(session, interaction=interaction, collectors=visit[0], entered=entered,
+                     entry_consent=entry_consent, actor=user_actor(agent_id))
+    if outcome == REFUSAL_OUTCOME and contact_point_id is not None:
+        record_refusal(session, contact_point_id=contact_point_id, actor=user_actor(agent_id), at=started_at,
+                       interaction_id=interaction.id, note=notes)
     hold = review = None
     if rule.hold is not None:
         hold = Hold(account_id=case.account_id, kind=rule.hold, start_date=business_date_of(started_at),
@@ -368,8 +397,12 @@ def judge_due_promises(session: Session, *, as_of: date, actor: str = "promise-j
 
 def schedule_appointment(
     session: Session, *, case_id: int, owner_id: int, window_start: datetime, window_end: datetime,
-    created_by: str, notes: str | None = None,
+    created_by: str, notes: str | None = None, agreed_via: str | None = None,
 ) -> Appointment:
+    """Schedule a call-back window. ``agreed_via``: the debtor agreed to be contacted in it, and how
+    (``portal``: they booked it; ``agent``: an agent booked it at their request) — recorded with the
+    appointment (:func:`arrears.contact.cn_records.record_agreement`); only an agreed window lifts the
+    ``cn`` quiet hours."""
     _aware("window_start", window_start)
     _aware("window_end", window_end)
     if window_end <= window_start:
@@ -379,6 +412,8 @@ def schedule_appointment(
                        status="scheduled", notes=notes, created_by=created_by, created_at=utc_now())
     session.add(appt)
     session.flush()
+    if agreed_via is not None:
+        record_agreement(session, appointment=appt, agreed_via=agreed_via, actor=created_by)
     return appt
 
 

@@ -40,8 +40,12 @@ from arrears.contact.policy import (
     PARTIES,
     PURPOSES,
     RULE_KINDS,
+    AgencyNotice,
     AttemptLimit,
+    ConnectedLimit,
     ConversationPause,
+    DebtorUnreachable,
+    FieldVisit,
     FlagRule,
     HoldRule,
     NoDisclosure,
@@ -69,7 +73,8 @@ _SCOPE_KEYS = ("channels", "parties", "purposes")
 
 #: Parameters each kind accepts: name -> required?
 _PARAMS: dict[str, dict[str, bool]] = {
-    "quiet_hours": {"allowed_from": True, "allowed_until": True, "customer_request_may_lift": False},
+    "quiet_hours": {"allowed_from": True, "allowed_until": True, "customer_request_may_lift": False,
+                    "agreement_required": False},
     "public_holiday": {"mode": True, "allowed_from": False, "allowed_until": False, "default_country": False,
                        "customer_request_may_lift": False},
     "attempt_limit": {"max_attempts": True, "window_days": True, "rolling": False, "scope": True,
@@ -83,6 +88,14 @@ _PARAMS: dict[str, dict[str, bool]] = {
     "opt_out": {},
     "opt_out_notice": {},
     "limited_content_voicemail": {},
+}
+#: Kinds of GB/T 45251—2025 and the China Banking Association's guideline (2026).
+_PARAMS |= {
+    "connected_limit": {"max_conversations": True, "window_days": True, "rolling": False, "scope": True},
+    "debtor_unreachable": {"min_attempts": True, "days": True},
+    "field_visit": {"min_collectors": True},
+    "agency_notice": {"notice_days": True},
+    "refused_contact": {},
 }
 
 
@@ -169,7 +182,8 @@ def _build(kind: str, base: dict[str, Any], p: dict[str, yaml.Node], *, file: st
 
     if kind == "quiet_hours":
         return QuietHours(**base, **_window(p, file=file, field=field, required=True),
-                          customer_request_may_lift=opt_bool("customer_request_may_lift", False))
+                          customer_request_may_lift=opt_bool("customer_request_may_lift", False),
+                          agreement_required=opt_bool("agreement_required", False))
     if kind == "public_holiday":
         mode = _choice(p["mode"], HOLIDAY_MODES, file=file, field=f"{field}.mode")
         window = _window(p, file=file, field=field, required=False)
@@ -206,6 +220,16 @@ def _build(kind: str, base: dict[str, Any], p: dict[str, yaml.Node], *, file: st
         return NoDisclosure(**base)
     if kind == "per_person_limit":
         return PerPersonLimit(**base, max_contacts=num("max_contacts", 0))
+    if kind == "connected_limit":
+        return ConnectedLimit(**base, max_attempts=num("max_conversations", 0), window_days=num("window_days", 1),
+                              rolling=opt_bool("rolling", False),
+                              scope=_choice(p["scope"], ("debtor", "debt"), file=file, field=f"{field}.scope"))
+    if kind == "debtor_unreachable":
+        return DebtorUnreachable(**base, min_attempts=num("min_attempts", 1), days=num("days", 1))
+    if kind == "field_visit":
+        return FieldVisit(**base, min_collectors=num("min_collectors", 1))
+    if kind == "agency_notice":
+        return AgencyNotice(**base, notice_days=num("notice_days", 0))
     flag, must_be = FLAG_KINDS[kind]
     extra = (("retention_days", num("retention_days", 1)),) if kind == "recording" else ()
     return FlagRule(**base, flag=flag, must_be=must_be, extra=extra)

@@ -176,10 +176,15 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class Appointment:
-    """A window [start, end) in which the debtor explicitly asked to be contacted."""
+    """A window [start, end) in which the debtor explicitly asked to be contacted.
+
+    ``agreed``: the debtor's agreement to be contacted in this window is on record (they booked it on
+    their page, or an agent booked it at their request and recorded so); only such a window lifts
+    quiet hours that need agreement (:class:`QuietHours` ``agreement_required``)."""
 
     start: datetime
     end: datetime
+    agreed: bool = False
 
     def __post_init__(self) -> None:
         _utc(self, "start", "appointment start")
@@ -268,6 +273,15 @@ class ContactCandidate:
     appointment: Appointment | None = None
     #: the customer's own contact preferences (None: none recorded)
     wishes: Wishes | None = None
+    #: the debtor's telephone contact points still thought valid (refs as in ``Attempt.party_ref``);
+    #: () = none left (every number invalid); None = not known (the debtor is not taken as unreachable)
+    debtor_numbers: tuple[str, ...] | None = None
+    #: the person at this contact point refused further contact (recorded refusal)
+    refused: bool = False
+    #: a field visit: how many collectors go, whether they enter the home, and whether the occupant consented
+    collectors: int = 0
+    entered: bool = False
+    entry_consent: bool = False
 
     def __post_init__(self) -> None:
         _utc(self, "at", "candidate time")
@@ -359,14 +373,14 @@ def _hhmm(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}"
 
 
-def _appointment_open(c: ContactCandidate, t: datetime) -> bool:
+def _appointment_open(c: ContactCandidate, t: datetime, agreed_only: bool = False) -> bool:
     a = c.appointment
-    return a is not None and c.party == "debtor" and a.start <= t < a.end
+    return a is not None and c.party == "debtor" and a.start <= t < a.end and (a.agreed or not agreed_only)
 
 
-def _appointment_next(c: ContactCandidate, t: datetime) -> datetime | None:
+def _appointment_next(c: ContactCandidate, t: datetime, agreed_only: bool = False) -> datetime | None:
     a = c.appointment
-    if a is None or c.party != "debtor" or a.end <= t:
+    if a is None or c.party != "debtor" or a.end <= t or (agreed_only and not a.agreed):
         return None
     return t if a.start <= t else a.start
 
@@ -376,18 +390,20 @@ class QuietHours(Rule):
     """Contact only while the customer's local wall clock is in [allowed_from, allowed_until).
 
     ``customer_request_may_lift``: inside a window the debtor asked for (an appointment), the hours do
-    not apply. False makes the hours absolute.
+    not apply. False makes the hours absolute. ``agreement_required``: only an appointment whose
+    agreement by the debtor is on record (``Appointment.agreed``) lifts them.
     """
 
     allowed_from: int = 8 * 3600
     allowed_until: int = 22 * 3600
     customer_request_may_lift: bool = False
+    agreement_required: bool = False
 
     def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
         s = wall_seconds(local)
         if self.allowed_from <= s < self.allowed_until:
             return False
-        return not (self.customer_request_may_lift and _appointment_open(ctx.c, t))
+        return not (self.customer_request_may_lift and _appointment_open(ctx.c, t, self.agreement_required))
 
     def next_ok(self, ctx: _Ctx, t: datetime, local: datetime) -> datetime | None:
         s = wall_seconds(local)
@@ -396,7 +412,7 @@ class QuietHours(Rule):
         day = local.date() if s < self.allowed_from else local.date() + _DAY
         best = local_instant(ctx.tz, day, self.allowed_from)
         if self.customer_request_may_lift:
-            appt = _appointment_next(ctx.c, t)
+            appt = _appointment_next(ctx.c, t, self.agreement_required)
             if appt is not None and appt < best:
                 best = appt
         return best
@@ -411,7 +427,8 @@ class QuietHours(Rule):
 
     def params(self) -> dict[str, Any]:
         return {"allowed_from": _hhmm(self.allowed_from), "allowed_until": _hhmm(self.allowed_until),
-                "customer_request_may_lift": self.customer_request_may_lift}
+                "customer_request_may_lift": self.customer_request_may_lift,
+                **({"agreement_required": True} if self.agreement_required else {})}
 
 
 HOLIDAY_MODES = ("block", "allow", "restrict_hours")
@@ -712,6 +729,112 @@ class FlagRule(Rule):
         return dict(self.extra)
 
 
+# -- China: GB/T 45251—2025 and the China Banking Association's guideline (2026) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedLimit(AttemptLimit):
+    """At most ``max_attempts`` connected conversations with the debtor (attempts with
+    ``conversation``) within the window, counted per person across numbers and accounts
+    (``scope: debtor``) or per debt; alongside :class:`AttemptLimit`, which counts every attempt."""
+
+    def _counted(self, ctx: _Ctx, t: datetime) -> list[int]:
+        return [i for i in AttemptLimit._counted(self, ctx, t) if ctx.attempts[i].conversation]
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return ctx.conversations and len(ctx.attempts) >= self.max_attempts
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        n = len(self._live(ctx, t))
+        span = "today (customer-local)" if self.window_days == 1 else f"in {self.window_days} consecutive days"
+        span_zh = "当日（客户当地）" if self.window_days == 1 else f"连续 {self.window_days} 日内"
+        return (f"{n} connected conversations with the debtor already {span}; at most {self.max_attempts}",
+                f"{span_zh}已与债务人接通 {n} 次，上限 {self.max_attempts} 次")
+
+    def params(self) -> dict[str, Any]:
+        return {"max_conversations": self.max_attempts, "window_days": self.window_days, "rolling": self.rolling,
+                "scope": self.scope}
+
+
+@dataclass(frozen=True, slots=True)
+class DebtorUnreachable(Rule):
+    """Anyone but the debtor only once the debtor cannot be reached: every debtor telephone number still
+    thought valid (``ContactCandidate.debtor_numbers``) had at least ``min_attempts`` call attempts in
+    the last ``days`` x 24 h and no conversation with the debtor took place in that time — or no valid
+    number is left. Unknown numbers (``None``) never count as unreachable. Waiting never clears it:
+    more attempts on the debtor's numbers do (``next_ok`` is None)."""
+
+    min_attempts: int = 3
+    days: int = 3
+
+    def unreachable(self, ctx: _Ctx, t: datetime) -> bool:
+        numbers = ctx.c.debtor_numbers
+        if numbers is None:
+            return False
+        if not numbers:
+            return True
+        since = t - timedelta(days=self.days)
+        recent = [a for a in ctx.attempts if a.party == "debtor" and a.at >= since]
+        if any(a.conversation for a in recent):
+            return False
+        return all(sum(1 for a in recent if a.channel == "call" and a.party_ref == n) >= self.min_attempts
+                   for n in numbers)
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        return not self.unreachable(ctx, t)
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        return (f"the debtor can still be reached: contact others only after {self.min_attempts} unanswered call "
+                f"attempts on every debtor number within {self.days} days, or when no debtor number is valid",
+                f"债务人尚未失联：须在 {self.days} 日内对债务人每个号码拨打 {self.min_attempts} 次均未接通，"
+                "或债务人号码均已失效，方可联系他人")
+
+    def params(self) -> dict[str, Any]:
+        return {"min_attempts": self.min_attempts, "days": self.days}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldVisit(Rule):
+    """A field visit by at least ``min_collectors`` collectors, who enter a home only with consent."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    min_collectors: int = 2
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        c = ctx.c
+        return c.collectors < self.min_collectors or (c.entered and not c.entry_consent)
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        c = ctx.c
+        if c.collectors < self.min_collectors:
+            return (f"a field visit needs at least {self.min_collectors} collectors; {c.collectors} planned",
+                    f"外访须至少 {self.min_collectors} 名催收人员，现为 {c.collectors} 名")
+        return ("no entry into the home without the occupant's consent", "未经同意不得进入住所")
+
+    def params(self) -> dict[str, Any]:
+        return {"min_collectors": self.min_collectors}
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyNotice(Rule):
+    """Placement with an outside agency waits ``notice_days`` days after the notice to the debtor has
+    been sent (:mod:`arrears.escalation.service`). Not a rule on a contact: it never blocks one."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    notice_days: int = 7
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return False
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        return False
+
+    def params(self) -> dict[str, Any]:
+        return {"notice_days": self.notice_days}
+
+
 @dataclass(frozen=True, slots=True)
 class CustomerStop(Rule):
     """The debtor asked us to stop this channel (their contact preferences): never by waiting."""
@@ -796,6 +919,10 @@ FLAG_KINDS: dict[str, tuple[str, bool]] = {
 #: Every rule kind a pack may use.
 RULE_KINDS: tuple[str, ...] = ("quiet_hours", "public_holiday", "attempt_limit", "conversation_pause", "hold",
                                "party_purpose", "no_disclosure", "per_person_limit", *FLAG_KINDS)
+#: Kinds of GB/T 45251—2025 and the China Banking Association's guideline (2026); ``refused_contact``
+#: is a flag rule: the person at the contact point refused further contact.
+FLAG_KINDS["refused_contact"] = ("refused", False)
+RULE_KINDS += ("connected_limit", "debtor_unreachable", "field_visit", "agency_notice", "refused_contact")
 
 
 # -- packs, overrides, decisions ----------------------------------------------------------------

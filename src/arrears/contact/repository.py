@@ -14,6 +14,7 @@ from sqlalchemy.sql import ColumnElement
 
 from arrears.accounts.tables import Account, ContactPoint, Customer, Hold
 from arrears.cases.tables import Appointment, Case, Interaction
+from arrears.contact.cn_tables import AppointmentAgreement
 from arrears.contact.policy import Wishes
 from arrears.contact.tables import ContactDecision, ContactPreference, OverrideUse
 from arrears.kit.errors import NotFound
@@ -93,13 +94,15 @@ def contact_point(session: Session, point_id: int) -> PointFacts | None:
     return None if row is None else PointFacts(row[0], row[1], row[2], row[3], bool(row[4]))
 
 
-def appointment_window(session: Session, case_id: int, at: datetime) -> tuple[datetime, datetime] | None:
-    """The scheduled appointment window open at ``at``, else the next one to open (None: none)."""
+def appointment_window(session: Session, case_id: int, at: datetime) -> tuple[datetime, datetime, bool] | None:
+    """The scheduled appointment window open at ``at``, else the next one to open (None: none), and
+    whether the debtor's agreement to it is on record (:mod:`arrears.contact.cn_records`)."""
     row = session.execute(
-        select(Appointment.window_start, Appointment.window_end)
+        select(Appointment.window_start, Appointment.window_end, AppointmentAgreement.appointment_id)
+        .outerjoin(AppointmentAgreement, AppointmentAgreement.appointment_id == Appointment.id)
         .where(Appointment.case_id == case_id, Appointment.status == "scheduled", Appointment.window_end > at)
         .order_by(Appointment.window_start, Appointment.id).limit(1)).one_or_none()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2] is not None)
 
 
 def wishes_of(row: ContactPreference | None) -> Wishes | None:

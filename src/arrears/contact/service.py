@@ -13,7 +13,7 @@ logs them too); they are by far the most frequent and add nothing to the complia
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from arrears.auth.service import record
 from arrears.auth.tables import User
 from arrears.config import get_settings
 from arrears.contact import repository as repo
+from arrears.contact.cn_records import debtor_numbers, refused
 from arrears.contact.config import DEFAULT_PACK, load_default_pack
 from arrears.contact.policy import (
     Appointment,
@@ -113,7 +114,8 @@ def build_candidate(
     holds: Iterable[tuple[str, date, date | None]] = (),
     interactions: Iterable[tuple[datetime, str, str, str, int | None, str | None]] = (),
     party_ref: str | None = None, opted_out: bool = False, recorded: bool = False, voicemail_limited: bool = False,
-    opt_out_notice: bool = False, discloses_debt: bool = True, appointment: tuple[datetime, datetime] | None = None,
+    opt_out_notice: bool = False, discloses_debt: bool = True,
+    appointment: tuple[datetime, datetime] | tuple[datetime, datetime, bool] | None = None,
     wishes: Wishes | None = None,
 ) -> ContactCandidate:
     """The candidate contact from plain store facts (shared by the worker and :func:`candidate_for_case`).
@@ -163,12 +165,22 @@ def _attempts(session: Session, customer_id: int, *, since: datetime, before: da
     return tuple(sorted(found, key=lambda row: row[0]))
 
 
+def _cn_facts(session: Session, facts: repo.CaseFacts, point: repo.PointFacts | None, party: str,
+              at: datetime) -> dict[str, Any]:
+    """The facts of the ``cn`` rules of GB/T 45251—2025 (:mod:`arrears.contact.cn_records`): for anyone
+    but the debtor, the debtor's numbers still thought valid and whether this contact point refused."""
+    if party == "debtor":
+        return {}
+    return {"debtor_numbers": debtor_numbers(session, facts.customer_id, before=at),
+            "refused": point is not None and refused(session, point.id)}
+
+
 def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: str, purpose: str, at: datetime,
                point: repo.PointFacts | None, has_recording: bool, discloses_debt: bool,
                voicemail_limited: bool, opt_out_notice: bool) -> ContactCandidate:
     bank_tz = get_settings().timezone
     try:
-        return build_candidate(
+        candidate = build_candidate(
             at=at, channel=channel, party=party, purpose=purpose, tz=facts.time_zone or bank_tz,
             account_id=facts.account_ref, bank_tz=bank_tz,
             holds=repo.customer_holds(session, account_id=facts.account_id, customer_id=facts.customer_id),
@@ -181,6 +193,7 @@ def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: 
         raise ContactFieldError("time out of range", field="at") from None
     except ValueError as exc:
         raise ContactFieldError(str(exc), field="at") from None
+    return replace(candidate, **_cn_facts(session, facts, point, party, at))
 
 
 def candidate_for_case(
@@ -329,6 +342,7 @@ def gate_interaction(
     session: Session, *, case_id: int, channel: str, party: str, started_at: datetime,
     contact_point_id: int | None, recording_ref: str | None, agent_id: int | None,
     override_decision_id: int | None = None, pack: PolicyPack | None = None,
+    visit: tuple[int, bool, bool] | None = None,
 ) -> Checked | None:
     """The gate for an outbound interaction an agent records (None: not gated — another channel).
 
@@ -338,7 +352,9 @@ def gate_interaction(
     debt. A call needs its recording reference. Blocked → :class:`ContactBlocked` (the decision logged),
     unless ``override_decision_id`` names an override approved on this case and channel by someone else,
     within :func:`override_valid_for` and not used before, which lifts the rules it names — once: the
-    contact it lets through consumes it (:class:`OverrideUsed` for any later use)."""
+    contact it lets through consumes it (:class:`OverrideUsed` for any later use).
+
+    ``visit``: a field visit's (collectors, entered, entry consent), which the ``cn`` pack checks."""
     if channel not in GATED_INTERACTION_CHANNELS:
         return None
     facts = repo.case_facts(session, case_id)
@@ -356,6 +372,8 @@ def gate_interaction(
         cand = _candidate(session, facts, channel=channel, party=gate_party, purpose=purpose, at=started_at,
                           point=point, has_recording=recording_ref is not None,
                           discloses_debt=gate_party == "debtor", voicemail_limited=False, opt_out_notice=False)
+        if visit is not None:
+            cand = replace(cand, collectors=visit[0], entered=visit[1], entry_consent=visit[2])
         checked = check_contact_logged(
             session, case_id=case_id, channel=channel, party=gate_party, purpose=purpose, at=started_at,
             actor=actor, source="interaction", overrides=overrides, pack=pack, requested_by=agent, candidate=cand)

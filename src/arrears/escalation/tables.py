@@ -125,3 +125,49 @@ _LIVE_REFERRAL_SQL = in_check("status", LIVE_REFERRAL_STATUSES)
 #: At most one live referral per case.
 Index("uq_legal_referrals_live", LegalReferral.case_id, unique=True,
       sqlite_where=text(_LIVE_REFERRAL_SQL), postgresql_where=text(_LIVE_REFERRAL_SQL))
+
+
+#: An agency's standing in the register: only an ``active`` agency receives new placements.
+AGENCY_STATUSES: tuple[str, ...] = ("active", "suspended", "terminated")
+
+
+class CollectionAgency(Base):
+    """An outside collection agency in the bank's register: its licence or registration, its contract
+    dates and its review dates. A placement needs an ``active`` agency under contract on the placement
+    day whose next review is not past (GB/T 45251—2025 §5.4; docs/compliance.md "Outside agencies")."""
+
+    __tablename__ = "collection_agencies"
+    __table_args__ = (
+        CheckConstraint(in_check("status", AGENCY_STATUSES), name="status"),
+        CheckConstraint("contract_end >= contract_start", name="contract"),
+    )
+
+    #: the agency's code, as in the agencies file (commission tiers and recall rules)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: licence or business registration (统一社会信用代码) number
+    licence: Mapped[str] = mapped_column(String(100))
+    contract_start: Mapped[date] = mapped_column(Date)
+    contract_end: Mapped[date] = mapped_column(Date)
+    last_review: Mapped[date | None] = mapped_column(Date)
+    next_review: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class AgencyNotice(Base):
+    """The notice to the debtor that their account will be placed with ``agency``: queued as a letter
+    in the outbox; the placement waits until it was sent and the pack's ``agency_notice`` days have passed."""
+
+    __tablename__ = "agency_notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    agency: Mapped[str] = mapped_column(String(32))
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+Index("uq_agency_notices_case_agency", AgencyNotice.case_id, AgencyNotice.agency, unique=True)

@@ -346,7 +346,7 @@ def callback_post(
         if chosen is not None and state.case is not None and state.owner is not None:
             appointment = schedule_appointment(
                 session, case_id=state.case.id, owner_id=state.owner.id, window_start=chosen.start,
-                window_end=chosen.end, created_by=CARDHOLDER,
+                window_end=chosen.end, created_by=CARDHOLDER, agreed_via="portal",
                 notes="booked by the customer on their page: their consent to be called in this window")
             record_self_service(session, link=link, outcome="callback_requested", action="callback",
                                 detail={"appointment_id": appointment.id, "owner_id": state.owner.id,
