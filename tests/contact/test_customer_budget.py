@@ -53,7 +53,8 @@ def call(engine: Engine, case_id: int, at: datetime, outcome: str = "no_answer")
 def may_call(engine: Engine, case_id: int, at: datetime, pack: str = "cn") -> tuple[bool, list[str]]:
     with Session(engine) as s:
         c = candidate_for_case(s, case_id=case_id, channel="call", party="debtor", purpose="collection", at=at,
-                               has_recording=True, voicemail_limited=True)
+                               has_recording=True, voicemail_limited=True,
+                               content={"collector_disclosure": "full"})
     d = gate(c, load_default_pack(pack))
     return d.allowed, [b.rule_id for b in d.blocks]
 

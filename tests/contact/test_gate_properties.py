@@ -68,6 +68,9 @@ OVERRIDABLE = {
 TIMELESS = {"third_party_only_when_unreachable", "third_party_refusal", "field_visit",
             "debtor_only", "no_third_party_disclosure", "call_recording", "medium_opt_out", "opt_out_notice",
             "limited_content_voicemail", "third_parties_location_only", "location_contact_once"}
+#: Regulation F rules time alone never clears (a cease request and a time-barred debt block for good).
+TIMELESS |= {"cease_communication", "place_of_employment", "collector_disclosure", "sealed_envelope",
+             "time_barred_debt"}
 WEEK = timedelta(days=7)
 
 
@@ -156,7 +159,56 @@ def oracle(pack: str, c: ContactCandidate, t: datetime) -> set[str]:
                 and (c.party_ref is None or a.party_ref is None or a.party_ref == c.party_ref)]
         if same:
             bad.add("location_contact_once")
+    bad |= regf_oracle(c, t, local)
     return bad
+
+
+def regf_oracle(c: ContactCandidate, t: datetime, local: datetime) -> set[str]:
+    """The Regulation F rules of us-reg-f, plainly (docs/compliance.md)."""
+    bad: set[str] = set()
+    if c.party == "debtor":
+        if c.ceased_at is not None and c.ceased_at <= t and c.cease_exception is None:
+            bad.add("cease_communication")
+        if c.employer_forbids or (c.channel == "email" and c.employer_email):
+            bad.add("place_of_employment")
+        initial = c.first_communication_at is None or c.first_communication_at >= t
+        enough = ("full",) if initial else ("full", "debt_collector")
+        if not c.limited_content_only and c.collector_disclosure not in enough:
+            bad.add("collector_disclosure")
+    if c.channel == "letter" and (c.letter_format != "sealed" or c.envelope_text != "return_address"):
+        bad.add("sealed_envelope")
+    if c.threatens_suit and c.limitation_date is not None and local.date() >= c.limitation_date:
+        bad.add("time_barred_debt")
+    return bad
+
+
+def regf_starts(pack: str, c: ContactCandidate) -> list[datetime]:
+    """Instants from which a Regulation F rule blocks the contact for good (a cease request not yet
+    received, a limitation date not yet reached)."""
+    if pack != "us-reg-f":
+        return []
+    out = []
+    if c.party == "debtor" and c.ceased_at is not None and c.cease_exception is None:
+        out.append(c.ceased_at)
+    if c.threatens_suit and c.limitation_date is not None:
+        out.append(datetime.combine(c.limitation_date, datetime.min.time(), tzinfo=_z(c.tz)))
+    return out
+
+
+def regf_facts(r: random.Random, at: datetime) -> dict:
+    """Regulation F facts of a random contact: mostly those of a compliant one, sometimes not."""
+    return {
+        "collector_disclosure": "full" if r.random() < 0.85 else r.choice(("none", "debt_collector")),
+        "first_communication_at": None if r.random() < 0.3 else at - timedelta(seconds=r.randint(-3600, 30 * 86400)),
+        "ceased_at": None if r.random() < 0.95 else at + timedelta(seconds=r.randint(-5 * 86400, 2 * 86400)),
+        "cease_exception": None if r.random() < 0.8 else "efforts_terminated",
+        "employer_forbids": r.random() < 0.03, "employer_email": r.random() < 0.05,
+        "limited_content_only": r.random() < 0.05,
+        "letter_format": "sealed" if r.random() < 0.9 else r.choice((None, "postcard")),
+        "envelope_text": "return_address" if r.random() < 0.9 else r.choice((None, "other")),
+        "threatens_suit": r.random() < 0.2,
+        "limitation_date": None if r.random() < 0.7 else (at + timedelta(days=r.randint(-3, 3))).date(),
+    }
 
 
 def lifted(pack: str, overrides: tuple[Override, ...]) -> set[str]:
@@ -172,6 +224,7 @@ def never_allowed(pack: str, c: ContactCandidate, violated: set[str], lift: set[
     if violated & TIMELESS:
         return True
     starts = [h.start for h in c.holds if h.end is None and HOLD_RULE[h.kind] not in lift]
+    starts += regf_starts(pack, c)
     if not starts:
         return False
     until = max(min(starts), c.at)
@@ -351,7 +404,7 @@ class Generator:
                     opted_out=fi[11] < 0.04, recorded=fi[12] < 0.95, voicemail_limited=fi[13] < 0.95,
                     opt_out_notice=fi[14] < 0.95,
                     discloses_debt=(fi[15] < 0.9) if party == "debtor" else (fi[15] < 0.4),
-                    attempts=attempts, holds=hold_tuple, appointment=appointment,
+                    attempts=attempts, holds=hold_tuple, appointment=appointment, **regf_facts(r, at),
                 )
                 out.append(("cn" if fi[0] < 0.5 else "us-reg-f", c, overrides))
         return out
@@ -420,7 +473,8 @@ def candidates(draw) -> tuple[str, ContactCandidate, tuple[Override, ...]]:
         tz=draw(st.sampled_from(ZONES)), account_id="A1", country=draw(st.sampled_from(COUNTRIES)),
         party_ref=draw(st.sampled_from((None, "P1", "P3"))), opted_out=draw(st.booleans()),
         recorded=draw(st.booleans()), voicemail_limited=draw(st.booleans()), opt_out_notice=draw(st.booleans()),
-        discloses_debt=draw(st.booleans()), attempts=tuple(attempts), holds=tuple(holds), appointment=appointment)
+        discloses_debt=draw(st.booleans()), attempts=tuple(attempts), holds=tuple(holds), appointment=appointment,
+        **regf_facts(random.Random(draw(st.integers(0, 2**32))), at))
     overrides = tuple(draw(st.lists(st.builds(Override, st.sampled_from(RULE_IDS), st.sampled_from(("why", ""))
                                               , st.just("boss"), st.sampled_from(ROLES)), max_size=2)))
     return draw(st.sampled_from(("cn", "us-reg-f"))), c, overrides

@@ -39,6 +39,8 @@ def cand(when: datetime, tz: str = "Asia/Shanghai", **kw) -> ContactCandidate:
 
 
 def us(when: datetime, **kw) -> ContactCandidate:
+    # the Regulation F content facts of a compliant contact, unless a test says otherwise
+    kw = {"collector_disclosure": "full", "letter_format": "sealed", "envelope_text": "return_address"} | kw
     return cand(when, tz="America/New_York", country="US", **kw)
 
 

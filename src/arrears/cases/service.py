@@ -52,6 +52,7 @@ from arrears.contact.cn_records import (
     record_refusal,
     record_visit,
 )
+from arrears.contact.regf import note_interaction
 from arrears.contact.service import gate_interaction
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError
@@ -183,6 +184,9 @@ def record_interaction(
     )
     session.add(interaction)
     session.flush()
+    # a conversation with the debtor may be the initial communication a validation notice must follow
+    note_interaction(session, case_id=case.id, channel=channel, party=party, outcome=outcome, at=started_at,
+                     actor=user_actor(agent_id))
     if visit is not None:
         record_visit(session, interaction=interaction, collectors=visit[0], entered=entered,
                      entry_consent=entry_consent, actor=user_actor(agent_id))

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -35,6 +36,7 @@ from arrears.channels.adapters import Adapter, Delivery, OutgoingMessage, Recipi
 from arrears.channels.templates import TemplateError, render, spec
 from arrears.config import Settings, get_settings
 from arrears.contact import ContactCandidate, Decision, PolicyPack, gate, load_default_pack
+from arrears.contact import regf as regulation_f
 from arrears.contact import service as gate_log
 from arrears.contact.config import DEFAULT_PACK
 from arrears.contact.policy import zone
@@ -95,16 +97,18 @@ def _context(ctx: repo.MessageContext, settings: Settings, bank_tz: str) -> dict
     return added | ctx.payload
 
 
-def candidate(ctx: repo.MessageContext, *, at: datetime, purpose: str, bank_tz: str) -> ContactCandidate:
+def candidate(ctx: repo.MessageContext, *, at: datetime, purpose: str, bank_tz: str,
+              regf_facts: Mapping[str, Any] | None = None) -> ContactCandidate:
     """The contact the message would be, as the compliance gate sees it (built by the shared
-    :func:`arrears.contact.service.build_candidate`)."""
+    :func:`arrears.contact.service.build_candidate`); ``regf_facts``: the Regulation F facts of the
+    store and of the template's ``content`` (:mod:`arrears.contact.regf`)."""
     point = ctx.point
     assert point is not None
     return build_candidate(
         at=at, channel=ctx.channel, party=GATE_PARTY.get(point.owner, "third_party"), purpose=purpose,
         tz=ctx.time_zone or bank_tz, account_id=ctx.account_ref or f"message:{ctx.id}", bank_tz=bank_tz,
         holds=ctx.holds, interactions=ctx.interactions, party_ref=str(point.id), opted_out=point.opted_out,
-        opt_out_notice=True, discloses_debt=True, wishes=ctx.wishes)
+        opt_out_notice=True, discloses_debt=True, wishes=ctx.wishes, regf=regf_facts)
 
 
 def _block_text(decision: Decision) -> str:
@@ -194,7 +198,10 @@ class Worker:
         except TemplateError as exc:
             self._dead(claim, ctx, f"template: {exc.message}")
             return
-        contact = candidate(ctx, at=now, purpose=template.purpose, bank_tz=bank_tz)
+        with Session(self.engine) as session:
+            facts = regulation_f.case_facts(session, case_id=ctx.case_id, contact_point_id=point.id,
+                                            channel=ctx.channel, bank_tz=bank_tz) | dict(template.content)
+        contact = candidate(ctx, at=now, purpose=template.purpose, bank_tz=bank_tz, regf_facts=facts)
         decision = gate(contact, self.pack)
         if not decision.allowed:
             self._log_block(ctx, contact)
@@ -223,6 +230,9 @@ class Worker:
                 return
             repo.add_delivery(session, message_id=ctx.id, attempt=claim.attempts, status="sent", at=now,
                               provider_ref=delivery.provider_ref, detail=delivery.detail)
+            if ctx.template == regulation_f.NOTICE_TEMPLATE:  # the validation notice's delivery record (1006.42)
+                regulation_f.notice_message_sent(session, message_id=ctx.id, method=ctx.channel, sent_at=now,
+                                                 actor="worker")
             self._log(session, ctx, OUTCOME_DELIVERED, now, f"{ctx.template} ({ctx.locale}) delivered by "
                       f"{ctx.channel}: {delivery.provider_ref or delivery.detail or ''}".strip())
         self.stats.sent += 1

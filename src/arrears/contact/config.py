@@ -42,19 +42,25 @@ from arrears.contact.policy import (
     RULE_KINDS,
     AgencyNotice,
     AttemptLimit,
+    CeaseCommunication,
+    CollectorDisclosure,
     ConnectedLimit,
     ConversationPause,
     DebtorUnreachable,
+    Duty,
+    Envelope,
     FieldVisit,
     FlagRule,
     HoldRule,
     NoDisclosure,
     PartyPurpose,
     PerPersonLimit,
+    PlaceOfEmployment,
     PolicyPack,
     PublicHoliday,
     QuietHours,
     Rule,
+    TimeBarred,
 )
 from arrears.kit.errors import ConfigError
 from arrears.kit.yamlfile import STR_TAG, boolean, compose_file, line_of, mapping, reject_unknown, text, whole_number
@@ -97,6 +103,24 @@ _PARAMS |= {
     "agency_notice": {"notice_days": True},
     "refused_contact": {},
 }
+
+
+#: Regulation F kinds (``us-reg-f``); the duties' numbers are read by the services that do the work.
+_PARAMS |= {
+    "cease_communication": {},
+    "place_of_employment": {},
+    "collector_disclosure": {},
+    "envelope": {},
+    "time_barred": {},
+    "validation_notice": {"within_days": True},
+    "credit_reporting": {"wait_days": True},
+    "record_retention": {"records_years": True, "recordings_years": True},
+}
+#: Rule kinds built without parameters, and the duties (kind -> their numbers and minimum values).
+_REGF_PLAIN = {"cease_communication": CeaseCommunication, "place_of_employment": PlaceOfEmployment,
+               "collector_disclosure": CollectorDisclosure, "envelope": Envelope, "time_barred": TimeBarred}
+_REGF_DUTIES = {"validation_notice": (("within_days", 1),), "credit_reporting": (("wait_days", 1),),
+                "record_retention": (("records_years", 1), ("recordings_years", 1))}
 
 
 def default_pack_path(name: str = DEFAULT_PACK) -> Path:
@@ -230,6 +254,10 @@ def _build(kind: str, base: dict[str, Any], p: dict[str, yaml.Node], *, file: st
         return FieldVisit(**base, min_collectors=num("min_collectors", 1))
     if kind == "agency_notice":
         return AgencyNotice(**base, notice_days=num("notice_days", 0))
+    if kind in _REGF_PLAIN:
+        return _REGF_PLAIN[kind](**base)  # type: ignore[abstract]
+    if kind in _REGF_DUTIES:
+        return Duty(**base, extra=tuple((name, num(name, least)) for name, least in _REGF_DUTIES[kind]))
     flag, must_be = FLAG_KINDS[kind]
     extra = (("retention_days", num("retention_days", 1)),) if kind == "recording" else ()
     return FlagRule(**base, flag=flag, must_be=must_be, extra=extra)

@@ -239,6 +239,15 @@ class Wishes:
         return self.days is None or day.weekday() in self.days
 
 
+#: Regulation F (``us-reg-f``): the communications still permitted after a written cease request or
+#: refusal to pay (12 CFR 1006.6(c)(2)): that further efforts are being terminated; that the collector
+#: or creditor may invoke specified remedies it ordinarily invokes; that it intends to invoke one.
+CEASE_EXCEPTIONS: tuple[str, ...] = ("efforts_terminated", "may_invoke_remedy", "will_invoke_remedy")
+#: The debt-collector disclosure a content carries (12 CFR 1006.18(e)), weakest first.
+DISCLOSURES: tuple[str, ...] = ("none", "debt_collector", "full")
+LETTER_FORMATS: tuple[str, ...] = ("sealed", "postcard")
+ENVELOPE_TEXTS: tuple[str, ...] = ("return_address", "other")
+
 @dataclass(frozen=True, slots=True)
 class ContactCandidate:
     """One contact the platform or an agent wants to make, with the facts the rules need.
@@ -283,6 +292,34 @@ class ContactCandidate:
     entered: bool = False
     entry_consent: bool = False
 
+    #: -- Regulation F facts (``us-reg-f``); each defaults to the cautious value or to "not known" --
+    #: when the consumer's written cease-communication request or refusal to pay was received (None: none)
+    ceased_at: datetime | None = None
+    #: which of the communications still permitted after a cease request this one is
+    #: (:data:`CEASE_EXCEPTIONS`; None: none of them)
+    cease_exception: str | None = None
+    #: the contact point is at the consumer's place of employment and the employer prohibits such
+    #: communications (the collector knows or has reason to know)
+    employer_forbids: bool = False
+    #: the e-mail address is one the collector knows was provided by the consumer's employer
+    employer_email: bool = False
+    #: the debt-collector disclosure the content carries (:data:`DISCLOSURES`): ``none``, ``debt_collector``
+    #: (that it is from a debt collector) or ``full`` (also that it is an attempt to collect a debt and any
+    #: information obtained will be used for that purpose)
+    collector_disclosure: str = "none"
+    #: the contact is only a limited-content message (12 CFR 1006.2(j)), nothing else
+    limited_content_only: bool = False
+    #: the first communication with the consumer about this debt (None: there was none; this is it)
+    first_communication_at: datetime | None = None
+    #: a letter's form (:data:`LETTER_FORMATS`: ``sealed`` or ``postcard``) and what its envelope shows
+    #: (:data:`ENVELOPE_TEXTS`: ``return_address`` only, or ``other``); None: not known
+    letter_format: str | None = None
+    envelope_text: str | None = None
+    #: the content threatens a suit or other legal action (a template or script so marked)
+    threatens_suit: bool = False
+    #: the first customer-local date on which the debt is time-barred (None: not known to be)
+    limitation_date: date | None = None
+
     def __post_init__(self) -> None:
         _utc(self, "at", "candidate time")
         if self.channel not in _CHANNEL_SET:
@@ -292,6 +329,18 @@ class ContactCandidate:
         if self.purpose not in _PURPOSE_SET:
             raise ValueError(f"unknown purpose {self.purpose!r}; purposes are {', '.join(PURPOSES)}")
         zone(self.tz)
+        if self.ceased_at is not None:
+            _utc(self, "ceased_at", "cease request time")
+        if self.first_communication_at is not None:
+            _utc(self, "first_communication_at", "first communication time")
+        if self.cease_exception is not None and self.cease_exception not in CEASE_EXCEPTIONS:
+            raise ValueError(f"unknown cease exception {self.cease_exception!r}; they are {', '.join(CEASE_EXCEPTIONS)}")
+        if self.collector_disclosure not in DISCLOSURES:
+            raise ValueError(f"unknown disclosure {self.collector_disclosure!r}; they are {', '.join(DISCLOSURES)}")
+        if self.letter_format is not None and self.letter_format not in LETTER_FORMATS:
+            raise ValueError(f"unknown letter format {self.letter_format!r}; they are {', '.join(LETTER_FORMATS)}")
+        if self.envelope_text is not None and self.envelope_text not in ENVELOPE_TEXTS:
+            raise ValueError(f"unknown envelope text {self.envelope_text!r}; they are {', '.join(ENVELOPE_TEXTS)}")
 
     def at_time(self, at: datetime) -> ContactCandidate:
         """The same contact proposed at another instant (same history: attempts before the original time)."""
@@ -923,6 +972,137 @@ RULE_KINDS: tuple[str, ...] = ("quiet_hours", "public_holiday", "attempt_limit",
 #: is a flag rule: the person at the contact point refused further contact.
 FLAG_KINDS["refused_contact"] = ("refused", False)
 RULE_KINDS += ("connected_limit", "debtor_unreachable", "field_visit", "agency_notice", "refused_contact")
+
+
+# -- United States: Regulation F (12 CFR part 1006) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CeaseCommunication(Rule):
+    """After the consumer's written cease-communication request or refusal to pay is received
+    (``ceased_at``), only the communications of :data:`CEASE_EXCEPTIONS` (``cease_exception``).
+    Waiting never clears it (``next_ok`` None)."""
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return ctx.c.ceased_at is not None and ctx.c.cease_exception is None
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        c = ctx.c
+        return c.ceased_at is not None and c.ceased_at <= t and c.cease_exception is None
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        day = ctx.c.ceased_at.astimezone(ctx.tz).date().isoformat() if ctx.c.ceased_at else ""
+        return (f"the consumer asked in writing on {day} that communication cease (or refused to pay): only a "
+                "notice that efforts are terminated or of a specified remedy may be sent",
+                f"客户已于 {day} 书面要求停止联系（或拒绝还款）：仅可告知停止催收或将采取的特定救济措施")
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOfEmployment(Rule):
+    """No communication at a place of employment whose employer prohibits it (``employer_forbids``),
+    and no e-mail to an address the employer provided (``employer_email``)."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        c = ctx.c
+        return c.employer_forbids or (c.channel == "email" and c.employer_email)
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        if ctx.c.employer_forbids:
+            return ("the employer prohibits such communications at the consumer's place of employment",
+                    "客户雇主禁止在其工作场所接收此类联系")
+        return ("this e-mail address was provided by the consumer's employer", "该电子邮箱由客户雇主提供")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorDisclosure(Rule):
+    """The initial communication (no ``first_communication_at`` before it) discloses that the debt
+    collector is attempting to collect a debt and that information obtained will be used for that
+    purpose (``full``); every later one that it is from a debt collector. A limited-content message
+    (``limited_content_only``) is not a communication and needs neither."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    def _initial(self, c: ContactCandidate, t: datetime) -> bool:
+        return c.first_communication_at is None or c.first_communication_at >= t
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        c = ctx.c
+        if c.limited_content_only:
+            return False
+        need = "full" if self._initial(c, t) else "debt_collector"
+        return DISCLOSURES.index(c.collector_disclosure) < DISCLOSURES.index(need)
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        if self._initial(ctx.c, t):
+            return ("the initial communication must disclose that the debt collector is attempting to collect a "
+                    "debt and that any information obtained will be used for that purpose",
+                    "首次联系须声明系债务催收方为催收债务而联系，所获信息将用于该目的")
+        return ("the communication must disclose that it is from a debt collector", "联系内容须声明来自债务催收方")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope(Rule):
+    """A letter goes in a sealed envelope (never a postcard) that shows nothing but the return address."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        c = ctx.c
+        return c.letter_format != "sealed" or c.envelope_text != "return_address"
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        if ctx.c.letter_format != "sealed":
+            return ("a letter must go in a sealed envelope, never on a postcard", "信函须装入密封信封，不得使用明信片")
+        return ("the envelope may show nothing but the return address", "信封上除回邮地址外不得有其他内容")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBarred(Rule):
+    """From the account's limitation date (``limitation_date``, customer-local) on, no content that
+    threatens a suit (``threatens_suit``). Waiting never clears it."""
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return ctx.c.limitation_date is not None and ctx.c.threatens_suit
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        c = ctx.c
+        return c.threatens_suit and c.limitation_date is not None and local.date() >= c.limitation_date
+
+    def explain(self, ctx: _Ctx, t: datetime, local: datetime) -> tuple[str, str]:
+        day = ctx.c.limitation_date.isoformat() if ctx.c.limitation_date else ""
+        return (f"the debt is time-barred since {day}: no suit and no threat of suit",
+                f"该债务自 {day} 起已过诉讼时效：不得起诉或以起诉相威胁")
+
+
+@dataclass(frozen=True, slots=True)
+class Duty(Rule):
+    """A duty of the collector that is not a rule on one contact (the validation notice, credit
+    reporting, records): it never blocks a contact; the services that do the work read its numbers."""
+
+    TIMELESS: ClassVar[bool] = True
+
+    #: the duty's numbers, e.g. (("within_days", 5),)
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def relevant(self, ctx: _Ctx) -> bool:
+        return False
+
+    def blocks(self, ctx: _Ctx, t: datetime, local: datetime) -> bool:
+        return False
+
+    def value(self, name: str) -> Any:
+        """One of the duty's numbers (``KeyError`` naming it when the pack lacks it)."""
+        return dict(self.extra)[name]
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.extra)
+
+
+#: Regulation F kinds (``us-reg-f``); the last three are duties (:class:`Duty`).
+RULE_KINDS += ("cease_communication", "place_of_employment", "collector_disclosure", "envelope", "time_barred",
+               "validation_notice", "credit_reporting", "record_retention")
 
 
 # -- packs, overrides, decisions ----------------------------------------------------------------

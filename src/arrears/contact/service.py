@@ -12,7 +12,7 @@ logs them too); they are by far the most frequent and add nothing to the complia
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from arrears.auth.service import record
 from arrears.auth.tables import User
 from arrears.config import get_settings
+from arrears.contact import regf
 from arrears.contact import repository as repo
 from arrears.contact.cn_records import debtor_numbers, refused
 from arrears.contact.config import DEFAULT_PACK, load_default_pack
@@ -116,7 +117,7 @@ def build_candidate(
     party_ref: str | None = None, opted_out: bool = False, recorded: bool = False, voicemail_limited: bool = False,
     opt_out_notice: bool = False, discloses_debt: bool = True,
     appointment: tuple[datetime, datetime] | tuple[datetime, datetime, bool] | None = None,
-    wishes: Wishes | None = None,
+    wishes: Wishes | None = None, regf: Mapping[str, Any] | None = None,
 ) -> ContactCandidate:
     """The candidate contact from plain store facts (shared by the worker and :func:`candidate_for_case`).
 
@@ -128,6 +129,8 @@ def build_candidate(
     conversation.
     ``wishes``: the customer's contact preferences (:func:`arrears.contact.repository.wishes`), which
     the gate holds every contact with the debtor to.
+    ``regf``: the Regulation F facts (:func:`arrears.contact.regf.candidate_facts` and the content
+    facts of :data:`arrears.contact.regf.CONTENT_FACTS`).
     """
     btz = zone(bank_tz)
     gate_holds = tuple(
@@ -142,7 +145,8 @@ def build_candidate(
     return ContactCandidate(
         at=at, channel=channel, party=party, purpose=purpose, tz=tz, account_id=account_id, party_ref=party_ref,
         opted_out=opted_out, recorded=recorded, voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
-        discloses_debt=discloses_debt, attempts=attempts, holds=gate_holds, appointment=appt, wishes=wishes)
+        discloses_debt=discloses_debt, attempts=attempts, holds=gate_holds, appointment=appt, wishes=wishes,
+        **(regf or {}))
 
 
 def _facts_point(session: Session, facts: repo.CaseFacts, contact_point_id: int | None) -> repo.PointFacts | None:
@@ -177,8 +181,12 @@ def _cn_facts(session: Session, facts: repo.CaseFacts, point: repo.PointFacts | 
 
 def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: str, purpose: str, at: datetime,
                point: repo.PointFacts | None, has_recording: bool, discloses_debt: bool,
-               voicemail_limited: bool, opt_out_notice: bool) -> ContactCandidate:
+               voicemail_limited: bool, opt_out_notice: bool,
+               content: Mapping[str, Any] | None = None) -> ContactCandidate:
     bank_tz = get_settings().timezone
+    regf_facts = regf.candidate_facts(session, customer_id=facts.customer_id, account_id=facts.account_id,
+                                      contact_point_id=None if point is None else point.id, channel=channel,
+                                      bank_tz=bank_tz) | regf.content_facts(content)
     try:
         candidate = build_candidate(
             at=at, channel=channel, party=party, purpose=purpose, tz=facts.time_zone or bank_tz,
@@ -188,7 +196,7 @@ def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: 
             party_ref=None if point is None else str(point.id), opted_out=bool(point and point.opted_out),
             recorded=has_recording, voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
             discloses_debt=discloses_debt, appointment=repo.appointment_window(session, facts.case_id, at),
-            wishes=repo.wishes(session, facts.customer_id))
+            wishes=repo.wishes(session, facts.customer_id), regf=regf_facts)
     except OverflowError:
         raise ContactFieldError("time out of range", field="at") from None
     except ValueError as exc:
@@ -199,19 +207,20 @@ def _candidate(session: Session, facts: repo.CaseFacts, *, channel: str, party: 
 def candidate_for_case(
     session: Session, *, case_id: int, channel: str, party: str, purpose: str, at: datetime,
     contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
-    voicemail_limited: bool = False, opt_out_notice: bool = False,
+    voicemail_limited: bool = False, opt_out_notice: bool = False, content: Mapping[str, Any] | None = None,
 ) -> ContactCandidate:
     """The contact ``channel``/``party``/``purpose`` on case ``case_id`` at ``at``, from the store: the
     customer's zone, every hold on the account and the person's holds (bankruptcy, deceased) on their
     other accounts, the outbound interactions of the last :data:`HISTORY_DAYS` days on every case of
     every account of the customer (one contact budget per person; the pack's rules count per person or
     per debt), the case's scheduled appointment, the contact point's opt-out and the customer's
-    contact preferences."""
+    contact preferences; with ``content``, the Regulation F content facts of the contact
+    (:data:`arrears.contact.regf.CONTENT_FACTS`) beside the store's (:mod:`arrears.contact.regf`)."""
     facts = repo.case_facts(session, case_id)
     point = _facts_point(session, facts, contact_point_id)
     return _candidate(session, facts, channel=channel, party=party, purpose=purpose, at=at, point=point,
                       has_recording=has_recording, discloses_debt=discloses_debt,
-                      voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice)
+                      voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice, content=content)
 
 
 # -- checking and logging ------------------------------------------------------------------------------
@@ -262,7 +271,7 @@ def check_contact_logged(
     source: str, overrides: Iterable[Override] = (), pack: PolicyPack | None = None,
     contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
     requested_by: str | None = None, candidate: ContactCandidate | None = None, log_allowed: bool = False,
-    approver_ids: dict[str, int | None] | None = None,
+    approver_ids: dict[str, int | None] | None = None, content: Mapping[str, Any] | None = None,
 ) -> Checked:
     """:func:`check_contact`, also answering the logged row."""
     facts = repo.case_facts(session, case_id)
@@ -270,7 +279,7 @@ def check_contact_logged(
         point = _facts_point(session, facts, contact_point_id)
         candidate = _candidate(session, facts, channel=channel, party=party, purpose=purpose, at=at, point=point,
                                has_recording=has_recording, discloses_debt=discloses_debt,
-                               voicemail_limited=False, opt_out_notice=False)
+                               voicemail_limited=False, opt_out_notice=False, content=content)
     offered = list(overrides)
     self_refused = [(o, "the approver must differ from the requester") for o in offered
                     if requested_by is not None and o.approver == requested_by]
@@ -300,9 +309,10 @@ def check_contact(
     the store."""
     return check_contact_logged(
         session, case_id=case_id, channel=channel, party=party, purpose=purpose, at=at, actor=actor, source=source,
+    content: Mapping[str, Any] | None = None,
         overrides=overrides, pack=pack, contact_point_id=contact_point_id, has_recording=has_recording,
         discloses_debt=discloses_debt, requested_by=requested_by, candidate=candidate,
-        log_allowed=log_allowed).decision
+        log_allowed=log_allowed, content=content).decision
 
 
 # -- outbound interactions -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from arrears.cases import tables as cases_tables  # noqa: F401
 from arrears.channels import tables as channels_tables  # noqa: F401
 from arrears.complaints import tables as complaints_tables  # noqa: F401
 from arrears.contact import cn_tables as contact_cn_tables  # noqa: F401
+from arrears.contact import regf_tables as contact_regf_tables  # noqa: F401
 from arrears.contact import tables as contact_tables  # noqa: F401
 from arrears.delinquency import tables as delinquency_tables  # noqa: F401
 from arrears.dialler import tables as dialler_tables  # noqa: F401
