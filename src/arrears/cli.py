@@ -23,6 +23,7 @@ from arrears.complaints.commands import complaints_app
 from arrears.config import get_settings
 from arrears.contact.commands import contact_app
 from arrears.contact.policy_commands import policy_app
+from arrears.contact.regf_commands import regf_app
 from arrears.dialler.commands import dialler_app
 from arrears.escalation.commands import agency_app, chargeoff_app, legal_app, recoveries_app
 from arrears.kit.cli import store_engine
@@ -52,6 +53,7 @@ app.add_typer(score_app, name="score")
 app.add_typer(strategy_app, name="strategy")
 app.add_typer(contact_app, name="contact")
 app.add_typer(policy_app, name="policy")
+app.add_typer(regf_app, name="regf")
 app.add_typer(spark_app, name="spark")
 app.add_typer(portal_app, name="portal")
 app.add_typer(payments_app, name="payments")

@@ -206,3 +206,37 @@ def test_credit_reporting_waits_for_the_returned_notice_window(engine: Engine) -
     with Session(engine) as s:
         assert not regf.may_furnish_account(s, account_id=account_id, now=NOON + timedelta(days=30)).allowed
         assert s.execute(select(OutboxMessage)).first() is None
+
+
+def test_the_regf_commands(engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from arrears.cli import app
+    from arrears.config import get_settings
+
+    monkeypatch.setenv("ARREARS_DATABASE_URL", store_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    case_id, point_id, account_id, customer_id = us_case(engine, "US7", "email")
+    try:
+        r = runner.invoke(app, ["regf", "cease", "--customer", str(customer_id), "--received", "2026-03-10",
+                                "--kind", "refusal_to_pay", "--channel", "email"])
+        assert r.exit_code == 0, r.output
+        assert verdict(engine, case_id, NOON) == ["cease_communication"]
+        r = runner.invoke(app, ["regf", "cease", "--customer", str(customer_id), "--received", "2026-03-10",
+                                "--channel", "phone"])
+        assert r.exit_code == 1 and "field: channel" in r.output
+        r = runner.invoke(app, ["regf", "workplace", "--contact-point", str(point_id), "--employer-provided"])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["regf", "limitation", "--account", str(account_id), "--date", "2027-01-01",
+                                "--basis", "NY CPLR 214-i"])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["regf", "may-report", "--account", str(account_id)])
+        assert r.exit_code == 2 and "may not be reported" in r.output and "1006.30(a)" in r.output
+        with Session(engine) as s, s.begin():
+            regf.record_first_communication(s, account_id=account_id, at=NOON, actor="user:7", pack=US)
+        r = runner.invoke(app, ["regf", "late-notices"])
+        assert r.exit_code == 0 and "US7" in r.output and "late" in r.output, r.output
+    finally:
+        get_settings.cache_clear()
+    assert audits(engine, "regf.cease_recorded") == 1 and audits(engine, "regf.limitation_date") == 1
