@@ -71,3 +71,13 @@ def test_per_thousand_rounds_half_up_and_needs_accounts() -> None:
     assert model.per_thousand(1, 8) == Decimal("125.0")
     assert model.per_thousand(1, 16000) == Decimal("0.1")  # 0.0625 → 0.1 half up
     assert model.per_thousand(0, 0) is None
+
+
+def test_ageing_stops_at_the_answer() -> None:
+    received, deadline = date(2026, 3, 1), date(2026, 3, 16)
+    open_ = model.ageing(status="investigating", received=received, deadline=deadline, answered=None,
+                         today=date(2026, 3, 18))
+    assert (open_.days_open, open_.days_left, open_.overdue) == (17, -2, True)
+    done = model.ageing(status="answered", received=received, deadline=deadline, answered=date(2026, 3, 10),
+                        today=date(2026, 3, 18))
+    assert (done.days_open, done.days_left, done.overdue) == (9, -2, False)

@@ -8,17 +8,16 @@ compliance, supervisors, auditors and administrators see every complaint, team l
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select, true
 
 from arrears.auth.deps import DbSession, require_role
 from arrears.auth.model import Role
 from arrears.auth.tables import User
 from arrears.cases.schemas import ErrorBody
 from arrears.cases.service import business_date_of
-from arrears.cases.tables import Case
 from arrears.complaints import model, service
 from arrears.complaints import repository as repo
 from arrears.complaints import schemas as s
@@ -42,16 +41,15 @@ router = APIRouter(tags=["complaints"], responses={
     422: _error("the request is malformed: the error names the field")})
 
 
-def _out(c: Complaint, account_ref: str, today: Any) -> s.Complaint:
-    answered = c.answered_at.date() if c.answered_at else None
-    end = min(answered, today) if answered else today
+def _out(c: Complaint, account_ref: str, today: date) -> s.Complaint:
+    answered = model.received_on(c.answered_at, get_settings().timezone) if c.answered_at else None
+    clock = model.ageing(status=c.status, received=c.received_on, deadline=c.deadline, answered=answered,
+                         today=today)
     return s.Complaint(
         id=c.id, account_ref=account_ref, channel=c.channel, regulator_ref=c.regulator_ref,
         received_at=c.received_at, received_on=c.received_on, category=c.category, status=c.status,
-        deadline=c.deadline, extended=c.extended, escalated_at=c.escalated_at,
-        overdue=model.is_overdue(status=c.status, deadline=c.deadline, today=today),
-        days_open=max(0, (end - c.received_on).days), days_left=(c.deadline - today).days,
-        root_cause=c.root_cause, hold_id=c.hold_id)
+        deadline=c.deadline, extended=c.extended, escalated_at=c.escalated_at, overdue=clock.overdue,
+        days_open=clock.days_open, days_left=clock.days_left, root_cause=c.root_cause, hold_id=c.hold_id)
 
 
 @router.post("/complaints", status_code=201, response_model=s.Complaint, summary="Register a complaint",
@@ -60,11 +58,7 @@ def _out(c: Complaint, account_ref: str, today: Any) -> s.Complaint:
 def register(body: s.ComplaintCreate, session: DbSession, user: Registrar) -> s.Complaint:
     """Its deadline is the rule's (15 calendar days from receipt in China); the account gets a
     ``complaint`` hold at once, so the contact gate holds collection contact until it is closed."""
-    account = repo.account_by_ref(session, body.account_ref)
-    if account is not None and user.role in (Role.AGENT, Role.TEAM_LEAD):
-        mine = session.execute(select(Case.id).where(Case.account_id == account.id, Case.team_id == user.team_id)
-                               .limit(1)).first()
-        account = account if user.team_id is not None and mine is not None else None
+    account = repo.account_for(session, body.account_ref, role=user.role, team_id=user.team_id)
     if account is None:
         raise NotFound(f"no account {body.account_ref}")
     tz = get_settings().timezone
@@ -83,9 +77,6 @@ def list_complaints(
     if status not in ("", "open", *model.STATUSES):
         raise model.ComplaintFieldError(f"status must be open or one of: {', '.join(model.STATUSES)}", field="status")
     today = business_date_of(utc_now(), get_settings().timezone)
-    if user.role == Role.TEAM_LEAD:
-        scope = Complaint.team_id == user.team_id if user.team_id is not None else Complaint.id < 0
-    else:
-        scope = true()
+    scope = repo.visible(user.role, user.team_id)
     rows = repo.listing(session, scope=scope, today=today, status=status, overdue_only=overdue)
     return s.ComplaintList(business_date=today, complaints=[_out(r.complaint, r.account_ref, today) for r in rows])

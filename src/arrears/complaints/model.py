@@ -108,6 +108,22 @@ def is_overdue(*, status: str, deadline: date, today: date) -> bool:
     return status in UNANSWERED and today > deadline
 
 
+@dataclass(frozen=True)
+class Ageing:
+    """How long a complaint has been open (to its answer, else to ``today``), the days left to its
+    deadline (negative: past it) and whether it is overdue."""
+
+    days_open: int
+    days_left: int
+    overdue: bool
+
+
+def ageing(*, status: str, received: date, deadline: date, answered: date | None, today: date) -> Ageing:
+    end = min(answered, today) if answered else today
+    return Ageing(max(0, (end - received).days), (deadline - today).days,
+                  is_overdue(status=status, deadline=deadline, today=today))
+
+
 def move(status: str, action: str) -> str:
     """The status after ``action``, or :class:`ComplaintError` when the state does not allow it."""
     if action not in MOVES:

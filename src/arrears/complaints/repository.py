@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Account, Customer, Hold
@@ -33,6 +33,29 @@ class Owners:
 
 def account_by_ref(session: Session, account_ref: str) -> Account | None:
     return session.scalars(select(Account).where(Account.account_ref == account_ref)).one_or_none()
+
+
+#: Roles whose complaints (and accounts to register one on) are their own team's.
+TEAM_SCOPED = ("agent", "team_lead")
+
+
+def visible(role: str, team_id: int | None) -> ColumnElement[bool]:
+    """Complaints a user may see: their team's for a team lead (the team that had the account when the
+    complaint came in), every one for the roles that see all teams."""
+    if role in TEAM_SCOPED:
+        return Complaint.team_id == team_id if team_id is not None else false()
+    return true()
+
+
+def account_for(session: Session, account_ref: str, *, role: str, team_id: int | None) -> Account | None:
+    """The account ``account_ref``, if the user may register a complaint on it: for agents and team
+    leads an account one of whose cases their team works."""
+    account = account_by_ref(session, account_ref.strip())
+    if account is None or role not in TEAM_SCOPED:
+        return account
+    mine = session.execute(select(Case.id).where(Case.account_id == account.id, Case.team_id == team_id)
+                           .limit(1)).first()
+    return account if team_id is not None and mine is not None else None
 
 
 def latest_case(session: Session, account_id: int) -> Case | None:

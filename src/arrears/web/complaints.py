@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BeforeValidator
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from arrears.accounts.tables import Account
@@ -122,11 +122,7 @@ def _today(request: Request) -> date:
 
 
 def _scope(user: User) -> ColumnElement[bool]:
-    """Complaints the user may see: every one for compliance and the all-teams roles, their team's for
-    a team lead (the team that had the account when the complaint came in)."""
-    if user.role == Role.TEAM_LEAD:
-        return Complaint.team_id == user.team_id if user.team_id is not None else Complaint.id < 0
-    return true()
+    return repo.visible(user.role, user.team_id)
 
 
 def _audit_read(session: Session, user: User, what: str, **detail: Any) -> None:
@@ -136,12 +132,12 @@ def _audit_read(session: Session, user: User, what: str, **detail: Any) -> None:
            detail={**detail, "source": "web"})
 
 
-def ageing(c: Complaint, today: date) -> dict[str, Any]:
-    """Days open (to its answer, else to today), days left to its deadline (negative: overdue)."""
-    answered = c.answered_at.date() if c.answered_at else None
-    end = min(answered, today) if answered else today
-    return {"days_open": max(0, (end - c.received_on).days), "days_left": (c.deadline - today).days,
-            "overdue": model.is_overdue(status=c.status, deadline=c.deadline, today=today)}
+def ageing(c: Complaint, today: date, bank_tz: str) -> dict[str, Any]:
+    """Days open, days left to the deadline (negative: overdue) and whether it is overdue."""
+    answered = model.received_on(c.answered_at, bank_tz) if c.answered_at else None
+    clock = model.ageing(status=c.status, received=c.received_on, deadline=c.deadline, answered=answered,
+                         today=today)
+    return {"days_open": clock.days_open, "days_left": clock.days_left, "overdue": clock.overdue}
 
 
 def _blank_as_none(value: object) -> object:
@@ -162,9 +158,10 @@ def _filters(status: str, channel: str, category: str) -> None:
         raise FormError(N_("Not a valid value"), field="category")
 
 
-def _rows(session: Session, user: User, today: date, **filters: Any) -> list[dict[str, Any]]:
+def _rows(request: Request, session: Session, user: User, today: date, **filters: Any) -> list[dict[str, Any]]:
+    tz = settings_of(request).timezone
     return [{"c": r.complaint, "account_ref": r.account_ref, "case_id": r.case_id,
-             "customer": mask("name", r.customer_name, user.role), **ageing(r.complaint, today)}
+             "customer": mask("name", r.customer_name, user.role), **ageing(r.complaint, today, tz)}
             for r in repo.listing(session, scope=_scope(user), today=today, **filters)]
 
 
@@ -186,7 +183,7 @@ def complaints_page(request: Request, session: DbSession, user: Reader, status: 
                     notice: Annotated[str, Query(max_length=32)] = "") -> Response:
     _filters(status, channel, category)
     today = _today(request)
-    rows = _rows(session, user, today, status=status, channel=channel, category=category,
+    rows = _rows(request, session, user, today, status=status, channel=channel, category=category,
                  overdue_only=overdue == "1", escalated_only=escalated == "1")
     group, start, to, rates = _report(request, session, group, date_from, date_to)
     query = {"status": status, "channel": channel, "category": category, "overdue": overdue,
@@ -214,7 +211,7 @@ def complaints_csv(request: Request, session: DbSession, user: Reader, status: C
              "deadline": r["c"].deadline.isoformat(), "extended": r["c"].extended,
              "escalated": r["c"].escalated_at is not None, "days_open": r["days_open"], "days_left": r["days_left"],
              "root_cause": r["c"].root_cause or ""}
-            for r in _rows(session, user, today, status=status, channel=channel, category=category,
+            for r in _rows(request, session, user, today, status=status, channel=channel, category=category,
                            overdue_only=overdue == "1", escalated_only=escalated == "1")]
     _audit_read(session, user, "export", rows=len(rows))
     return _csv(to_csv(rows, list(rows[0]) if rows else ["id"]), f"complaints-{today}.csv")
@@ -237,14 +234,9 @@ def _handlers(session: Session) -> list[User]:
 
 
 def _account_in_scope(session: Session, user: User, account_ref: str) -> Account:
-    account = repo.account_by_ref(session, account_ref.strip())
+    account = repo.account_for(session, account_ref, role=user.role, team_id=user.team_id)
     if account is None:
         raise FormError(N_("No account with this number"), field="account_ref")
-    if user.role in (Role.AGENT, Role.TEAM_LEAD):
-        mine = session.execute(select(Case.id).where(Case.account_id == account.id,
-                                                     Case.team_id == user.team_id).limit(1)).first()
-        if user.team_id is None or mine is None:
-            raise FormError(N_("No account with this number"), field="account_ref")
     return account
 
 
@@ -324,7 +316,8 @@ def complaint_page(request: Request, complaint_id: PathId, session: DbSession, u
     can_extend = (not c.extended and c.status in model.UNANSWERED and today <= c.deadline)
     return render(request, "complaint.html", c=c, account=account, case_id=case.id if case else None,
                   customer=mask("name", customer.name if customer else "", user.role), hold=hold,
-                  handler=handler, events=repo.events(session, c.id), today=today, **ageing(c, today),
+                  handler=handler, events=repo.events(session, c.id), today=today,
+                  **ageing(c, today, settings_of(request).timezone),
                   can_act=user.role in ACTORS, moves=moves, move_labels=MOVE_LABELS, can_extend=can_extend,
                   extended_to=model.RULES[c.rule].extended_deadline(c.received_on),
                   handlers=_handlers(session), channels=CHANNELS, categories=CATEGORIES, root_causes=ROOT_CAUSES,
