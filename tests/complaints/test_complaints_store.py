@@ -176,3 +176,19 @@ def test_a_forwarded_complaint_needs_the_regulator_reference_and_none_comes_from
         with pytest.raises(ComplaintFieldError) as channel:
             _register(s, "ACC-C7", channel="pigeon")
         assert channel.value.field == "channel"
+
+
+def test_a_hold_the_bank_sent_is_never_linked_nor_ended(engine: Engine) -> None:
+    from tests.factories import LedgerLoad, load
+
+    new_case(engine, "ACC-C8")
+    load(engine, LedgerLoad(holds=[("H-BANK-1", "ACC-C8", date(2026, 2, 1), None, False)]))
+    with frozen_at(RECEIVED + timedelta(hours=1)), Session(engine) as s, s.begin():
+        bank_hold = s.scalars(select(Hold).where(Hold.hold_ref == "H-BANK-1")).one()
+        assert bank_hold.kind == "complaint"
+        c = _register(s, "ACC-C8")
+        assert c.hold_id != bank_hold.id
+        service.act(s, complaint=c, action="answer", actor="compliance", root_cause="process", answer="ok",
+                    today=date(2026, 3, 2))
+        service.act(s, complaint=c, action="close", actor="compliance", today=date(2026, 3, 2))
+        assert bank_hold.end_date is None

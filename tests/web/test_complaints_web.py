@@ -99,6 +99,11 @@ def test_team_leads_see_their_team_and_auditors_read_only(api: Api) -> None:
         lead_csrf = page_csrf(lead, BASE)
         assert lead.post(f"{BASE}/{east}/move", data={"csrf_token": lead_csrf, "move": "acknowledge"}).status_code == 303
         assert lead.post(f"{BASE}/escalate", data={"csrf_token": lead_csrf}).status_code == 403
+        assert lead.post(f"{BASE}/{east}/handler", data={"csrf_token": lead_csrf,
+                                                          "handler": api.user_ids["lead_east"]}).status_code == 303
+        assert lead.post(f"{BASE}/{east}/handler", data={"csrf_token": lead_csrf,
+                                                          "handler": api.user_ids["agent_east"]}).status_code == 422
+        assert "lead_east" in lead.get(f"{BASE}/{east}").text
         auditor = sign_in(api, "auditor", lang="en")
         assert auditor.get(f"{BASE}/{west}").status_code == 200
         assert auditor.post(f"{BASE}/{west}/move", data={"csrf_token": page_csrf(auditor, BASE),

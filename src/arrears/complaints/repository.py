@@ -75,9 +75,11 @@ def owners(session: Session, account_id: int) -> Owners:
 
 
 def open_complaint_hold(session: Session, account_id: int, on: date) -> Hold | None:
-    """A complaint hold on the account still in force on ``on`` with no end date (one to link to)."""
+    """A complaint hold placed here (not one the bank's holds file sent, which the bank ends) on the
+    account, in force on ``on`` with no end date: one to link to."""
     return session.scalars(select(Hold).where(Hold.account_id == account_id, Hold.kind == "complaint",
-                                              Hold.end_date.is_(None), Hold.start_date <= on)
+                                              Hold.end_date.is_(None), Hold.start_date <= on,
+                                              Hold.ingest_run_id.is_(None))
                            .order_by(Hold.id).limit(1)).first()
 
 
