@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     # -- personal data and compliance overrides (docs/security.md, docs/compliance.md) --
     #: Minutes an approved compliance override may be used (once) to record the contact it approved.
     override_valid_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    #: The compliance pack per product (``accounts.product`` -> pack name, e.g. ``{"card-us": "us-reg-f"}``;
+    #: as JSON in ``ARREARS_PRODUCT_PACKS``). A product not listed takes its customer's country's pack
+    #: (CN -> ``cn``, US -> ``us-reg-f``); state and city layers follow the customer's jurisdiction
+    #: (docs/compliance.md, "Which pack applies").
+    product_packs: dict[str, str] = Field(default_factory=dict)
     #: Days within which a complaint or dispute is to be dealt with (the regulator's 15 days); older ones
     #: are flagged on the compliance page.
     complaint_sla_days: int = Field(15, ge=1, le=90)

@@ -48,6 +48,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from arrears.accounts import control
 from arrears.accounts import validate as v
+from arrears.accounts.jurisdiction import DEFAULT_JURISDICTION, known_jurisdictions, parse_jurisdiction
 from arrears.accounts.tables import (
     ACCOUNT_STATUSES,
     CONTACT_KINDS,
@@ -187,6 +188,8 @@ SPECS: dict[str, FileSpec] = {
             Column("birth_date", "date", v.parse_date, vector=v.vector_date),
             Column("time_zone", "str", v.parse_time_zone, required=False, default="Asia/Shanghai", vector=v.vector_time_zone),
             Column("language", "str", _enum(("zh_CN", "en")), required=False, default="zh_CN", vector=_venum(("zh_CN", "en"))),
+            Column("jurisdiction", "str", parse_jurisdiction, required=False, default=DEFAULT_JURISDICTION,
+                   vector=_venum(known_jurisdictions())),
         ),
         key=("customer_id",),
         policy="master",

@@ -63,6 +63,9 @@ class MessageContext:
     interactions: tuple[tuple[datetime, str, str, str, int | None, str | None], ...]
     #: the customer's contact preferences, as the gate reads them (None: none)
     wishes: Wishes | None = None
+    #: the account's product and the customer's jurisdiction, which choose the gate's pack
+    product: str | None = None
+    jurisdiction: str | None = None
 
 
 def claim_due(session: Session, *, now: datetime, limit: int, lease_until: datetime,
@@ -91,25 +94,26 @@ def message_context(session: Session, message_id: int, *, since: datetime) -> Me
     """The message with its contact point, customer, account holds and the case's interactions since ``since``."""
     m = session.get_one(OutboxMessage, message_id)
     point = None
-    customer_name = time_zone = None
+    customer_name = time_zone = jurisdiction = product = None
     customer_of_point = None
     if m.contact_point_id is not None:
         cp, customer = session.execute(
             select(ContactPoint, Customer).join(Customer, Customer.id == ContactPoint.customer_id)
             .where(ContactPoint.id == m.contact_point_id)).one()
         point = PointInfo(cp.id, cp.kind, cp.value, cp.owner, bool(cp.verified), bool(cp.opted_out))
-        customer_name, time_zone = customer.name, customer.time_zone
+        customer_name, time_zone, jurisdiction = customer.name, customer.time_zone, customer.jurisdiction
         customer_of_point = customer.id
     account_ref = None
     holds: tuple[tuple[str, date, date | None], ...] = ()
     interactions: tuple[tuple[datetime, str, str, str, int | None, str | None], ...] = ()
     if m.case_id is not None:
-        account_id, account_ref, customer_id = session.execute(
-            select(Account.id, Account.account_ref, Account.customer_id).join(Case, Case.account_id == Account.id)
-            .where(Case.id == m.case_id)).one()
+        account_id, account_ref, customer_id, product = session.execute(
+            select(Account.id, Account.account_ref, Account.customer_id, Account.product)
+            .join(Case, Case.account_id == Account.id).where(Case.id == m.case_id)).one()
         if customer_name is None:
-            customer_name, time_zone = session.execute(
-                select(Customer.name, Customer.time_zone).where(Customer.id == customer_id)).one()
+            customer_name, time_zone, jurisdiction = session.execute(
+                select(Customer.name, Customer.time_zone, Customer.jurisdiction)
+                .where(Customer.id == customer_id)).one()
         # the person's history and holds, as for every gate check (one contact budget per customer)
         holds = contact_repo.customer_holds(session, account_id=account_id, customer_id=customer_id)
         interactions = contact_repo.customer_interactions(session, customer_id, since=since, outbound_only=False)
@@ -119,6 +123,7 @@ def message_context(session: Session, message_id: int, *, since: datetime) -> Me
         customer_name=customer_name, time_zone=time_zone, account_ref=account_ref, holds=holds,
         interactions=interactions,
         wishes=contact_repo.wishes(session, customer_of_point) if customer_of_point is not None else None,
+        product=product, jurisdiction=jurisdiction,
     )
 
 

@@ -35,10 +35,10 @@ from arrears.channels import repository as repo
 from arrears.channels.adapters import Adapter, Delivery, OutgoingMessage, Recipient
 from arrears.channels.templates import TemplateError, render, spec
 from arrears.config import Settings, get_settings
-from arrears.contact import ContactCandidate, Decision, PolicyPack, gate, load_default_pack
+from arrears.contact import ContactCandidate, Decision, PolicyPack, gate
 from arrears.contact import regf as regulation_f
 from arrears.contact import service as gate_log
-from arrears.contact.config import DEFAULT_PACK
+from arrears.contact.packchoice import pack_for
 from arrears.contact.policy import zone
 from arrears.contact.service import GATE_PARTY, HISTORY_DAYS, build_candidate
 from arrears.kit.clock import utc_now
@@ -128,7 +128,8 @@ class Worker:
         self.adapters = dict(adapters)
         self.now = now
         self.settings = settings or get_settings()
-        self.pack = pack or load_default_pack(DEFAULT_PACK)
+        #: one pack for every message (tests), or None: each message's own (product and jurisdiction)
+        self.pack = pack
         s = self.settings
         self.max_attempts = max_attempts or s.worker_max_attempts
         self.backoff_seconds = s.worker_backoff_seconds if backoff_seconds is None else backoff_seconds
@@ -202,9 +203,10 @@ class Worker:
             facts = regulation_f.case_facts(session, case_id=ctx.case_id, contact_point_id=point.id,
                                             channel=ctx.channel, bank_tz=bank_tz) | dict(template.content)
         contact = candidate(ctx, at=now, purpose=template.purpose, bank_tz=bank_tz, regf_facts=facts)
-        decision = gate(contact, self.pack)
+        pack = self.pack or pack_for(ctx.product, ctx.jurisdiction, self.settings.product_packs)
+        decision = gate(contact, pack)
         if not decision.allowed:
-            self._log_block(ctx, contact)
+            self._log_block(ctx, contact, pack)
             self._blocked(claim, ctx, decision)
             return
         recipient = Recipient(point.value, ctx.customer_name or "", point.id)
@@ -274,15 +276,15 @@ class Worker:
         self.stats.failed += 1
         log.info("outbox.retry", message_id=claim.id, attempt=claim.attempts, retry_at=retry_at.isoformat())
 
-    def _log_block(self, ctx: repo.MessageContext, contact: ContactCandidate) -> None:
+    def _log_block(self, ctx: repo.MessageContext, contact: ContactCandidate, pack: PolicyPack) -> None:
         """The block in the compliance log (its own transaction: logged even if the lease is lost)."""
         with transaction(self.engine) as session:
             if ctx.case_id is not None:
                 gate_log.check_contact(session, case_id=ctx.case_id, channel=contact.channel, party=contact.party,
                                        purpose=contact.purpose, at=contact.at, actor="worker", source="worker",
-                                       pack=self.pack, candidate=contact)
+                                       pack=pack, candidate=contact)
             else:
-                gate_log.log_decision(session, gate(contact, self.pack), case_id=None, account_id=None,
+                gate_log.log_decision(session, gate(contact, pack), case_id=None, account_id=None,
                                       actor="worker", source="worker")
 
     def _blocked(self, claim: repo.Claimed, ctx: repo.MessageContext, decision: Decision) -> None:

@@ -115,8 +115,8 @@ def plan_command(
     """Plan today's calls hour by hour (max expected right-party contacts under the gate) and write the dialer CSV."""
     from arrears.config import get_settings
     from arrears.contact.besttime import explain
-    from arrears.contact.config import load_default_pack
     from arrears.contact.history import read_agents, read_due_cases
+    from arrears.contact.packchoice import pack_for
     from arrears.contact.plan import build_plan, export_dialer_csv
     from arrears.contact.policy import local_instant
 
@@ -136,7 +136,8 @@ def plan_command(
         def reason(i: int, s: int, appointment: bool) -> str:
             return explain(model, cases[i].customer_id, s, locale=locale, appointment=appointment)
 
-        plan = build_plan(cases, probs, day=business_day, shifts=shift_list, pack=load_default_pack("cn"),
+        plan = build_plan(cases, probs, day=business_day, shifts=shift_list,
+                          pack=lambda c: pack_for(c.product, c.jurisdiction),
                           bank_tz=bank_tz, calls_per_agent_hour=per_hour, explain=reason)
         target = out or settings.data_dir / f"dialer-{business_day.isoformat()}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,8 @@ def _verdict(case_id: int, checked: Checked) -> s.Verdict:
                                refused_because=o.get("refused_because")) for o in logged]
     return s.Verdict(
         decision_id=checked.row.id if checked.row else None, case_id=case_id, at=d.at, channel=d.channel,
-        party=d.party, purpose=d.purpose, pack=d.pack, pack_version=d.version, allowed=d.allowed,
+        party=d.party, purpose=d.purpose, pack=d.pack, pack_version=d.version,
+        layers=[s.LayerOut(pack=n, version=v) for n, v in d.layers], allowed=d.allowed,
         blocks=[s.BlockOut(**b.to_dict()) for b in d.blocks],
         overridden=[s.BlockOut(**b.to_dict()) for b in d.overridden], overrides=overrides,
         next_allowed_at=d.next_allowed_at)

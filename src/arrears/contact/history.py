@@ -196,7 +196,7 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
     with Session(engine) as session:
         rows = session.execute(
             select(Case.id, Case.team_id, Case.balance, Case.propensity_bp, Case.bucket, Account.id,
-                   Account.account_ref, Customer.id, Customer.time_zone)
+                   Account.account_ref, Customer.id, Customer.time_zone, Account.product, Customer.jurisdiction)
             .join(Account, Account.id == Case.account_id).join(Customer, Customer.id == Account.customer_id)
             .where(Case.status.in_(OPEN_STATES)).order_by(Case.id)
         ).all()
@@ -247,7 +247,7 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
                 appointments.setdefault(cid, Appointment(start, end))
         wishes = wishes_by_customer(session, customer_ids)
     out: list[DueCase] = []
-    for case_id, team_id, balance, propensity, bucket, account_id, ref, customer_id, tz in rows:
+    for case_id, team_id, balance, propensity, bucket, account_id, ref, customer_id, tz, product, where in rows:
         phone = phones.get(customer_id)
         bp = propensity if propensity is not None else BUCKET_PROPENSITY_BP.get(bucket, UNKNOWN_BUCKET_PROPENSITY_BP)
         out.append(DueCase(
@@ -256,7 +256,8 @@ def read_due_cases(engine: Engine, *, day: date, bank_tz: str, history_days: int
             opted_out=phone[1] if phone else False,
             holds=(*holds.get(account_id, ()), *(h for acc, h in person_holds.get(customer_id, ()) if acc != account_id)),
             attempts=tuple(sorted(attempts.get(customer_id, ()), key=lambda a: a.at)),
-            appointment=appointments.get(case_id), wishes=wishes.get(customer_id)))
+            appointment=appointments.get(case_id), wishes=wishes.get(customer_id), product=product,
+            jurisdiction=where))
     return out
 
 

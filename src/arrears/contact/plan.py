@@ -87,6 +87,14 @@ class DueCase:
     appointment: Appointment | None = None
     #: the customer's contact preferences (None: none)
     wishes: Wishes | None = None
+    #: the account's product and the customer's jurisdiction, which choose the case's pack
+    #: (:func:`arrears.contact.packchoice.pack_for`)
+    product: str | None = None
+    jurisdiction: str | None = None
+
+
+#: One pack for every case, or the pack of each case (e.g. by its product and jurisdiction).
+PackOf = PolicyPack | Callable[[DueCase], PolicyPack]
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,7 @@ def gate_allows_hour(case: DueCase, start: datetime, pack: PolicyPack) -> bool:
     return all(gate(call_candidate(case, t), pack).allowed for t in _instants(start))
 
 
-def allowed_matrix(cases: Sequence[DueCase], starts: Sequence[datetime], pack: PolicyPack) -> np.ndarray:
+def allowed_matrix(cases: Sequence[DueCase], starts: Sequence[datetime], pack: PackOf) -> np.ndarray:
     """:func:`gate_allows_hour` for every case and hour, shape (cases, hours).
 
     A case without holds, attempts, appointment or contact preferences depends on the gate only through its zone, country,
@@ -165,15 +173,16 @@ def allowed_matrix(cases: Sequence[DueCase], starts: Sequence[datetime], pack: P
         if case.contact_point_id is None:
             continue  # nothing to dial
         simple = not case.holds and not case.attempts and case.appointment is None and case.wishes is None
+        own = pack if isinstance(pack, PolicyPack) else pack(case)
         for j, start in enumerate(starts):
             if simple:
-                key = (case.time_zone, case.country, case.subdiv, case.opted_out, j)
+                key = (case.time_zone, case.country, case.subdiv, case.opted_out, own.name, own.layers, j)
                 found = memo.get(key)
                 if found is None:
-                    found = memo[key] = gate_allows_hour(case, start, pack)
+                    found = memo[key] = gate_allows_hour(case, start, own)
                 out[i, j] = found
             else:
-                out[i, j] = gate_allows_hour(case, start, pack)
+                out[i, j] = gate_allows_hour(case, start, own)
     return out
 
 
@@ -307,7 +316,7 @@ def one_call_per_customer(cases: Sequence[DueCase], value: np.ndarray, assignmen
 
 
 def build_plan(cases: Sequence[DueCase], probabilities: np.ndarray, *, day: date, shifts: Sequence[Shift],
-               pack: PolicyPack, bank_tz: str = "Asia/Shanghai", hours: Sequence[int] = BUSINESS_HOURS,
+               pack: PackOf, bank_tz: str = "Asia/Shanghai", hours: Sequence[int] = BUSINESS_HOURS,
                calls_per_agent_hour: int = DEFAULT_CALLS_PER_AGENT_HOUR,
                allowed: np.ndarray | None = None,
                explain: Callable[[int, int, bool], str] | None = None) -> DailyPlan:

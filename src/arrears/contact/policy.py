@@ -1118,6 +1118,8 @@ class PolicyPack:
     title_zh: str
     rules: tuple[Rule, ...]
     file: str | None = None
+    #: state/city layers merged into this pack, (name, version) each (:mod:`arrears.contact.packchoice`)
+    layers: tuple[tuple[str, str], ...] = ()
     _scoped: dict[tuple[str, str, str], tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -1195,12 +1197,15 @@ class Decision:
     overridden: tuple[Block, ...] = ()
     overrides: tuple[Override, ...] = ()
     refused_overrides: tuple[tuple[Override, str], ...] = field(default=())
+    #: the layers of the pack that judged it, (name, version) each
+    layers: tuple[tuple[str, str], ...] = ()
 
     def to_log_record(self) -> dict[str, Any]:
         """A JSON-ready record of the decision for the compliance log (every block and every override)."""
         return {
             "pack": self.pack,
             "pack_version": self.version,
+            "layers": [{"pack": n, "version": v} for n, v in self.layers],
             "account_id": self.account_id,
             "channel": self.channel,
             "party": self.party,
@@ -1286,7 +1291,7 @@ def gate(candidate: ContactCandidate, pack: PolicyPack, overrides: Iterable[Over
         pack=pack.name, version=pack.version, account_id=candidate.account_id, channel=candidate.channel,
         party=candidate.party, purpose=candidate.purpose, at=candidate.at, allowed=not blocks,
         blocks=tuple(blocks), next_allowed_at=nxt, overridden=tuple(overridden), overrides=used,
-        refused_overrides=tuple(refused),
+        refused_overrides=tuple(refused), layers=pack.layers,
     )
 
 

@@ -254,3 +254,16 @@ def whatif_command(
             w.writerow(["section", "item", "current", "proposed"])
             w.writerows(_rows(result))
         typer.echo(f"report written to {csv_out}")
+
+@policy_app.command("check-random")
+def check_random(
+    contacts: Annotated[int, typer.Option("--contacts", min=1, help="how many random candidate contacts")]
+    = 1_000_000,
+    seed: Annotated[int, typer.Option(help="seed of the random contacts")] = 2026,
+) -> None:
+    """Random contacts across China, New York, Massachusetts and Washington, decided by the gate with
+    the state and city layers: how many it admits, how many of those an independent reference finds a
+    rule forbids (must be 0; exit code 1 otherwise), and the gate's cost per candidate."""
+    from arrears.contact.randomcheck import check_random_command
+
+    check_random_command(contacts, seed)

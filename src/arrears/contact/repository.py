@@ -28,6 +28,9 @@ class CaseFacts:
     customer_id: int
     time_zone: str | None
     team_id: int | None
+    #: the account's product and the customer's jurisdiction: they choose the pack (``packchoice.pack_for``)
+    product: str | None = None
+    jurisdiction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ class PointFacts:
 
 def case_facts(session: Session, case_id: int, *, scope: ColumnElement[bool] | None = None) -> CaseFacts:
     """The case's account and customer zone; :class:`NotFound` when missing or outside ``scope``."""
-    stmt = (select(Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone, Case.team_id)
+    stmt = (select(Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone, Case.team_id,
+                   Account.product, Customer.jurisdiction)
             .join(Account, Account.id == Case.account_id).join(Customer, Customer.id == Account.customer_id)
             .where(Case.id == case_id))
     if scope is not None:

@@ -34,6 +34,13 @@ class OverrideOut(BaseModel):
     refused_because: str | None = None
 
 
+class LayerOut(BaseModel):
+    """A state or city layer merged into the pack (docs/compliance.md, "Which pack applies")."""
+
+    pack: str
+    version: str
+
+
 class Verdict(BaseModel):
     """The gate's answer for one proposed contact."""
 
@@ -45,6 +52,8 @@ class Verdict(BaseModel):
     purpose: str
     pack: str
     pack_version: str
+    layers: list[LayerOut] = Field(default_factory=list,
+                                   description="the state/city layers on top of the pack (strictest wins)")
     allowed: bool
     blocks: list[BlockOut] = Field(description="rules still blocking (empty when allowed)")
     overridden: list[BlockOut] = Field(description="blocks lifted by an approved override")
@@ -83,6 +92,7 @@ class DecisionOut(BaseModel):
     actor: str
     source: str
     created_at: datetime
+    layers: list[dict[str, object]] = Field(default_factory=list)
 
 
 class DecisionPage(BaseModel):

@@ -26,7 +26,7 @@ from arrears.config import get_settings
 from arrears.contact import regf
 from arrears.contact import repository as repo
 from arrears.contact.cn_records import debtor_numbers, refused
-from arrears.contact.config import DEFAULT_PACK, load_default_pack
+from arrears.contact.packchoice import pack_for
 from arrears.contact.policy import (
     Appointment,
     Attempt,
@@ -226,6 +226,15 @@ def candidate_for_case(
 # -- checking and logging ------------------------------------------------------------------------------
 
 
+def pack_for_case(facts: repo.CaseFacts) -> PolicyPack:
+    """The pack that judges a contact on this case: the account's product and the customer's
+    jurisdiction choose it (:func:`arrears.contact.packchoice.pack_for`)."""
+    try:
+        return pack_for(facts.product, facts.jurisdiction)
+    except ValueError as exc:
+        raise ArrearsError(f"no compliance pack for case {facts.case_id}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Checked:
     decision: Decision
@@ -254,7 +263,7 @@ def log_decision(session: Session, decision: Decision, *, case_id: int | None, a
     row = repo.add_decision(
         session, at=decision.at, case_id=case_id, account_id=account_id, channel=decision.channel,
         party=decision.party, purpose=decision.purpose, pack=decision.pack, pack_version=decision.version,
-        allowed=decision.allowed, blocks=blocks, next_allowed_at=decision.next_allowed_at, overrides=overrides,
+        layers=[{"pack": n, "version": v} for n, v in decision.layers], allowed=decision.allowed, blocks=blocks, next_allowed_at=decision.next_allowed_at, overrides=overrides,
         actor=actor[:64], source=source, created_at=utc_now())
     for o in overrides:
         record(session, actor=o["approver"] or actor, action="contact.override" if o["applied"]
@@ -285,7 +294,7 @@ def check_contact_logged(
                     if requested_by is not None and o.approver == requested_by]
     usable = [o for o in offered if not (requested_by is not None and o.approver == requested_by)]
     try:
-        decision = gate(candidate, pack or load_default_pack(DEFAULT_PACK), usable)
+        decision = gate(candidate, pack or pack_for_case(facts), usable)
     except (OverflowError, ValueError) as exc:
         raise ContactFieldError(f"the gate cannot judge this time: {exc}", field="at") from None
     row = None
@@ -300,6 +309,7 @@ def check_contact(
     source: str, overrides: Iterable[Override] = (), pack: PolicyPack | None = None,
     contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
     requested_by: str | None = None, candidate: ContactCandidate | None = None, log_allowed: bool = False,
+    content: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Ask the gate about one contact on case ``case_id`` and log it (every block, every override).
 
@@ -309,7 +319,6 @@ def check_contact(
     the store."""
     return check_contact_logged(
         session, case_id=case_id, channel=channel, party=party, purpose=purpose, at=at, actor=actor, source=source,
-    content: Mapping[str, Any] | None = None,
         overrides=overrides, pack=pack, contact_point_id=contact_point_id, has_recording=has_recording,
         discloses_debt=discloses_debt, requested_by=requested_by, candidate=candidate,
         log_allowed=log_allowed, content=content).decision
@@ -410,9 +419,9 @@ def decision_out(row: ContactDecision) -> dict[str, Any]:
             "party": row.party, "purpose": row.purpose, "pack": row.pack, "pack_version": row.pack_version,
             "allowed": row.allowed, "blocks": row.blocks or [], "next_allowed_at": row.next_allowed_at,
             "overrides": row.overrides or [], "actor": row.actor, "source": row.source,
-            "created_at": row.created_at}
+            "created_at": row.created_at, "layers": row.layers or []}
 
 
 __all__ = ["GATED_INTERACTION_CHANNELS", "HISTORY_DAYS", "Checked", "ContactBlocked", "ContactFieldError", "OverrideUsed",
            "build_candidate", "candidate_for_case", "check_contact", "check_contact_logged", "decision_out",
-           "gate_interaction", "log_decision"]
+           "gate_interaction", "log_decision", "pack_for_case"]

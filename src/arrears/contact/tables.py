@@ -39,6 +39,8 @@ class ContactDecision(Base):
     purpose: Mapped[str] = mapped_column(String(24))
     pack: Mapped[str] = mapped_column(String(32))
     pack_version: Mapped[str] = mapped_column(String(32))
+    #: the layers of the pack, [{pack, version}] (null: logged before layers existed)
+    layers: Mapped[Any] = mapped_column(JSON, nullable=True)
     allowed: Mapped[bool] = mapped_column(Boolean)
     #: [{rule_id, kind, source, message, message_zh, next_allowed_at, overridden}]
     blocks: Mapped[Any] = mapped_column(JSON)

@@ -31,9 +31,9 @@ from arrears.auth.tables import User
 from arrears.cases.service import business_date_of, record_promise, schedule_appointment
 from arrears.cases.tables import Appointment, Case, Interaction
 from arrears.config import Settings
-from arrears.contact.config import DEFAULT_PACK, load_default_pack
+from arrears.contact import repository as contact_repo
 from arrears.contact.policy import STOPPABLE_CHANNELS, PolicyPack, gate, local_instant, zone
-from arrears.contact.service import candidate_for_case
+from arrears.contact.service import candidate_for_case, pack_for_case
 from arrears.contact.tables import ContactPreference
 from arrears.kit.clock import utc_now
 from arrears.kit.db import transaction, write_first
@@ -224,7 +224,7 @@ def offered_slots(
     phone = _debtor_phone(session, case.account_id)
     if phone is None:
         return []
-    pack = pack or load_default_pack(DEFAULT_PACK)
+    pack = pack or pack_for_case(contact_repo.case_facts(session, case.id))
     base = candidate_for_case(session, case_id=case.id, channel="call", party="debtor", purpose="collection",
                               at=now, contact_point_id=phone.id, has_recording=True)
     base = replace(base, appointment=None)

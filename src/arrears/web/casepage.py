@@ -32,9 +32,9 @@ from arrears.cases import repository as case_repo
 from arrears.cases import service as case_service
 from arrears.cases.model import CAUSES, PARTIES, TRANSITIONS, WILLINGNESS, InvalidTransition
 from arrears.cases.tables import Case
-from arrears.contact.config import DEFAULT_PACK, load_default_pack
+from arrears.contact import repository as contact_repo
 from arrears.contact.policy import AttemptLimit, ContactCandidate, PolicyPack, gate
-from arrears.contact.service import ContactBlocked, ContactFieldError, candidate_for_case
+from arrears.contact.service import ContactBlocked, ContactFieldError, candidate_for_case, pack_for_case
 from arrears.contact.tables import ContactPreference
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
@@ -146,8 +146,9 @@ def _chart(snaps: list[Any]) -> str:
 
 
 def _verdict_pack(session: Session, case: Case) -> PolicyPack:
-    """The policy pack the page's "may I call now?" verdict and its attempt counter are read from."""
-    return load_default_pack(DEFAULT_PACK)
+    """The policy pack the page's "may I call now?" verdict and its attempt counter are read from: the
+    case's own, as every gate check chooses it (product and jurisdiction, with its layers)."""
+    return pack_for_case(contact_repo.case_facts(session, case.id))
 
 
 def _attempts_today(candidate: ContactCandidate, pack: PolicyPack) -> dict[str, int] | None:
@@ -174,7 +175,8 @@ def _verdict(session: Session, case: Case, points: list[Any], now: datetime) -> 
     except ContactFieldError as exc:
         return {"allowed": False, "blocks": [], "next_allowed_at": None, "error": exc.message, "attempts": None}
     return {"allowed": decision.allowed, "blocks": decision.blocks, "next_allowed_at": decision.next_allowed_at,
-            "error": None, "attempts": _attempts_today(candidate, pack)}
+            "error": None, "attempts": _attempts_today(candidate, pack), "pack": pack.name,
+            "pack_version": pack.version, "layers": [name for name, _ in pack.layers]}
 
 
 def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:

@@ -153,8 +153,10 @@ def _decisions(request: Request, session: Session, date_from: date | None, date_
 
 def _rule_ids() -> list[str]:
     from arrears.contact.config import PACK_NAMES, load_default_pack
+    from arrears.contact.packchoice import LAYER_NAMES, load_layer
 
-    return sorted({r.id for name in PACK_NAMES for r in load_default_pack(name).rules})
+    return sorted({r.id for name in PACK_NAMES for r in load_default_pack(name).rules}
+                  | {r.id for name in LAYER_NAMES for r in load_layer(name).rules})
 
 
 @router.get("/compliance")
