@@ -296,3 +296,56 @@ def test_cli_bad_pack_names_file_line_and_field(tmp_path: Path, settings: None) 
     r = runner.invoke(app, ["policy", "whatif", "--pack", str(write_pack(tmp_path, "ok", until="21:00")),
                             "--from", "2026-03-02", "--to", "2026-03-05", "--agent-hours", "21-08"])
     assert r.exit_code == 1 and "--agent-hours: '21-08' is not FROM-UNTIL" in r.stderr
+
+
+CONNECTED = """\
+pack: three-a-day
+version: "1"
+title: {en: Three conversations a day, zh_CN: 每日接通三次}
+rules:
+  - id: daily_connected_limit
+    kind: connected_limit
+    title: {en: Three connected conversations a day, zh_CN: 每日接通不超过三次}
+    source: "test"
+    applies_to: {channels: [call], parties: [debtor]}
+    overridable_by: []
+    params: {max_conversations: 3, window_days: 1, rolling: false, scope: debtor}
+  - id: refused_contact
+    kind: refused_contact
+    title: {en: Refused further contact, zh_CN: 已拒绝再联系}
+    source: "test"
+    overridable_by: []
+"""
+
+
+def test_three_connected_conversations_a_day_and_a_recorded_refusal(engine: Engine, tmp_path: Path) -> None:
+    """Five conversations on one day: the fourth and fifth are lost under three a day (the fourth did
+    not happen, so it is not counted against the fifth either: three are); a call to the emergency
+    contact after their recorded refusal is blocked under either pack."""
+    from arrears.contact.cn_tables import ContactRefusal
+
+    case_id = new_case(engine, "ACC-C")
+    with engine.begin() as conn:
+        customer = conn.execute(select(Account.customer_id).where(Account.account_ref == "ACC-C")).scalar_one()
+        phone, friend = (conn.execute(insert(ContactPoint).values(
+            contact_ref=f"CP-C{n}", customer_id=customer, kind="phone", value="13900000000", owner=owner,
+            verified=True, opted_out=False, created_at=utc_now()).returning(ContactPoint.id)).scalar_one()
+            for n, owner in ((1, "debtor"), (2, "emergency")))
+        for hour in (10, 11, 12, 13, 14):
+            conn.execute(insert(Interaction).values(
+                case_id=case_id, channel="call", direction="outbound", party="debtor", contact_point_id=phone,
+                started_at=sh(3, hour).astimezone(UTC), outcome="right_party_contact", created_at=utc_now()))
+        conn.execute(insert(Interaction).values(
+            case_id=case_id, channel="call", direction="outbound", party="emergency_contact", contact_point_id=friend,
+            started_at=sh(4, 15).astimezone(UTC), outcome="third_party", created_at=utc_now()))
+        conn.execute(insert(ContactRefusal).values(contact_point_id=friend, refused_at=sh(4, 9).astimezone(UTC),
+                                                   recorded_by="test"))
+    path = tmp_path / "three.yaml"
+    path.write_text(CONNECTED, encoding="utf-8")
+    proposed = load_pack(path)
+    current = load_pack(write_pack(tmp_path, "now", until="22:00"))
+    history = read_history(engine, first=date(2026, 3, 3), last=date(2026, 3, 4), bank_tz="Asia/Shanghai")
+    report = compare_history(history, current, proposed, first=date(2026, 3, 3), last=date(2026, 3, 4))
+    lost = [(datetime.fromisoformat(b["local_time"]).hour, b["rules"]) for b in report.blocked]
+    assert lost == [(13, ["daily_connected_limit"]), (14, ["daily_connected_limit"]), (15, ["refused_contact"])]
+    assert report.newly_blocked.contacts == 3 and report.blocked_proposed.right_party == 2

@@ -10,9 +10,14 @@ calls — the gate counts them too) is put to the gate twice, in time order per 
   blocks did not happen, so it does not count in any later count (attempts a day, conversations,
   per-person limits). Contacts before the window (:data:`LOOKBACK_DAYS`) count as they happened.
 
-The facts the store does not keep per contact — the call was recorded, a voicemail had the limited
-content, an electronic message carried the opt-out notice, what was said to someone other than the
-debtor — are taken as they were required: the contact went through the gate when it was made. A
+The facts the store keeps are read as they stood at each contact: holds, appointment windows and the
+debtor's agreement to them, a refusal recorded for the contact point, a field visit's record, the
+debtor's numbers still valid when someone else was contacted, and the Regulation F facts (a written
+cease request, the workplace flags, the limitation date, the first communication). The facts it does not keep per contact
+— the call was recorded, a voicemail had the limited content, an electronic message carried the
+opt-out notice and the debt-collector disclosure, a letter was sealed, nothing about the debt was said
+to someone other than the debtor, a visit without a record had two collectors who did not enter — are
+taken as they were required: the contact went through the gate when it was made. A
 contact with the debtor is taken as for collection, one with anyone else as to re-establish contact. The
 replay therefore measures what the pack's timing, counting, party and hold rules would have done.
 The customer's own wishes (contact preferences) are the same under every pack and are not replayed.
@@ -44,6 +49,8 @@ from arrears.accounts.tables import Hold as LedgerHold
 from arrears.cases.tables import Appointment as CaseAppointment
 from arrears.cases.tables import Case, Interaction, Promise
 from arrears.contact.besttime import RPC_OUTCOMES
+from arrears.contact.cn_records import debtor_numbers
+from arrears.contact.cn_tables import AppointmentAgreement, ContactRefusal, VisitRecord
 from arrears.contact.policy import (
     CHANNELS,
     Appointment,
@@ -56,6 +63,7 @@ from arrears.contact.policy import (
     local_instant,
     zone,
 )
+from arrears.contact.regf import candidate_facts
 from arrears.contact.repository import PERSON_HOLD_KINDS
 from arrears.contact.service import GATE_PARTY, HISTORY_PARTY, NOT_A_CONVERSATION
 from arrears.dialler.tables import DiallerCall
@@ -90,6 +98,15 @@ class StoredContact:
     promises: int = 0
     promised_fen: int = 0
     dialler_call_id: int | None = None
+    contact_point_id: int | None = None
+    #: a refusal of further contact was recorded for this contact point before the contact
+    refused: bool = False
+    #: a field visit's record: (collectors, entered, entry consent); None: none recorded
+    visit: tuple[int, bool, bool] | None = None
+    #: for a contact with anyone but the debtor: the debtor's numbers still thought valid at the time
+    debtor_numbers: tuple[str, ...] | None = None
+    #: the Regulation F facts the store keeps (:func:`arrears.contact.regf.candidate_facts`)
+    regf: tuple[tuple[str, Any], ...] = ()
 
     @property
     def conversation(self) -> bool:
@@ -101,7 +118,12 @@ class StoredContact:
 
     def attempt(self) -> Attempt:
         return Attempt(at=self.at, channel=self.channel, party=self.party, conversation=self.conversation,
-                       account_id=self.account_ref, party_ref=None)
+                       account_id=self.account_ref, party_ref=self.ref)
+
+    @property
+    def ref(self) -> str | None:
+        """The contact point as the gate names a person (``party_ref``)."""
+        return None if self.contact_point_id is None else str(self.contact_point_id)
 
 
 @dataclass(frozen=True)
@@ -117,8 +139,8 @@ class StoredHistory:
     holds: dict[int, tuple[Hold, ...]]
     #: person holds (bankruptcy, deceased) per customer: (account id, hold)
     person_holds: dict[int, tuple[tuple[int, Hold], ...]]
-    #: appointment windows per case (not cancelled)
-    appointments: dict[int, tuple[tuple[datetime, datetime], ...]]
+    #: appointment windows per case (not cancelled): start, end, the debtor's agreement on record
+    appointments: dict[int, tuple[tuple[datetime, datetime, bool], ...]]
 
 
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
@@ -137,7 +159,7 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
         rows = session.execute(
             select(Interaction.id, Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone,
                    Interaction.started_at, Interaction.channel, Interaction.party, Interaction.outcome,
-                   ContactPoint.owner)
+                   ContactPoint.owner, Interaction.contact_point_id)
             .join(Case, Case.id == Interaction.case_id).join(Account, Account.id == Case.account_id)
             .join(Customer, Customer.id == Account.customer_id)
             .outerjoin(ContactPoint, ContactPoint.id == Interaction.contact_point_id)
@@ -147,7 +169,7 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
         # a call dialled whose outcome no interaction records is an attempt all the same (as in the gate)
         dialled = session.execute(
             select(DiallerCall.id, Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone,
-                   DiallerCall.requested_at, ContactPoint.owner)
+                   DiallerCall.requested_at, ContactPoint.owner, DiallerCall.contact_point_id)
             .join(Case, Case.id == DiallerCall.case_id).join(Account, Account.id == Case.account_id)
             .join(Customer, Customer.id == Account.customer_id)
             .join(ContactPoint, ContactPoint.id == DiallerCall.contact_point_id)
@@ -180,27 +202,59 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
                 if kind in PERSON_HOLD_KINDS:
                     person[cust].append((acc, h))
         window_cases = sorted({r[1] for r in rows if r[6] >= since} | {r[1] for r in dialled if r[6] >= since})
-        appointments: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        appointments: dict[int, list[tuple[datetime, datetime, bool]]] = defaultdict(list)
         for part in _chunks(window_cases):
-            for cid, start, end in session.execute(
-                    select(CaseAppointment.case_id, CaseAppointment.window_start, CaseAppointment.window_end)
+            for cid, start, end, agreed in session.execute(
+                    select(CaseAppointment.case_id, CaseAppointment.window_start, CaseAppointment.window_end,
+                           AppointmentAgreement.appointment_id)
+                    .outerjoin(AppointmentAgreement, AppointmentAgreement.appointment_id == CaseAppointment.id)
                     .where(CaseAppointment.case_id.in_(part), CaseAppointment.status != "cancelled",
                            CaseAppointment.window_end > lookback, CaseAppointment.window_start < until)
                     .order_by(CaseAppointment.window_start, CaseAppointment.id)):
-                appointments[cid].append((start, end))
+                appointments[cid].append((start, end, agreed is not None))
+        points = sorted({r[11] for r in rows if r[11] is not None} | {r[8] for r in dialled})
+        refusals: dict[int, datetime] = {}
+        for part in _chunks(points):
+            for cp, at in session.execute(select(ContactRefusal.contact_point_id, ContactRefusal.refused_at)
+                                          .where(ContactRefusal.contact_point_id.in_(part))):
+                refusals[cp] = at
+        visits: dict[int, tuple[int, bool, bool]] = {}
+        for part in _chunks(in_window):
+            for iid, n, entered, consent in session.execute(
+                    select(VisitRecord.interaction_id, VisitRecord.collectors, VisitRecord.entered,
+                           VisitRecord.entry_consent).where(VisitRecord.interaction_id.in_(part))):
+                visits[iid] = (n, bool(entered), bool(consent))
+        # who the debtor's valid numbers were when someone else was contacted (the gate asks the same)
+        numbers = {r[0]: debtor_numbers(session, r[4], before=r[6]) for r in rows
+                   if r[6] >= since and r[10] is not None and r[10] != "debtor"}
+        # the written cease request, the workplace flags, the limitation date (one look-up per person,
+        # account, contact point and channel)
+        regf: dict[tuple[int, int, int | None, str], tuple[tuple[str, Any], ...]] = {}
+        for r in [*rows, *((*d[:7], "call", *d[7:]) for d in dialled)]:
+            key = (r[4], r[2], r[-1], r[7])
+            if r[6] >= since and key not in regf:
+                regf[key] = tuple(sorted(candidate_facts(session, customer_id=r[4], account_id=r[2],
+                                                         contact_point_id=r[-1], channel=r[7],
+                                                         bank_tz=bank_tz).items()))
     contacts: list[StoredContact] = []
     earlier: dict[int, list[StoredContact]] = defaultdict(list)
-    for iid, case_id, acc, ref, cust, tz, at, channel, reached, outcome, owner in rows:
+    def refused_by(cp: int | None, at: datetime) -> bool:
+        return cp is not None and cp in refusals and refusals[cp] < at
+
+    for iid, case_id, acc, ref, cust, tz, at, channel, reached, outcome, owner, cp in rows:
         party = GATE_PARTY.get(owner, "third_party") if owner is not None else HISTORY_PARTY.get(reached, "third_party")
         n, amount = promises.get(iid, (0, 0))
         if n == 0 and outcome == "promise_to_pay":
             n = 1
         contact = StoredContact(iid, case_id, acc, ref, cust, tz or bank_tz, at, channel, party, reached, outcome,
-                                n, amount)
+                                n, amount, contact_point_id=cp, refused=refused_by(cp, at), visit=visits.get(iid),
+                                debtor_numbers=numbers.get(iid), regf=regf.get((cust, acc, cp, channel), ()))
         (contacts if at >= since else earlier[cust]).append(contact)
-    for did, case_id, acc, ref, cust, tz, at, owner in dialled:
+    for did, case_id, acc, ref, cust, tz, at, owner, cp in dialled:
         contact = StoredContact(None, case_id, acc, ref, cust, tz or bank_tz, at, "call",
-                                GATE_PARTY.get(owner, "third_party"), "nobody", "no_answer", dialler_call_id=did)
+                                GATE_PARTY.get(owner, "third_party"), "nobody", "no_answer", dialler_call_id=did,
+                                contact_point_id=cp, refused=refused_by(cp, at),
+                                regf=regf.get((cust, acc, cp, "call"), ()))
         (contacts if at >= since else earlier[cust]).append(contact)
     contacts.sort(key=lambda c: c.at)
     for past in earlier.values():
@@ -224,11 +278,16 @@ def _purpose(c: StoredContact) -> str:
 def _candidate(c: StoredContact, history: StoredHistory, attempts: tuple[Attempt, ...]) -> ContactCandidate:
     holds = (*history.holds.get(c.account_id, ()),
              *(h for acc, h in history.person_holds.get(c.customer_id, ()) if acc != c.account_id))
-    window = next(((a, b) for a, b in history.appointments.get(c.case_id, ()) if a <= c.at < b), None)
+    window = next(((a, b, agreed) for a, b, agreed in history.appointments.get(c.case_id, ()) if a <= c.at < b),
+                  None)
+    collectors, entered, consent = c.visit or (2, False, False)
     return ContactCandidate(
         at=c.at, channel=c.channel, party=c.party, purpose=_purpose(c), tz=c.time_zone, account_id=c.account_ref,
-        recorded=True, voicemail_limited=True, opt_out_notice=True, discloses_debt=c.party == "debtor",
-        attempts=attempts, holds=holds, appointment=Appointment(*window) if window else None)
+        party_ref=c.ref, recorded=True, voicemail_limited=True, opt_out_notice=True,
+        discloses_debt=c.party == "debtor", attempts=attempts, holds=holds,
+        appointment=Appointment(*window) if window else None, refused=c.refused,
+        debtor_numbers=c.debtor_numbers, collectors=collectors, entered=entered, entry_consent=consent,
+        collector_disclosure="full", letter_format="sealed", envelope_text="return_address", **dict(c.regf))
 
 
 def replay(history: StoredHistory, pack: PolicyPack, *, as_it_would_have_been: bool) -> list[Decision]:
