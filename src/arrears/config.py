@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     #: (CN -> ``cn``, US -> ``us-reg-f``); state and city layers follow the customer's jurisdiction
     #: (docs/compliance.md, "Which pack applies").
     product_packs: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("product_packs")
+    @classmethod
+    def _shipped_packs(cls, value: dict[str, str]) -> dict[str, str]:
+        from arrears.contact.config import PACK_NAMES  # late: the contact package reads these settings
+
+        unknown = sorted(f"{product!r} -> {name!r}" for product, name in value.items() if name not in PACK_NAMES)
+        if unknown:
+            raise ValueError(f"unknown policy pack for product {', '.join(unknown)}; packs are {', '.join(PACK_NAMES)}")
+        return value
     #: Days within which a complaint or dispute is to be dealt with (the regulator's 15 days); older ones
     #: are flagged on the compliance page.
     complaint_sla_days: int = Field(15, ge=1, le=90)

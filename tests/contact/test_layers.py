@@ -165,3 +165,29 @@ def test_decisions_name_the_pack_and_its_layers() -> None:
     d = gate(cand(MON), NYC)
     assert (d.pack, d.layers) == ("us-reg-f", (("us-nyc", "2026.1"),))
     assert d.to_log_record()["layers"] == [{"pack": "us-nyc", "version": "2026.1"}]
+
+
+# -- the call plan and the settings ------------------------------------------------------------------
+
+
+def test_the_call_plan_judges_each_case_by_its_own_pack() -> None:
+    from arrears.contact.plan import DueCase, allowed_matrix
+
+    def due(case_id: int, where: str) -> DueCase:
+        return DueCase(case_id=case_id, account_ref=f"A{case_id}", customer_id=case_id, time_zone="America/New_York",
+                       contact_point_id=case_id, jurisdiction=where)
+
+    hours = [datetime(2026, 4, 7, h, tzinfo=NY) for h in (10, 21)]
+    ok = allowed_matrix([due(1, "US-NY"), due(2, "CN")], hours, lambda c: pack_for(c.product, c.jurisdiction, {}))
+    # 21:00-21:59 in New York: Regulation F's 21:00 holds the New York customer; cn's 22:00 lets the other through
+    assert ok.tolist() == [[True, False], [True, True]]
+
+
+def test_a_product_mapped_to_an_unknown_pack_is_refused_in_the_settings() -> None:
+    from pydantic import ValidationError
+
+    from arrears.config import Settings
+
+    assert Settings(product_packs={"card-us": "us-reg-f"}).product_packs == {"card-us": "us-reg-f"}
+    with pytest.raises(ValidationError, match="unknown policy pack for product 'card' -> 'xx'"):
+        Settings(product_packs={"card": "xx"})

@@ -143,12 +143,13 @@ def hour_slots(zones: Sequence[str], starts: Sequence[datetime]) -> np.ndarray:
 
 
 def call_candidate(case: DueCase, at: datetime) -> ContactCandidate:
-    """The gate's view of a planned collection call to the debtor (recorded, limited-content voicemail)."""
+    """The gate's view of a planned collection call to the debtor (recorded, limited-content voicemail,
+    the certified script's debt-collector disclosure)."""
     return ContactCandidate(
         at=at, channel="call", party="debtor", purpose="collection", tz=case.time_zone,
         account_id=case.account_ref, country=case.country, subdiv=case.subdiv,
         party_ref=None if case.contact_point_id is None else str(case.contact_point_id), opted_out=case.opted_out,
-        recorded=True, voicemail_limited=True, opt_out_notice=True, discloses_debt=True,
+        recorded=True, voicemail_limited=True, opt_out_notice=True, discloses_debt=True, collector_disclosure="full",
         attempts=case.attempts, holds=case.holds, appointment=case.appointment, wishes=case.wishes)
 
 
