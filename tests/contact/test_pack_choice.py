@@ -87,3 +87,12 @@ def test_the_product_mapping_chooses_the_base_pack(api: Api) -> None:
     assert pack_for("card-us", "CN", {"card-us": "us-reg-f"}).name == "us-reg-f"
     assert pack_for("card", "US-NY-NYC", {}).layers == (("us-nyc", "2026.1"),)
     assert pack_for("card", "US-NY-NYC", {}) is pack_for("card", "US-NY-NYC", {})
+
+
+def test_the_policy_packs_page_lists_the_layers_with_their_sources(api: Api) -> None:
+    page = sign_in(api, "admin", lang="en").get("/admin/packs")
+    assert page.status_code == 200
+    for layer, rule, source in (("us-ma", "ma.phone_7_days", "940 CMR 7.04(1)(f)"),
+                                ("us-wa", "wa.residence_hours", "RCW 19.16.250(13)(c)"),
+                                ("us-nyc", "nyc.two_in_7_days", "6 RCNY 5-77(b)")):
+        assert f'id="t-pack-{layer}"' in page.text and rule in page.text and source in page.text

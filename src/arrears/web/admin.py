@@ -302,9 +302,11 @@ def _params(rule: Rule) -> list[tuple[str, Any]]:
 
 @router.get("/admin/packs")
 def packs_page(request: Request, user: Admin) -> Response:
+    from arrears.contact.packchoice import LAYER_NAMES, load_layer
+
     packs = []
-    for name in PACK_NAMES:
-        pack = load_default_pack(name)
+    # the base packs, then the state and city layers merged on top of them by jurisdiction
+    for pack in [*(load_default_pack(n) for n in PACK_NAMES), *(load_layer(n) for n in LAYER_NAMES)]:
         packs.append({"name": pack.name, "version": pack.version, "title_en": pack.title_en, "title_zh": pack.title_zh,
                       "rules": [{"rule": r, "params": _params(r)} for r in pack.rules]})
     return render(request, "admin_packs.html", sections=SECTIONS, packs=packs)
