@@ -32,6 +32,7 @@ from arrears.contact.whatif import (
 )
 from arrears.dialler.tables import DiallerCall
 from arrears.kit.clock import utc_now
+from arrears.kit.errors import ArrearsError
 from arrears.strategy.config import load_strategy
 from tests.auth.factories import add_user
 from tests.cases.support import new_case
@@ -273,11 +274,22 @@ def test_cli_whatif(store_url: str, tmp_path: Path, settings: None) -> None:
     r = runner.invoke(app, [*args[:12], "--days", "0", "--json", str(again)])
     assert r.exit_code == 0, r.output
     assert "forward" not in json.loads(again.read_text(encoding="utf-8")) and "Forward" not in r.stdout
+    # without --current: each customer's own pack, with the proposed cn in place of the shipped one
+    text = (ROOT / "src" / "arrears" / "contact" / "packs" / "cn.yaml").read_text(encoding="utf-8")
+    cn21 = tmp_path / "cn-21.yaml"
+    cn21.write_text(text.replace('allowed_until: "22:00"', 'allowed_until: "21:00"', 1), encoding="utf-8")
+    r = runner.invoke(app, ["policy", "whatif", "--pack", str(cn21), *args[6:12], "--days", "1", "--accounts", "10",
+                            "--strategy", str(ROOT / "strategies" / "early-gentle.yaml"), "--json", str(again)])
+    assert r.exit_code == 0, r.output
+    assert "instead of each customer's pack" in " ".join(r.stdout.split())
+    auto = json.loads(again.read_text(encoding="utf-8"))
+    assert auto["replay"]["blocked_proposed"]["contacts"] == 6 and auto["replay"]["blocked_current"]["contacts"] == 0
+    assert auto["forward"]["current"]["pack"].startswith("cn ")
     engine = make_engine(store_url)
     try:
         with Session(engine) as session:
             audits = session.scalars(select(AuditRecord).where(AuditRecord.action == "policy.whatif")).all()
-        assert len(audits) == 3 and audits[0].entity_id == "stop-at-21"
+        assert len(audits) == 4 and audits[0].entity_id == "stop-at-21"
     finally:
         engine.dispose()
 
@@ -349,3 +361,37 @@ def test_three_connected_conversations_a_day_and_a_recorded_refusal(engine: Engi
     lost = [(datetime.fromisoformat(b["local_time"]).hour, b["rules"]) for b in report.blocked]
     assert lost == [(13, ["daily_connected_limit"]), (14, ["daily_connected_limit"]), (15, ["refused_contact"])]
     assert report.newly_blocked.contacts == 3 and report.blocked_proposed.right_party == 2
+
+
+def test_each_customer_keeps_their_own_pack(engine: Engine, tmp_path: Path, settings: None) -> None:
+    """Without --current, a proposed ``cn`` takes the place of ``cn`` for the customers judged by it;
+    a New York customer stays under us-reg-f and the New York City layer."""
+    from arrears.accounts.tables import Customer
+    from arrears.contact.whatif import customer_pack, in_place_of
+
+    build_history(engine)
+    case_id = new_case(engine, "ACC-NY")
+    ny = ZoneInfo("America/New_York")
+    with engine.begin() as conn:
+        customer = conn.execute(select(Account.customer_id).where(Account.account_ref == "ACC-NY")).scalar_one()
+        conn.execute(Customer.__table__.update().where(Customer.id == customer).values(
+            jurisdiction="US-NY-NYC", time_zone="America/New_York"))
+        conn.execute(insert(Interaction).values(
+            case_id=case_id, channel="call", direction="outbound", party="debtor",
+            started_at=datetime(2026, 3, 3, 20, 30, tzinfo=ny).astimezone(UTC), outcome="no_answer",
+            created_at=utc_now()))
+    text = (ROOT / "src" / "arrears" / "contact" / "packs" / "cn.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "cn-stop-at-20.yaml"
+    path.write_text(text.replace('allowed_until: "22:00"', 'allowed_until: "20:00"', 1), encoding="utf-8")
+    proposed = load_pack(path)
+    history = read_history(engine, first=date(2026, 3, 2), last=date(2026, 3, 5), bank_tz="Asia/Shanghai")
+    mine = compare_history(history, customer_pack, in_place_of(proposed), first=date(2026, 3, 2),
+                           last=date(2026, 3, 5))
+    assert mine.current == "each customer's pack" and mine.blocked_current.contacts == 0
+    blocked_cases = {b["case_id"] for b in mine.blocked}
+    assert case_id not in blocked_cases and len(blocked_cases) == 2
+    # one pack for every contact: the New York call at 20:30 is judged by cn's hours too
+    everyone = compare_history(history, customer_pack, proposed, first=date(2026, 3, 2), last=date(2026, 3, 5))
+    assert case_id in {b["case_id"] for b in everyone.blocked}
+    with pytest.raises(ArrearsError, match="takes the place of no pack in use"):
+        in_place_of(load_pack(write_pack(tmp_path, "stop-at-21", until="21:00")))

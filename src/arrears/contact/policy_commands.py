@@ -62,6 +62,23 @@ def _hours(text: str) -> tuple[int, ...]:
     return tuple(range(int(parts[0]), int(parts[1])))
 
 
+def _namesake(proposed, replacement=None):  # type: ignore[no-untyped-def]
+    """For the forward simulation: the shipped pack of the proposed pack's name (a layer on its
+    country's base pack), or, with ``replacement``, the same with the proposed pack in its place."""
+    from arrears.contact.config import PACK_NAMES, load_default_pack
+    from arrears.contact.packchoice import JURISDICTION_LAYERS, base_pack_name, load_layer, merge
+
+    if proposed.name in PACK_NAMES:
+        return replacement or load_default_pack(proposed.name)
+    where = next((j for j, names in JURISDICTION_LAYERS.items() if proposed.name in names), None)
+    if where is None:
+        raise ArrearsError(f"the proposed pack {proposed.name!r} is no shipped pack or layer")
+    try:
+        return merge(load_default_pack(base_pack_name(None, where, {})), (replacement or load_layer(proposed.name),))
+    except ValueError as exc:
+        raise ArrearsError(f"the proposed pack {proposed.name!r}: {exc}") from None
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
@@ -171,8 +188,10 @@ def whatif_command(
                                             help="First business date of the history to replay, YYYY-MM-DD.")],
     last: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"],
                                            help="Last business date of the history to replay (inclusive).")],
-    current: Annotated[str, typer.Option(help="The pack in force: a shipped name (cn, us-reg-f) or a YAML file.")
-                       ] = "cn",
+    current: Annotated[str | None, typer.Option(
+        help="Compare with one pack for every contact: a shipped name (cn, us-reg-f) or a YAML file. Default: "
+             "each customer's own pack and layers, with the proposed pack in place of the one of its name.")
+                       ] = None,
     days: Annotated[int, typer.Option(min=0, max=366, help="Days to simulate forward under each pack "
                                                             "(0: replay the history only).")] = 30,
     accounts: Annotated[int, typer.Option(min=1, help="Synthetic accounts in the forward simulation.")] = 2_000,
@@ -208,12 +227,24 @@ def whatif_command(
     try:
         hours = _hours(agent_hours)
         proposed = _pack(str(pack), "--pack")
-        in_force = _pack(current, "--current")
+        if current is None:
+            from arrears.contact.whatif import customer_pack, in_place_of
+
+            now_of: Any = customer_pack
+            then_of: Any = in_place_of(proposed)
+            labels = ("each customer's pack", f"{proposed.name} {proposed.version} in place of the shipped "
+                                              f"{proposed.name}")
+            in_force = _namesake(proposed)
+            proposed_forward = _namesake(proposed, proposed)
+        else:
+            now_of, then_of, labels = _pack(current, "--current"), proposed, None
+            in_force, proposed_forward = now_of, proposed
         strategies = _strategies(strategy) if days else []
         engine = store_engine(store)
         try:
             history = read_history(engine, first=first.date(), last=last.date(), bank_tz=get_settings().timezone)
-            replayed = compare_history(history, in_force, proposed, first=first.date(), last=last.date())
+            replayed = compare_history(history, now_of, then_of, first=first.date(), last=last.date(),
+                                       labels=labels)
             result: dict[str, Any] = {"replay": replayed.to_dict()}
             if days:
                 rates = complaint_rates(history.contacts)
@@ -228,7 +259,7 @@ def whatif_command(
                                        "complaints": rates.complaints,
                                        "by_local_hour": {f"{h:02d}": round(x, 6) for h, x in enumerate(rates.by_hour)}},
                     "current": forward(in_force, **common).to_dict(),  # type: ignore[arg-type]
-                    "proposed": forward(proposed, **common).to_dict(),  # type: ignore[arg-type]
+                    "proposed": forward(proposed_forward, **common).to_dict(),  # type: ignore[arg-type]
                 }
             from sqlalchemy.orm import Session
 

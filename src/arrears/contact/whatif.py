@@ -36,7 +36,7 @@ per contact at each customer-local hour seen in the replayed history (a contact 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -48,9 +48,12 @@ from arrears.accounts.tables import Account, ContactPoint, Customer
 from arrears.accounts.tables import Hold as LedgerHold
 from arrears.cases.tables import Appointment as CaseAppointment
 from arrears.cases.tables import Case, Interaction, Promise
+from arrears.config import get_settings
 from arrears.contact.besttime import RPC_OUTCOMES
 from arrears.contact.cn_records import debtor_numbers
 from arrears.contact.cn_tables import AppointmentAgreement, ContactRefusal, VisitRecord
+from arrears.contact.config import PACK_NAMES, load_default_pack
+from arrears.contact.packchoice import LAYER_NAMES, base_pack_name, layers_for, load_layer, merge, pack_for
 from arrears.contact.policy import (
     CHANNELS,
     Appointment,
@@ -67,6 +70,7 @@ from arrears.contact.regf import candidate_facts
 from arrears.contact.repository import PERSON_HOLD_KINDS
 from arrears.contact.service import GATE_PARTY, HISTORY_PARTY, NOT_A_CONVERSATION
 from arrears.dialler.tables import DiallerCall
+from arrears.kit.errors import ArrearsError
 from arrears.kit.money import format_yuan
 
 #: Days before the window whose contacts are read as history (longer than any window in the packs).
@@ -107,6 +111,9 @@ class StoredContact:
     debtor_numbers: tuple[str, ...] | None = None
     #: the Regulation F facts the store keeps (:func:`arrears.contact.regf.candidate_facts`)
     regf: tuple[tuple[str, Any], ...] = ()
+    #: what chooses the customer's pack (:func:`arrears.contact.packchoice.pack_for`)
+    product: str | None = None
+    jurisdiction: str | None = None
 
     @property
     def conversation(self) -> bool:
@@ -159,7 +166,7 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
         rows = session.execute(
             select(Interaction.id, Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone,
                    Interaction.started_at, Interaction.channel, Interaction.party, Interaction.outcome,
-                   ContactPoint.owner, Interaction.contact_point_id)
+                   ContactPoint.owner, Interaction.contact_point_id, Account.product, Customer.jurisdiction)
             .join(Case, Case.id == Interaction.case_id).join(Account, Account.id == Case.account_id)
             .join(Customer, Customer.id == Account.customer_id)
             .outerjoin(ContactPoint, ContactPoint.id == Interaction.contact_point_id)
@@ -169,7 +176,8 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
         # a call dialled whose outcome no interaction records is an attempt all the same (as in the gate)
         dialled = session.execute(
             select(DiallerCall.id, Case.id, Account.id, Account.account_ref, Customer.id, Customer.time_zone,
-                   DiallerCall.requested_at, ContactPoint.owner, DiallerCall.contact_point_id)
+                   DiallerCall.requested_at, ContactPoint.owner, DiallerCall.contact_point_id, Account.product,
+                   Customer.jurisdiction)
             .join(Case, Case.id == DiallerCall.case_id).join(Account, Account.id == Case.account_id)
             .join(Customer, Customer.id == Account.customer_id)
             .join(ContactPoint, ContactPoint.id == DiallerCall.contact_point_id)
@@ -212,7 +220,7 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
                            CaseAppointment.window_end > lookback, CaseAppointment.window_start < until)
                     .order_by(CaseAppointment.window_start, CaseAppointment.id)):
                 appointments[cid].append((start, end, agreed is not None))
-        points = sorted({r[11] for r in rows if r[11] is not None} | {r[8] for r in dialled})
+        points = sorted({r[11] for r in rows if r[11] is not None} | {r[8] for r in dialled if r[8] is not None})
         refusals: dict[int, datetime] = {}
         for part in _chunks(points):
             for cp, at in session.execute(select(ContactRefusal.contact_point_id, ContactRefusal.refused_at)
@@ -230,31 +238,32 @@ def read_history(engine: Engine, *, first: date, last: date, bank_tz: str) -> St
         # the written cease request, the workplace flags, the limitation date (one look-up per person,
         # account, contact point and channel)
         regf: dict[tuple[int, int, int | None, str], tuple[tuple[str, Any], ...]] = {}
-        for r in [*rows, *((*d[:7], "call", *d[7:]) for d in dialled)]:
-            key = (r[4], r[2], r[-1], r[7])
+        for r in [*rows, *((*d[:7], "call", "", "", *d[7:]) for d in dialled)]:
+            key = (r[4], r[2], r[11], r[7])
             if r[6] >= since and key not in regf:
                 regf[key] = tuple(sorted(candidate_facts(session, customer_id=r[4], account_id=r[2],
-                                                         contact_point_id=r[-1], channel=r[7],
+                                                         contact_point_id=r[11], channel=r[7],
                                                          bank_tz=bank_tz).items()))
     contacts: list[StoredContact] = []
     earlier: dict[int, list[StoredContact]] = defaultdict(list)
     def refused_by(cp: int | None, at: datetime) -> bool:
         return cp is not None and cp in refusals and refusals[cp] < at
 
-    for iid, case_id, acc, ref, cust, tz, at, channel, reached, outcome, owner, cp in rows:
+    for iid, case_id, acc, ref, cust, tz, at, channel, reached, outcome, owner, cp, product, where in rows:
         party = GATE_PARTY.get(owner, "third_party") if owner is not None else HISTORY_PARTY.get(reached, "third_party")
         n, amount = promises.get(iid, (0, 0))
         if n == 0 and outcome == "promise_to_pay":
             n = 1
         contact = StoredContact(iid, case_id, acc, ref, cust, tz or bank_tz, at, channel, party, reached, outcome,
                                 n, amount, contact_point_id=cp, refused=refused_by(cp, at), visit=visits.get(iid),
-                                debtor_numbers=numbers.get(iid), regf=regf.get((cust, acc, cp, channel), ()))
+                                debtor_numbers=numbers.get(iid), regf=regf.get((cust, acc, cp, channel), ()),
+                                product=product, jurisdiction=where)
         (contacts if at >= since else earlier[cust]).append(contact)
-    for did, case_id, acc, ref, cust, tz, at, owner, cp in dialled:
+    for did, case_id, acc, ref, cust, tz, at, owner, cp, product, where in dialled:
         contact = StoredContact(None, case_id, acc, ref, cust, tz or bank_tz, at, "call",
                                 GATE_PARTY.get(owner, "third_party"), "nobody", "no_answer", dialler_call_id=did,
                                 contact_point_id=cp, refused=refused_by(cp, at),
-                                regf=regf.get((cust, acc, cp, "call"), ()))
+                                regf=regf.get((cust, acc, cp, "call"), ()), product=product, jurisdiction=where)
         (contacts if at >= since else earlier[cust]).append(contact)
     contacts.sort(key=lambda c: c.at)
     for past in earlier.values():
@@ -290,8 +299,47 @@ def _candidate(c: StoredContact, history: StoredHistory, attempts: tuple[Attempt
         collector_disclosure="full", letter_format="sealed", envelope_text="return_address", **dict(c.regf))
 
 
-def replay(history: StoredHistory, pack: PolicyPack, *, as_it_would_have_been: bool) -> list[Decision]:
-    """The gate's decision on every contact of ``history`` (in its order) under ``pack``.
+#: A pack for every contact, or a function choosing each contact's pack.
+PackOf = PolicyPack | Callable[[StoredContact], PolicyPack]
+
+
+def customer_pack(c: StoredContact) -> PolicyPack:
+    """The pack the customer's contacts are judged by today: the product's or the country's, with the
+    state and city layers of the customer's jurisdiction (:func:`arrears.contact.packchoice.pack_for`)."""
+    return pack_for(c.product, c.jurisdiction)
+
+
+def in_place_of(proposed: PolicyPack) -> Callable[[StoredContact], PolicyPack]:
+    """Each customer's pack with ``proposed`` in place of the base pack or layer of the same name;
+    customers whose packs do not include that name keep theirs. ``ArrearsError`` when no pack in use
+    has the name."""
+    if proposed.name not in (*PACK_NAMES, *LAYER_NAMES):
+        raise ArrearsError(f"the proposed pack {proposed.name!r} takes the place of no pack in use: name it after "
+                           f"the pack or layer it changes ({', '.join((*PACK_NAMES, *LAYER_NAMES))}), or compare "
+                           "it with one pack for every contact (--current)")
+    products = get_settings().product_packs
+    cache: dict[tuple[str, tuple[str, ...]], PolicyPack] = {}
+
+    def of(c: StoredContact) -> PolicyPack:
+        base, layers = base_pack_name(c.product, c.jurisdiction, products), layers_for(c.jurisdiction)
+        key = (base, layers)
+        if key not in cache:
+            if proposed.name != base and proposed.name not in layers:
+                cache[key] = pack_for(c.product, c.jurisdiction, products)
+            else:
+                try:
+                    cache[key] = merge(proposed if proposed.name == base else load_default_pack(base),
+                                       tuple(proposed if n == proposed.name else load_layer(n) for n in layers))
+                except ValueError as exc:
+                    raise ArrearsError(f"the proposed pack {proposed.name!r}: {exc}") from None
+        return cache[key]
+
+    return of
+
+
+def replay(history: StoredHistory, pack: PackOf, *, as_it_would_have_been: bool) -> list[Decision]:
+    """The gate's decision on every contact of ``history`` (in its order) under ``pack`` (one pack, or
+    a function giving each contact's pack).
 
     ``as_it_would_have_been``: a contact the pack blocks is left out of the history of later contacts
     (the proposed pack); False: every stored contact counts, as it happened (the current pack)."""
@@ -302,7 +350,7 @@ def replay(history: StoredHistory, pack: PolicyPack, *, as_it_would_have_been: b
         past = by_customer.setdefault(c.customer_id, [])
         horizon = c.at - timedelta(days=LOOKBACK_DAYS)
         past[:] = [a for a in past if a.at > horizon]  # the contacts come in time order: drop what has aged out
-        decision = gate(_candidate(c, history, tuple(past)), pack)
+        decision = gate(_candidate(c, history, tuple(past)), pack if isinstance(pack, PolicyPack) else pack(c))
         if decision.allowed or not as_it_would_have_been:
             past.append(c.attempt())
         out.append(decision)
@@ -369,13 +417,18 @@ class ReplayReport:
         }
 
 
-def compare_history(history: StoredHistory, current: PolicyPack, proposed: PolicyPack, *, first: date,
-                    last: date) -> ReplayReport:
+def _label(pack: PackOf, what: str) -> str:
+    return f"{pack.name} {pack.version}" if isinstance(pack, PolicyPack) else what
+
+
+def compare_history(history: StoredHistory, current: PackOf, proposed: PackOf, *, first: date,
+                    last: date, labels: tuple[str, str] | None = None) -> ReplayReport:
     """Replay ``history`` under the current pack (as it happened) and the proposed pack (as it would
     have been) and tally the contacts the proposed pack blocks and what came of them."""
     now = replay(history, current, as_it_would_have_been=False)
     then = replay(history, proposed, as_it_would_have_been=True)
-    report = ReplayReport(first, last, f"{current.name} {current.version}", f"{proposed.name} {proposed.version}")
+    cur, pro = labels or (_label(current, "each customer's pack"), _label(proposed, "proposed"))
+    report = ReplayReport(first, last, cur, pro)
     for c, a, b in zip(history.contacts, now, then, strict=True):
         report.contacts.add(c)
         if not a.allowed:
@@ -483,5 +536,5 @@ def forward(pack: PolicyPack, *, strategies: Sequence[Any], days: int, accounts:
                    contacts_blocked=t.contacts_blocked, expected_complaints=expected)
 
 
-__all__ = ["ComplaintRates", "Forward", "ReplayReport", "StoredContact", "StoredHistory", "Tally",
-           "compare_history", "complaint_rates", "forward", "read_history", "replay"]
+__all__ = ["ComplaintRates", "Forward", "PackOf", "ReplayReport", "StoredContact", "StoredHistory", "Tally",
+           "compare_history", "complaint_rates", "customer_pack", "forward", "in_place_of", "read_history", "replay"]
