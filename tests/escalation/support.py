@@ -3,7 +3,7 @@ payments and tasks, written the way the ledger load and the strategy step would.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, update
@@ -11,9 +11,16 @@ from sqlalchemy import Engine, insert, select, update
 from arrears.accounts.tables import Account, ContactPoint, Hold, Payment
 from arrears.auth.tables import AuditRecord
 from arrears.cases.tables import Case, Task
+from arrears.channels.tables import OutboxMessage
+from arrears.config import get_settings
+from arrears.contact.policy import local_instant, zone
 from arrears.escalation.config import load_agencies
 from arrears.escalation.model import Agencies
+from arrears.escalation.register import notice_days, notice_state, save_agency
+from arrears.escalation.repository import cases_to_place
+from arrears.escalation.tables import CollectionAgency
 from arrears.kit.clock import utc_now
+from arrears.kit.db import transaction
 from tests.cases.support import case_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +83,22 @@ def audits(engine: Engine, action: str) -> list[AuditRecord]:
 def status(engine: Engine, case_id: int) -> str:
     with engine.connect() as conn:
         return conn.execute(select(Case.status).where(Case.id == case_id)).scalar_one()
+
+
+def ready_to_place(engine: Engine, code: str, on: date) -> None:
+    """Agency ``code`` in the register (active, under contract and reviewed through 2027) and every case
+    waiting for placement told: its notice letter queued and sent the pack's notice days before ``on``."""
+    with transaction(engine) as s:
+        if s.get(CollectionAgency, code) is None:
+            save_agency(s, code=code, name=agencies().get(code).name, licence=f"REG-{code}",
+                        contract_start=date(2025, 1, 1), contract_end=date(2027, 12, 31),
+                        next_review=date(2027, 12, 31), status="active", actor="test")
+        row = s.get(CollectionAgency, code)
+        assert row is not None
+        days = notice_days()
+        for c in cases_to_place(s):
+            told = notice_state(s, case_id=c.case_id, customer_id=c.customer_id, agency=row, days=days, actor="test")
+            message = s.get(OutboxMessage, told.notice.outbox_message_id)
+            if message is not None and message.sent_at is None:
+                message.status = "sent"
+                message.sent_at = local_instant(zone(get_settings().timezone), on - timedelta(days=days), 10 * 3600)

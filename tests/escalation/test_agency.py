@@ -17,12 +17,13 @@ from arrears.escalation import service
 from arrears.escalation.tables import AgencyCollection, AgencyPlacement
 from arrears.kit.db import transaction
 from arrears.kit.errors import FileRejected
-from tests.escalation.support import agencies, audits, escalated, hold, pay, status
+from tests.escalation.support import agencies, audits, escalated, hold, pay, ready_to_place, status
 
 PLACED_ON = date(2026, 3, 1)
 
 
 def _place(engine, code: str = "huaxia", on: date = PLACED_ON) -> service.FileOut:
+    ready_to_place(engine, code, on)  # registered, and the debtors told (tests/escalation/test_agency_notice.py)
     with transaction(engine) as session:
         return service.place_accounts(session, agency=agencies().get(code), on=on, actor="cli:tester", role="admin",
                                       reason="monthly placement")

@@ -15,7 +15,7 @@ from arrears.escalation import service
 from arrears.escalation.model import EscalationError
 from arrears.escalation.tables import AgencyPlacement, ChargeOff
 from arrears.kit.db import transaction
-from tests.escalation.support import account_id, agencies, audits, escalated, pay, status, task
+from tests.escalation.support import account_id, agencies, audits, escalated, pay, ready_to_place, status, task
 
 
 def _approve(engine, case_id: int, on: date, by: str = "chen.committee") -> ChargeOff:
@@ -72,6 +72,7 @@ def _placement(engine, ref: str) -> int:
 def test_recoveries_by_charge_off_month_and_channel(engine, tmp_path):
     # X: placed with huaxia (DPD 120, 15 %) on 10 January, charged off on 31 January with the placement live
     x = escalated(engine, "ACC-X", "agency_placement", dpd=120)
+    ready_to_place(engine, "huaxia", date(2026, 1, 10))
     with transaction(engine) as session:
         service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 1, 10), actor="t", role="admin",
                                reason="placement")
@@ -85,6 +86,8 @@ def test_recoveries_by_charge_off_month_and_channel(engine, tmp_path):
     _approve(engine, y, date(2026, 2, 15))
     with transaction(engine) as session:
         case_service.transition(session, case_id=y, to_state="agency_placement", actor="cycle", reason="strategy")
+    ready_to_place(engine, "huaxia", date(2026, 2, 16))
+    with transaction(engine) as session:
         service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 2, 16), actor="t", role="admin",
                                reason="placement")
     _collect(engine, tmp_path, [("Y-1", _placement(engine, "ACC-Y"), "ACC-Y", "2026-03-01", 10_001)], "y.csv")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from arrears.cli import app
 from arrears.config import get_settings
-from tests.escalation.support import EXAMPLE, escalated, pay, status, task
+from tests.escalation.support import EXAMPLE, escalated, pay, ready_to_place, status, task
 
 runner = CliRunner()
 
@@ -36,6 +36,7 @@ def _ok(*args: str) -> str:
 def test_agency_commands(cli_store, tmp_path: Path):
     engine = cli_store
     case_id = escalated(engine, "ACC-1", "agency_placement", dpd=120, balance=1_000_000)
+    ready_to_place(engine, "huaxia", date(2026, 3, 1))
     out = tmp_path / "placement.csv"
     assert "1 account(s) placed with huaxia" in _ok("agency", "place", "--agency", "huaxia", "--date", "2026-03-01",
                                                   "--out", str(out), "--reason", "monthly placement")

@@ -12,7 +12,7 @@ from arrears.auth.model import ROLES, UNMASKED_OUTPUTS, Forbidden, can_reveal, m
 from arrears.escalation import service
 from arrears.kit.db import transaction
 from arrears.kit.errors import ArrearsError
-from tests.escalation.support import agencies, audits, escalated
+from tests.escalation.support import agencies, audits, escalated, ready_to_place
 from tests.escalation.test_api import _to_legal_review
 
 WHY = {"reason": "court filing 2026-114"}
@@ -66,6 +66,7 @@ def test_the_placement_file_follows_the_same_policy(engine) -> None:
         service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 3, 1), actor="t",
                                role="compliance", reason=" ")
     assert audits(engine, "agency.placement_file") == []
+    ready_to_place(engine, "huaxia", date(2026, 3, 1))
     with transaction(engine) as session:
         out = service.place_accounts(session, agency=agencies().get("huaxia"), on=date(2026, 3, 1), actor="t",
                                      role="compliance", reason="monthly placement")

@@ -134,6 +134,9 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         "root_cause": one_of("agent_conduct", "no_fault_found", "nope"), "root_cause_text": text, "answer": text,
         "status": one_of("open", "received", "answered", "closed", "nope"), "overdue": one_of("1", "0", ""),
         "escalated": one_of("1", "0", ""), "group": one_of("team", "agency", "strategy", "region"),
+        # the register of outside agencies ("code" and "status" are shared with other forms)
+        "name": text, "licence": text, "contract_start": st.one_of(dates, text), "contract_end": dates,
+        "last_review": st.one_of(dates, one_of("")), "next_review": dates,
     }
 
 

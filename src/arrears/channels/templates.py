@@ -228,6 +228,9 @@ def sample_payload(code: str, locale: str = "zh_CN") -> dict[str, Any]:
     base = {"customer_name": "张三" if locale == "zh_CN" else "Zhang San", "masked_card": "****1234",
             "bank_name": "示例银行" if locale == "zh_CN" else "Example Bank", "service_phone": "400-000-0000",
             "tz": "Asia/Shanghai", "letter_date": "2026-03-01"}
+    # the notice before a placement with an outside agency (cn · agency_notice)
+    values |= {"agency_name": "华夏信用管理有限公司" if locale == "zh_CN" else "Huaxia Credit Management Co., Ltd.",
+               "agency_licence": "91440300MA5EXAMPLE", "notice_days": 7}
     return base | {f: values[f] for f in spec(code).fields}
 
 

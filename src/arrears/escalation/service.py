@@ -40,7 +40,8 @@ from arrears.escalation.model import (
     commission,
     recall_reason,
 )
-from arrears.escalation.tables import AgencyCollection, AgencyPlacement, ChargeOff, LegalReferral
+from arrears.escalation.register import notice_days, notice_state, placement_refusal
+from arrears.escalation.tables import AgencyCollection, AgencyPlacement, ChargeOff, CollectionAgency, LegalReferral
 from arrears.kit.clock import utc_now
 from arrears.kit.csvsafe import safe_cell
 from arrears.kit.errors import ArrearsError, FileRejected
@@ -104,8 +105,20 @@ def place_accounts(session: Session, *, agency: Agency, on: date, actor: str, ro
 
     A case is left unplaced (listed in ``skipped`` with why) when the agency has no commission tier
     for its DPD, or when a hold the agency's recall rules name is in force (it would be recalled at
-    once). The file carries unmasked personal data: building it writes an audit record."""
+    once). The file carries unmasked personal data: building it writes an audit record.
+
+    The agency must be in the register, active, under contract on ``on`` and not past its review date
+    (:func:`arrears.escalation.register.placement_refusal`; else :class:`EscalationError`). An account
+    is handed over only after the debtor was told: the first run queues the notice letter
+    (``agency.notice``) and leaves the case unplaced; it is placed from the day the letter was sent plus
+    the pack's ``agency_notice`` days (GB/T 45251—2025 §5.4, paraphrase; docs/compliance.md)."""
     reason = check_unmasked_output("agency_placement", role=role, reason=reason)
+    refusal = placement_refusal(session, agency.code, on)
+    if refusal is not None:
+        raise EscalationError(f"no placement with agency {agency.code} on {on.isoformat()}: {refusal}")
+    registered = session.get(CollectionAgency, agency.code)
+    assert registered is not None
+    wait = notice_days()
     todo = repo.cases_to_place(session)
     holds = repo.holds_in_force(session, [c.account_id for c in todo], on)
     contacts = repo.debtor_contacts(session, sorted({c.customer_id for c in todo}))
@@ -120,6 +133,15 @@ def place_accounts(session: Session, *, agency: Agency, on: date, actor: str, ro
             continue
         if tier is None:
             skipped.append((c.case_id, f"DPD {c.dpd} is outside agency {agency.code}'s commission tiers"))
+            continue
+        told = notice_state(session, case_id=c.case_id, customer_id=c.customer_id, agency=registered, days=wait,
+                            actor=actor)
+        if told.place_from is None:
+            skipped.append((c.case_id, "waiting for the notice to the debtor to be sent"))
+            continue
+        if on < told.place_from:
+            skipped.append((c.case_id, f"the notice to the debtor was sent on {told.sent_on}; "
+                                       f"placement from {told.place_from}"))
             continue
         p = AgencyPlacement(case_id=c.case_id, account_id=c.account_id, agency=agency.code, placed_on=on,
                             balance=max(0, c.balance), dpd=c.dpd, rate_bp=tier.rate_bp,

@@ -26,6 +26,7 @@ from arrears.portal import pages as portal_pages
 from arrears.portal import pay as portal_pay
 from arrears.portal import plan as portal_plan
 from arrears.web import admin, approvals, casepage, compliance, dashboards, pages, search
+from arrears.web import agencies as agency_pages
 from arrears.web import complaints as complaint_pages
 from arrears.web.i18n import N_
 from arrears.web.inputs import refuse_control_characters
@@ -105,6 +106,7 @@ def application(parent: FastAPI) -> FastAPI:
     web.include_router(search.router)
     web.include_router(dashboards.router)
     web.include_router(compliance.router)
+    web.include_router(agency_pages.router)
     web.include_router(complaint_pages.router)
     web.include_router(admin.router)
     web.include_router(portal_pages.router)

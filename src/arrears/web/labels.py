@@ -170,6 +170,8 @@ TEMPLATES = {
     "portal.code": N_("Self-service sign-in code"), "portal.link": N_("Personal self-service link"),
     "promise.reminder": N_("Promise reminder"),
 }
+#: The notice before a placement with an outside agency (``cn`` · ``agency_notice``).
+TEMPLATES |= {"agency.notice": N_("Notice of placement with an agency")}
 
 
 #: The services' refusals a page may show (their messages are English, for the API and the logs), as
