@@ -32,6 +32,7 @@ from jinja2 import (
 )
 
 from arrears.contact.policy import PURPOSES, zone
+from arrears.contact.regf import CONTENT_FACTS
 from arrears.kit.errors import ArrearsError, ConfigError
 from arrears.kit.money import format_yuan
 
@@ -61,6 +62,9 @@ class TemplateSpec:
     purpose: str
     channels: tuple[str, ...]
     fields: tuple[str, ...]
+    #: what the message says and how a letter is sent, as the compliance gate is told (``content`` in
+    #: the catalogue; :data:`arrears.contact.regf.CONTENT_FACTS`)
+    content: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,12 @@ def catalogue() -> dict[str, TemplateSpec]:
         fields = entry.get("fields") or []
         if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
             raise ConfigError("fields must be a list of names", file=name, field=f"{where}.fields")
-        specs[str(code)] = TemplateSpec(str(code), purpose, tuple(channels), tuple(fields))
+        content = entry.get("content") or {}
+        if not isinstance(content, dict) or not set(content) <= set(CONTENT_FACTS):
+            raise ConfigError(f"content must be a mapping of {', '.join(CONTENT_FACTS)}", file=name,
+                              field=f"{where}.content")
+        specs[str(code)] = TemplateSpec(str(code), purpose, tuple(channels), tuple(fields),
+                                        tuple(sorted(content.items())))
     return specs
 
 
@@ -224,10 +233,20 @@ def sample_payload(code: str, locale: str = "zh_CN") -> dict[str, Any]:
         "due_date": "2026-03-25", "amount": 125_000, "amount_due": 360_000, "balance": 1_200_000, "dpd": 35,
         "reply_by": "2026-04-15", "letter_ref": "L-2026-000123", "promised_date": "2026-03-08",
         "url": "https://pay.bank.example/p/3f.ABCDEFGHIJKLMNOPQRST",
+        # the Regulation F validation notice (amounts in cents)
+        "collector_name": "Example Recovery Services", "collector_address": "PO Box 100, Albany, NY 12201",
+        "consumer_address": "1 Main Street, Apt 2, Buffalo, NY 14201", "creditor_itemization": "Example Bank",
+        "creditor_current": "Example Bank", "itemization_date": "2026-01-31", "itemization_amount": 250_000,
+        "interest": 4_512, "fees": 3_900, "payments_credits": 10_000, "amount_current": 248_412,
+        "validation_end": "2026-04-10",
     }
     base = {"customer_name": "张三" if locale == "zh_CN" else "Zhang San", "masked_card": "****1234",
             "bank_name": "示例银行" if locale == "zh_CN" else "Example Bank", "service_phone": "400-000-0000",
             "tz": "Asia/Shanghai", "letter_date": "2026-03-01"}
+    if locale == "zh_CN":  # the validation notice's names and addresses, as a Chinese preview shows them
+        values |= {"collector_name": "示例催收服务公司", "collector_address": "纽约州奥尔巴尼市邮政信箱 100 号",
+                   "consumer_address": "纽约州布法罗市主街 1 号 2 室", "creditor_itemization": "示例银行",
+                   "creditor_current": "示例银行"}
     # the notice before a placement with an outside agency (cn · agency_notice)
     values |= {"agency_name": "华夏信用管理有限公司" if locale == "zh_CN" else "Huaxia Credit Management Co., Ltd.",
                "agency_licence": "91440300MA5EXAMPLE", "notice_days": 7}

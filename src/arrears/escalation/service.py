@@ -29,6 +29,9 @@ from arrears.cases.model import can_transition, check_transition
 from arrears.cases.service import business_date_of, transition
 from arrears.cases.tables import CaseTransition, Interaction, Promise, Task
 from arrears.channels.tables import OutboxMessage
+from arrears.config import get_settings
+from arrears.contact import regf as regulation_f
+from arrears.contact.policy import zone
 from arrears.contact.tables import ContactDecision
 from arrears.escalation import repository as repo
 from arrears.escalation.model import (
@@ -479,6 +482,16 @@ def build_bundle(session: Session, *, case_id: int, actor: str, role: str, reaso
     return Bundle(content=content, sha256=digest, manifest=manifest)
 
 
+def _refuse_time_barred(session: Session, account_id: int) -> None:
+    """No suit on a time-barred debt (12 CFR 1006.26(b)): from the account's limitation date on (the
+    bank's calendar), a legal referral may not proceed (:mod:`arrears.contact.regf`)."""
+    today = utc_now().astimezone(zone(get_settings().timezone)).date()
+    barred = regulation_f.time_barred(session, account_id, today)
+    if barred is not None:
+        raise EscalationError(f"time_barred_debt (12 CFR 1006.26(b)): the debt is time-barred since "
+                              f"{barred.isoformat()}; no suit and no threat of suit")
+
+
 def decide(session: Session, *, case_id: int, decision: str, note: str, by: str) -> LegalReferral:
     """Record a legal decision on a case in legal_review and move the case (docs/escalation.md):
     proceed (stays in legal_review), return / withdraw (back to follow_up)."""
@@ -489,6 +502,8 @@ def decide(session: Session, *, case_id: int, decision: str, note: str, by: str)
     case = _require_legal_review(session, case_id)
     referral = _referral(session, case.id)
     status = check_decision(referral.status, decision)
+    if decision == "proceed":
+        _refuse_time_barred(session, case.account_id)
     target = DECISION_MOVES[decision]
     if target is not None:
         check_transition(case.status, target)
