@@ -8,7 +8,7 @@ roll the log back. Agents and team leads see only their team's cases (404 otherw
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
 
@@ -71,6 +71,9 @@ def contact_check(
     contact_point_id: Annotated[int | None, Query(ge=1, le=s.MAX_INT)] = None,
     has_recording: Annotated[bool, Query(description="a call will be recorded under a recording reference")]
     = True,
+    collector_disclosure: Annotated[Literal["none", "debt_collector", "full"], Query(
+        description="the debt-collector disclosure the script or message carries (us-reg-f, 12 CFR 1006.18(e)): "
+                    "full = attempting to collect a debt, information used for that purpose")] = "none",
 ) -> s.Verdict:
     """The gate's verdict: allowed or not, each blocking rule with its source, message (zh_CN and en)
     and next allowed time, and the overall next allowed time. A block is logged (a read that writes)."""
@@ -79,7 +82,7 @@ def contact_check(
     checked = check_contact_logged(
         session, case_id=case_id, channel=channel, party=party, purpose=purpose, at=when,
         actor=f"user:{user.id}", source="api", contact_point_id=contact_point_id, has_recording=has_recording,
-        discloses_debt=party == "debtor")
+        discloses_debt=party == "debtor", content={"collector_disclosure": collector_disclosure})
     return _verdict(case_id, checked)
 
 
