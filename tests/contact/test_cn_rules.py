@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from arrears.contact import Appointment, Attempt, ContactCandidate, gate, load_default_pack
 from arrears.contact.config import default_pack_path, load_pack
-from arrears.contact.policy import AgencyNotice, ConnectedLimit, Decision
+from arrears.contact.policy import AgencyNotice, AttemptLimit, ConnectedLimit, Decision
 from arrears.kit.errors import ConfigError
 
 CN = load_default_pack("cn")
@@ -119,7 +119,7 @@ def test_the_conversation_day_rolls_over_in_the_customers_zone() -> None:
 
 def test_connected_limit_loads_with_its_parameters() -> None:
     rule = CN.rule("daily_connected_limit")
-    assert isinstance(rule, ConnectedLimit)
+    assert isinstance(rule, ConnectedLimit) and not isinstance(rule, AttemptLimit)  # "calls n of 6" stays 6
     assert rule.params() == {"max_conversations": 3, "window_days": 1, "rolling": False, "scope": "debtor"}
     assert rule.channels == {"call"} and rule.parties == {"debtor"}
 

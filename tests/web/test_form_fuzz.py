@@ -137,6 +137,9 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         # the register of outside agencies ("code" and "status" are shared with other forms)
         "name": text, "licence": text, "contract_start": st.one_of(dates, text), "contract_end": dates,
         "last_review": st.one_of(dates, one_of("")), "next_review": dates,
+        # a field visit's collectors and consent, and an agreed call-back, on the outcome form
+        "visit_collectors": st.one_of(int_text, one_of("0", "1", "2", "21", "")), "visit_entered": one_of("1", ""),
+        "visit_consent": one_of("1", ""), "appointment_agreed": one_of("1", ""),
     }
 
 

@@ -782,13 +782,29 @@ class FlagRule(Rule):
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectedLimit(AttemptLimit):
+class ConnectedLimit(Rule):
     """At most ``max_attempts`` connected conversations with the debtor (attempts with
     ``conversation``) within the window, counted per person across numbers and accounts
-    (``scope: debtor``) or per debt; alongside :class:`AttemptLimit`, which counts every attempt."""
+    (``scope: debtor``) or per debt; alongside :class:`AttemptLimit`, which counts every attempt.
+    The window is read as :class:`AttemptLimit` reads it (not a subclass: pages that show "attempts
+    n of max" look for attempt limits only)."""
+
+    max_attempts: int = 3
+    window_days: int = 1
+    rolling: bool = False
+    scope: str = "debtor"
+
+    _live = AttemptLimit._live
+    blocks = AttemptLimit.blocks
+    next_ok = AttemptLimit.next_ok
+    counted = AttemptLimit.counted
 
     def _counted(self, ctx: _Ctx, t: datetime) -> list[int]:
-        return [i for i in AttemptLimit._counted(self, ctx, t) if ctx.attempts[i].conversation]
+        horizon = t - timedelta(days=self.window_days + 2)
+        own = ctx.c.account_id
+        return [i for i, a in enumerate(ctx.attempts)
+                if a.at > horizon and a.party == "debtor" and a.conversation
+                and (self.scope == "debtor" or a.account_id is None or a.account_id == own)]
 
     def relevant(self, ctx: _Ctx) -> bool:
         return ctx.conversations and len(ctx.attempts) >= self.max_attempts

@@ -579,6 +579,8 @@ def post_outcome(
     appointment_from: Annotated[str, Form(max_length=5)] = "", appointment_to: Annotated[str, Form(max_length=5)] = "",
     to_state: Annotated[str, Form(max_length=16)] = "", move_reason: Annotated[str, Form(max_length=2000)] = "",
     call_id: Annotated[str, Form(max_length=32)] = "",
+    visit_collectors: Annotated[str, Form(max_length=3)] = "", visit_entered: Annotated[str, Form(max_length=3)] = "",
+    visit_consent: Annotated[str, Form(max_length=3)] = "", appointment_agreed: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     """The contact's outcome (an outbound one through the compliance gate) and the next step: a promise
     to pay, a call-back appointment or a lifecycle move. All or nothing, except a block, which is logged.
@@ -599,6 +601,9 @@ def post_outcome(
         "recording_ref": recording_ref, "notes": notes, "next_step": next_step, "promise_amount": promise_amount,
         "promise_date": promise_date, "appointment_date": appointment_date, "appointment_from": appointment_from,
         "appointment_to": appointment_to, "to_state": to_state, "move_reason": move_reason, "call_id": call_id}
+    # a field visit's collectors and consent (cn · field_visit); the customer's agreement to a call-back window
+    typed |= {"visit_collectors": visit_collectors, "visit_entered": visit_entered, "visit_consent": visit_consent,
+              "appointment_agreed": appointment_agreed}
     if is_htmx(request):
         return _save_outcome(request, session, user, case, typed, **typed)
     try:
@@ -614,7 +619,8 @@ def _save_outcome(
     outcome: str, party: str, direction: str, channel: str, contact_date: str, contact_time: str,
     contact_point_id: int | None, recording_ref: str, notes: str, next_step: str, promise_amount: str,
     promise_date: str, appointment_date: str, appointment_from: str, appointment_to: str, to_state: str,
-    move_reason: str, call_id: str = "",
+    move_reason: str, call_id: str = "", visit_collectors: str = "", visit_entered: str = "", visit_consent: str = "",
+    appointment_agreed: str = "",
 ) -> Response:
     rules = request.app.state.case_rules
     if direction not in labels.DIRECTIONS:
@@ -660,13 +666,21 @@ def _save_outcome(
             raise FormError(N_("Not one of the customer's numbers"), field="contact_point_id")
     if next_step == "transition" and not to_state:
         raise FormError(N_("Choose where to move the case"), field="to_state")
+    collectors = None
+    if channel == "visit" and direction == "outbound":
+        if not visit_collectors.strip().isdigit() or not 1 <= int(visit_collectors.strip()) <= 20:
+            raise FormError(N_("How many collectors went (1 to 20)"), field="visit_collectors")
+        if visit_consent and not visit_entered:
+            raise FormError(N_("Consent to enter is recorded only for a visit that entered"), field="visit_consent")
+        collectors = int(visit_collectors.strip())
     try:
         with _on_field(("outcome", "party", "recording_ref", "notes")):
             done = case_service.record_interaction(
                 session, case_id=case.id, channel=channel, direction=direction, party=party, started_at=started,
                 ended_at=_ended_at(call, started, now), outcome=outcome, rules=rules, agent_id=user.id,
                 contact_point_id=contact_point_id, notes=notes.strip() or None,
-                recording_ref=recording_ref.strip() or None)
+                recording_ref=recording_ref.strip() or None, collectors=collectors, entered=bool(visit_entered),
+                entry_consent=bool(visit_consent))
     except ContactBlocked as blocked:
         # Answered, not raised: the request's transaction keeps the logged block, nothing else is written.
         return _script_response(request, session, user, case, "next", status_code=409, blocked=blocked.decision,
@@ -708,7 +722,8 @@ def _save_outcome(
         with _on_field("appointment_date"):
             appt = case_service.schedule_appointment(session, case_id=case.id, owner_id=user.id, window_start=start,
                                                      window_end=end, created_by=case_service.user_actor(user.id),
-                                                     notes=notes.strip() or None)
+                                                     notes=notes.strip() or None,
+                                                     agreed_via="agent" if appointment_agreed else None)
         _audit(session, user, "appointment.create", "appointment", appt.id, case_id=case.id, owner_id=user.id,
                window_start=appt.window_start, window_end=appt.window_end)
     elif next_step == "transition":

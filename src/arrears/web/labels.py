@@ -275,6 +275,10 @@ FIELDS = {
     "appointment_from": N_("Call-back from"), "appointment_to": N_("Call-back to"), "username": N_("Username"),
     "active": N_("Access"), "call_id": N_("Call"),
 }
+#: A field visit's record and an agreed call-back (the cn pack's rules of GB/T 45251—2025).
+FIELDS |= {"visit_collectors": N_("Collectors on the visit"), "visit_entered": N_("They entered the home"),
+           "visit_consent": N_("The occupant consented to their entering"),
+           "appointment_agreed": N_("The customer asked for this time (their agreement is recorded)")}
 
 #: The request validator's refusals (pydantic's error types) in words; ``%(...)s`` from its context.
 VALIDATION = {
