@@ -140,6 +140,19 @@ RULE_VALUES = {
     "after_conversation": N_("after a conversation"), "third_party": N_("third party"),
     "CN": N_("China"), "US": N_("United States"), "opt_out_notice": N_("an opt-out notice is included"),
 }
+#: Regulation F rule kinds (``us-reg-f``) and the numbers of its duties.
+RULE_KINDS |= {
+    "cease_communication": N_("Written request to cease communication"),
+    "place_of_employment": N_("Place of employment"), "collector_disclosure": N_("Debt-collector disclosure"),
+    "envelope": N_("Sealed envelope, return address only"), "time_barred": N_("Time-barred debt"),
+    "validation_notice": N_("Validation notice"), "credit_reporting": N_("Credit reporting"),
+    "record_retention": N_("Record retention"),
+}
+RULE_PARAMS |= {
+    "within_days": N_("Within (days)"), "wait_days": N_("Wait (days)"), "records_years": N_("Records kept (years)"),
+    "recordings_years": N_("Recordings kept (years)"),
+}
+
 ROLES = {
     "agent": N_("Agent"), "team_lead": N_("Team lead"), "supervisor": N_("Supervisor"),
     "compliance": N_("Compliance officer"), "admin": N_("Administrator"), "auditor": N_("Auditor"),
@@ -172,6 +185,8 @@ TEMPLATES = {
 }
 #: The notice before a placement with an outside agency (``cn`` · ``agency_notice``).
 TEMPLATES |= {"agency.notice": N_("Notice of placement with an agency")}
+#: The Regulation F validation notice (``us-reg-f``).
+TEMPLATES |= {"regf.validation_notice": N_("Validation notice")}
 
 
 #: The services' refusals a page may show (their messages are English, for the API and the logs), as
