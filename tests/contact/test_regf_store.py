@@ -194,7 +194,9 @@ def test_a_chinese_customers_conversation_schedules_no_notice(engine: Engine) ->
 def test_credit_reporting_waits_for_the_returned_notice_window(engine: Engine) -> None:
     case_id, point_id, account_id, _ = us_case(engine, "US6")
     with Session(engine) as s, s.begin():
-        regf.record_first_communication(s, account_id=account_id, at=NOON, actor="user:7", pack=US)
+        # a message delivered to the debtor is the initial communication under us-reg-f, not under cn
+        assert regf.note_message(s, case_id=case_id, at=NOON, actor="worker", pack=load_default_pack("cn")) is None
+        assert regf.note_message(s, case_id=case_id, at=NOON, actor="worker", pack=US).due_on == date(2026, 3, 15)
         regf.record_notice_sent(s, account_id=account_id, method="letter", sent_at=NOON, actor="user:7")
     with Session(engine) as s:
         early = regf.may_furnish_account(s, account_id=account_id, now=NOON + timedelta(days=14) - timedelta(seconds=1))
@@ -240,3 +242,28 @@ def test_the_regf_commands(engine: Engine, store_url: str, monkeypatch: pytest.M
     finally:
         get_settings.cache_clear()
     assert audits(engine, "regf.cease_recorded") == 1 and audits(engine, "regf.limitation_date") == 1
+
+
+def test_the_validation_notice_may_itself_be_the_initial_communication(engine: Engine) -> None:
+    case_id, point_id, account_id, _ = us_case(engine, "US8")
+    figures = regf.ValidationFigures(date(2026, 2, 28), 120_000)
+    payload = regf.validation_payload(figures, sent_on=date(2026, 3, 10), collector_name="Example Recovery",
+                                      collector_address="PO Box 100, Albany, NY 12201",
+                                      consumer_address="1 Main Street, Buffalo, NY 14201",
+                                      creditor_itemization="Example Bank", creditor_current="Example Bank")
+    enqueued = NOON - timedelta(hours=1)
+    with frozen_at(enqueued), Session(engine) as s, s.begin():
+        ids = regf.enqueue_validation_notice(s, account_id=account_id, case_id=case_id, contact_point_id=point_id,
+                                             method="letter", locale="zh_CN", payload=payload, actor="user:7",
+                                             pack=US)
+    assert len(ids) == 2  # the Chinese notice goes with the English one
+    letters = Letters()
+    stats = run_worker(engine, adapters={"letter": letters}, now=lambda: NOON, settings=settings(), pack=US,
+                       once=True)
+    assert stats.sent == 2, stats
+    assert {r.locale for r in letters.sent} == {"en", "zh_CN"}
+    with Session(engine) as s:
+        notice = regf.validation_notice(s, account_id)
+        assert notice.first_communication_at == enqueued and notice.due_on == date(2026, 3, 15)
+        assert (notice.delivery, notice.sent_at, notice.method, notice.locale) == ("sent", NOON, "letter", "zh_CN")
+        assert regf.late_notices(s, now=NOON + timedelta(days=30)) == []

@@ -235,6 +235,13 @@ class Worker:
             if ctx.template == regulation_f.NOTICE_TEMPLATE:  # the validation notice's delivery record (1006.42)
                 regulation_f.notice_message_sent(session, message_id=ctx.id, method=ctx.channel, sent_at=now,
                                                  actor="worker")
+            if ctx.case_id is not None and ctx.point is not None and ctx.point.owner == "debtor" \
+                    and spec(ctx.template).purpose != "service":
+                # a message about the debt delivered to the debtor is a communication: under us-reg-f the
+                # first one schedules the validation notice
+                regulation_f.note_message(session, case_id=ctx.case_id, at=now, actor="worker",
+                                          pack=self.pack or pack_for(ctx.product, ctx.jurisdiction,
+                                                                     self.settings.product_packs))
             self._log(session, ctx, OUTCOME_DELIVERED, now, f"{ctx.template} ({ctx.locale}) delivered by "
                       f"{ctx.channel}: {delivery.provider_ref or delivery.detail or ''}".strip())
         self.stats.sent += 1

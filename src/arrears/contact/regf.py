@@ -326,17 +326,19 @@ NOTICE_TEMPLATE = "regf.validation_notice"
 
 
 def enqueue_validation_notice(session: Session, *, account_id: int, case_id: int | None, contact_point_id: int,
-                              method: str, locale: str, payload: dict[str, Any], actor: str) -> list[int]:
+                              method: str, locale: str, payload: dict[str, Any], actor: str,
+                              pack: PolicyPack | None = None) -> list[int]:
     """Put the account's validation notice in the outbox (letter or e-mail; in Chinese together with
     the English notice, 1006.34(e)) and link it to the notice's record; the outbox worker sends it and
-    :func:`record_notice_sent` records when. Answers the outbox message ids."""
+    :func:`record_notice_sent` records when. With no communication recorded before, the notice is the
+    initial communication (recorded now). Answers the outbox message ids."""
     from arrears.channels.outbox import enqueue
 
     if method not in NOTICE_METHODS:
         raise RegFError(f"method must be one of {', '.join(NOTICE_METHODS)}", field="method")
     row = validation_notice(session, account_id)
     if row is None:
-        raise RegFError("no initial communication is recorded for this account", field="account_id")
+        row = record_first_communication(session, account_id=account_id, at=utc_now(), actor=actor, pack=pack)
     ids = []
     for loc in (("en", "zh_CN") if locale == "zh_CN" else ("en",)):
         message, _ = enqueue(session, idempotency_key=f"{NOTICE_TEMPLATE}:{account_id}:{method}:{loc}", channel=method,
@@ -456,6 +458,16 @@ def note_interaction(session: Session, *, case_id: int, channel: str, party: str
     return note_communication(session, account_id=facts.account_id, at=at, actor=actor, pack=pack_for_case(facts))
 
 
+def note_message(session: Session, *, case_id: int, at: datetime, actor: str,
+                 pack: PolicyPack) -> ValidationNotice | None:
+    """The outbox worker delivered a message about the debt on case ``case_id`` to the debtor: a
+    communication (:func:`note_communication`)."""
+    account_id = session.execute(select(Case.account_id).where(Case.id == case_id)).scalar_one_or_none()
+    if account_id is None:
+        return None
+    return note_communication(session, account_id=account_id, at=at, actor=actor, pack=pack)
+
+
 def notice_message_sent(session: Session, *, message_id: int, method: str, sent_at: datetime,
                         actor: str) -> ValidationNotice | None:
     """The outbox worker sent message ``message_id``: if it is an account's validation notice, record
@@ -485,7 +497,7 @@ def content_facts(content: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 __all__ = ["CONTENT_FACTS", "NOTICE_TEMPLATE", "Furnishing", "LateNotice", "RegFError", "ValidationFigures",
-           "case_facts", "enqueue_validation_notice", "note_communication", "note_interaction", "notice_message_sent", "validation_end",
+           "case_facts", "enqueue_validation_notice", "note_communication", "note_interaction", "note_message", "notice_message_sent", "validation_end",
            "validation_payload", "candidate_facts", "ceased_at", "content_facts",
            "late_notices", "limitation_date", "may_furnish", "may_furnish_account", "notice_due_on", "notice_state",
            "record_cease", "record_first_communication", "record_notice_delivery", "record_notice_sent",
