@@ -20,12 +20,26 @@ from arrears.kit.db import make_engine
 from arrears.kit.migrate import upgrade
 from arrears.kit.models import metadata
 
+# Password hashes at OWASP's lowest listed argon2id cost (t=5, 7 MiB, 1 lane) instead of the default
+# (t=3, 64 MiB, 4 lanes, most of a second each on two busy cores): the suite hashes thousands. Set
+# before the settings are first read (they are read lazily); the live servers of the browser tests inherit it.
+for _name, _value in (("TIME_COST", "5"), ("MEMORY_KIB", "7168"), ("PARALLELISM", "1")):
+    os.environ.setdefault(f"ARREARS_PASSWORD_HASH_{_name}", _value)
+
 PG_BASE_URL = os.environ.get("ARREARS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _schema() -> str:
     # One schema per test process: parallel workers and concurrent runs never share tables.
     return f"arrears_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+
+
+def pg_schema_url(schema: str) -> str:
+    """The test store's URL on PostgreSQL: its own schema, and commits that do not wait for the WAL to
+    reach the disk (``synchronous_commit=off``: a commit is as visible to every other session as ever,
+    only a crash of the server itself could lose the last ones — nothing a test store needs)."""
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    return f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
 
 
 def _drop_stale_schemas(conn) -> None:  # type: ignore[no-untyped-def]
@@ -56,8 +70,7 @@ def pg_url() -> Iterator[str]:
         _drop_stale_schemas(conn)
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    url = f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
+    url = pg_schema_url(schema)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()

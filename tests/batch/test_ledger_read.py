@@ -56,3 +56,15 @@ def test_dates_too_far_out_to_pack_are_read_plainly(engine: Engine) -> None:
     assert statements.column("statement_date").to_pylist() == [date(1, 1, 5), date(9999, 1, 5)]
     assert statements.column("minimum_due").to_pylist() == [100, 200]
     assert payments.column("value_date").to_pylist() == [date(9999, 12, 31)]
+
+
+def test_a_store_url_with_several_server_options_reaches_the_arrow_reader_whole() -> None:
+    """libpq reads ``+`` in a connection URI literally: two ``-c`` settings must arrive as two."""
+    from sqlalchemy.engine import make_url
+
+    from arrears.kit.arrowdb import libpq_uri
+
+    url = make_url("postgresql+psycopg://u:p%40ss@db:5433/bank?options=-csearch_path%3Darrears%20-cstatement_timeout%3D0"
+                   "&sslmode=require")
+    assert libpq_uri(url) == ("postgresql://u:p%40ss@db:5433/bank?"
+                              "options=-csearch_path%3Darrears%20-cstatement_timeout%3D0&sslmode=require")

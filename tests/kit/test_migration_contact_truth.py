@@ -16,7 +16,7 @@ from arrears.cases.tables import Interaction
 from arrears.kit.db import make_engine
 from arrears.kit.migrate import upgrade
 from tests.cases.support import new_case
-from tests.conftest import PG_BASE_URL
+from tests.conftest import PG_BASE_URL, pg_schema_url
 
 AT = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
 #: (channel, party, outcome) as stored before 0020, and the party each must have after it
@@ -49,8 +49,7 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    engine = make_engine(f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}")
+    engine = make_engine(pg_schema_url(schema))
     upgrade(engine, "0019")
     try:
         yield engine

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import URL, Connection, Engine, Table
 
 #: Day number of 1970-01-01 in SQLite's julianday() (which counts from noon).
 _SQLITE_EPOCH_JULIAN = 2440587.5
@@ -50,6 +51,16 @@ def unpack_key_day(packed: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Arr
     return key, days.cast(pa.int32()).cast(pa.date32())
 
 
+def libpq_uri(url: URL) -> str:
+    """A SQLAlchemy PostgreSQL URL as libpq's connection URI. Query values are percent-encoded with %20
+    for a space: SQLAlchemy writes ``+``, which libpq takes literally (``options=-c a=1 -c b=2`` would
+    become one garbled setting)."""
+    base = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    pairs = [(key, value) for key, values in url.query.items()
+             for value in ((values,) if isinstance(values, str) else values)]
+    return base + ("?" + urlencode(pairs, quote_via=quote) if pairs else "")
+
+
 class ArrowReader:
     """Reads query results from the store as Arrow tables, over one connection for all its reads.
 
@@ -68,8 +79,7 @@ class ArrowReader:
         if self.dialect == "postgresql":
             import adbc_driver_postgresql.dbapi as adbc
 
-            url = self.engine.url.set(drivername="postgresql")
-            self._adbc = adbc.connect(url.render_as_string(hide_password=False))
+            self._adbc = adbc.connect(libpq_uri(self.engine.url))
         else:
             self._conn = self.engine.connect()
         return self
