@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=30, ge=1, le=100_000)
     login_max_failures_per_username: int = Field(default=50, ge=1, le=100_000)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: argon2id cost of a password hash: passes, memory (KiB) and lanes. The default is RFC 9106's
+    #: second recommendation (3 passes, 64 MiB, 4 lanes). The floor is OWASP's lowest listed
+    #: configuration (m=7 MiB with t=5; any lower memory is refused). A hash made with other numbers is
+    #: re-hashed at the user's next sign-in.
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65_536, ge=7_168, le=4_194_304)
+    password_hash_parallelism: int = Field(default=4, ge=1, le=16)
     #: Delinquency engine of the cycle: "arrays" (sorted-array scan, the fast default) or "sql"
     #: (the same closed form as DuckDB SQL, the portable formulation).
     batch_engine: Literal["arrays", "sql"] = "arrays"

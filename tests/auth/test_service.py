@@ -50,6 +50,30 @@ def test_passwords_are_argon2_hashed_and_verified():
         hash_password("short")
 
 
+def test_the_hash_costs_are_the_settings_and_never_below_owasps_floor(monkeypatch):
+    from pydantic import ValidationError
+
+    from arrears.config import Settings, get_settings
+
+    for name, value in (("TIME_COST", "2"), ("MEMORY_KIB", "19456"), ("PARALLELISM", "1")):
+        monkeypatch.setenv(f"ARREARS_PASSWORD_HASH_{name}", value)
+    get_settings.cache_clear()
+    try:
+        h = hash_password(PASSWORD)
+        assert "$m=19456,t=2,p=1$" in h and verify_password(h, PASSWORD) and not needs_rehash(h)
+        assert needs_rehash(PasswordHasher().hash(PASSWORD))  # the library's default costs differ: re-hashed
+        monkeypatch.setenv("ARREARS_PASSWORD_HASH_MEMORY_KIB", "8192")  # 2 passes × 8 MiB: under the floor
+        get_settings.cache_clear()
+        with pytest.raises(ArrearsError, match="too cheap"):
+            hash_password(PASSWORD)
+        monkeypatch.setenv("ARREARS_PASSWORD_HASH_MEMORY_KIB", "4096")
+        with pytest.raises(ValidationError):
+            Settings()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
 def test_a_weak_hash_is_replaced_at_the_next_login(engine):
     add_user(engine)
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)

@@ -13,6 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -47,9 +48,24 @@ SESSION_TTL = timedelta(hours=12)
 API_TOKEN_TTL = timedelta(days=90)
 TOKEN_BYTES = 32
 
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+@lru_cache(maxsize=4)
+def _hasher_of(time_cost: int, memory_kib: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    """The argon2id hasher of these costs, and a hash verified against when the username is unknown
+    (so both paths cost one argon2 verification)."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    return hasher, hasher.hash(secrets.token_hex(16))
+
+
+def _current() -> tuple[PasswordHasher, str]:
+    s = get_settings()
+    if s.password_hash_time_cost * s.password_hash_memory_kib < 5 * 7_168:
+        raise ArrearsError("password hash too cheap: ARREARS_PASSWORD_HASH_TIME_COST × ARREARS_PASSWORD_HASH_MEMORY_KIB "
+                           "must be at least 5 × 7168 (OWASP's lowest argon2id configuration)")
+    return _hasher_of(s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism)
+
+
+def _hasher() -> PasswordHasher:
+    return _current()[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,19 +76,19 @@ def hash_password(password: str) -> str:
     """argon2id hash (PHC string) with the library's current parameters."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ArrearsError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
     """True when the hash was made with weaker parameters than the current ones."""
-    return _hasher.check_needs_rehash(password_hash)
+    return _hasher().check_needs_rehash(password_hash)
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +336,7 @@ def _reserve(session: Session, *, username: str, remote: str | None, throttle: T
                                                   "until": until})
         return AccountLocked(f"too many failed sign-ins: try again after {until.isoformat()}", until=until)
     attempt = _attempt(session, username=username, user=user, outcome="pending", remote=remote)
-    return _Reservation(attempt.id, user.id if user else None, user.password_hash if user else _DUMMY_HASH)
+    return _Reservation(attempt.id, user.id if user else None, user.password_hash if user else _current()[1])
 
 
 def _conclude(session: Session, *, reservation: _Reservation, password: str, correct: bool, username: str,
@@ -355,7 +371,7 @@ def _conclude(session: Session, *, reservation: _Reservation, password: str, cor
         session.flush()
         return AuthError("account disabled")
     if needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = _hasher().hash(password)
     user.last_login_at = now
     attempt.outcome = "ok"
     session.flush()
@@ -388,7 +404,7 @@ def login(engine: Engine, *, username: str, password: str, remote: str | None = 
             break
         time.sleep(0.05)  # the attempts in flight conclude within one argon2 check
     if isinstance(reserved, AccountLocked):
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_current()[1], password)
         raise reserved
     correct = verify_password(reserved.password_hash, password) and reserved.user_id is not None
     with transaction(write_first(engine)) as session:
