@@ -192,3 +192,20 @@ def test_a_hold_the_bank_sent_is_never_linked_nor_ended(engine: Engine) -> None:
                     today=date(2026, 3, 2))
         service.act(s, complaint=c, action="close", actor="compliance", today=date(2026, 3, 2))
         assert bank_hold.end_date is None
+
+
+def test_a_complaint_outcome_registers_a_complaint_on_the_hold_it_placed(engine: Engine) -> None:
+    from arrears.cases import service as cases
+    from arrears.cases.config import load_default_case_rules
+
+    rules = load_default_case_rules()
+    case_id = new_case(engine, "ACC-C9")
+    at = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
+    with frozen_at(at), Session(engine) as s, s.begin():
+        done = cases.record_interaction(
+            s, case_id=case_id, channel="call", direction="inbound", party=rules.outcome("complaint").allowed_parties()[0],
+            started_at=at, outcome="complaint", rules=rules, agent_id=None, notes="客户投诉催收员态度")
+        c = s.scalars(select(Complaint)).one()
+        assert (c.channel, c.summary, c.hold_id, c.received_on, c.deadline) == (
+            "phone", "客户投诉催收员态度", done.hold.id, date(2026, 3, 2), date(2026, 3, 17))
+        assert s.scalar(select(func.count()).select_from(Hold)) == 1

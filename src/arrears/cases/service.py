@@ -201,6 +201,11 @@ def record_interaction(
                     created_at=utc_now())
         session.add(hold)
         session.flush()
+        if rule.hold == "complaint":  # a complaint on the clock of its own (docs/complaints.md)
+            from arrears.complaints.service import register_from_interaction
+
+            register_from_interaction(session, interaction=interaction, account_id=case.account_id,
+                                      actor=user_actor(agent_id))
     if rule.stops_contact:
         review = HoldReview(case_id=case.id, hold_id=hold.id if hold else None, interaction_id=interaction.id,
                             outcome=outcome, status="pending", created_at=utc_now())

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from arrears.accounts.tables import Account, Hold
 from arrears.auth.service import record
 from arrears.auth.tables import User
-from arrears.cases.tables import Task
+from arrears.cases.tables import Interaction, Task
 from arrears.complaints import model
 from arrears.complaints import repository as repo
 from arrears.complaints.model import ComplaintError, ComplaintFieldError, check_code
@@ -63,7 +63,7 @@ def _handler(session: Session, handler_id: int | None) -> int | None:
 
 def register(session: Session, *, account: Account, channel: str, received_at: datetime, category: str,
              summary: str, actor: str, bank_tz: str, handler_id: int | None = None, regulator_ref: str = "",
-             rule: model.ComplaintRule = model.CN_RULE) -> Complaint:
+             rule: model.ComplaintRule = model.CN_RULE, recorded: bool = False) -> Complaint:
     """Record a complaint received at ``received_at`` (not in the future) on ``account``; its deadline is
     the rule's. The account gets a ``complaint`` hold from the day of receipt (or the complaint is linked
     to one already open), so the contact gate holds collection contact while the complaint is open."""
@@ -73,7 +73,7 @@ def register(session: Session, *, account: Account, channel: str, received_at: d
     now = utc_now()
     if received_at.tzinfo is None:
         raise ComplaintFieldError("the time of receipt must be timezone-aware", field="received_on")
-    if received_at > now + timedelta(minutes=5):
+    if received_at > now + timedelta(minutes=5) and not recorded:
         raise ComplaintFieldError("a complaint cannot be received in the future", field="received_on")
     ref = (regulator_ref or "").strip()[:64] or None
     if channel == "regulator" and ref is None:
@@ -103,6 +103,26 @@ def register(session: Session, *, account: Account, channel: str, received_at: d
     _event(session, complaint, action="received", actor=actor, at=now, channel=channel, category=category,
            received_at=received_at.isoformat(), hold_id=hold.id, hold_linked=linked)
     return complaint
+
+
+def register_from_interaction(session: Session, *, interaction: Interaction, account_id: int, actor: str,
+                              bank_tz: str | None = None) -> Complaint:
+    """The complaint a recorded interaction carries (the outcome ``complaint``: an agent's call or
+    visit, or the cardholder's "tell us" on their own pages), received when the interaction started;
+    it links the complaint hold the outcome placed. Its subject is "other" until compliance reads it."""
+    from arrears.config import get_settings
+
+    account = session.get(Account, account_id)
+    assert account is not None
+    if interaction.channel == "self_service":
+        channel = "portal"
+    elif interaction.direction == "inbound" and interaction.channel in ("call", "email", "letter"):
+        channel = {"call": "phone", "email": "email", "letter": "letter"}[interaction.channel]
+    else:
+        channel = "agent"
+    summary = (interaction.notes or "").strip()[:MAX_TEXT] or f"recorded with interaction {interaction.id}"
+    return register(session, account=account, channel=channel, received_at=interaction.started_at, category="other",
+                    summary=summary, actor=actor, bank_tz=bank_tz or get_settings().timezone, recorded=True)
 
 
 def assign(session: Session, *, complaint: Complaint, handler_id: int | None, actor: str) -> Complaint:
