@@ -110,16 +110,9 @@ def duck(inputs: dict[str, Path]) -> tuple[Path, list]:  # type: ignore[type-arg
 
 @pytest.mark.spark
 @pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
-def test_spark_gives_duckdbs_result_row_by_row(inputs: dict[str, Path], duck: tuple[Path, list]) -> None:  # type: ignore[type-arg]
-    from arrears.batch.spark import spark_session
-
-    spark = spark_session("local[2]", app_name="arrears-filecycle-tests", shuffle_partitions=4,
-                          conf={"spark.ui.enabled": "false", "spark.default.parallelism": "2"})
-    try:
-        out = inputs["root"] / "out-spark"
-        results = [_run("spark", inputs, out, DAY1, spark=spark), _run("spark", inputs, out, DAY2, spark=spark)]
-    finally:
-        spark.stop()
+def test_spark_gives_duckdbs_result_row_by_row(spark, inputs: dict[str, Path], duck: tuple[Path, list]) -> None:  # type: ignore[no-untyped-def,type-arg]
+    out = inputs["root"] / "out-spark"
+    results = [_run("spark", inputs, out, DAY1, spark=spark), _run("spark", inputs, out, DAY2, spark=spark)]
     duck_out, duck_results = duck
     for day, s, d in zip((DAY1, DAY2), results, duck_results, strict=True):
         assert (s.accounts, s.in_collections, s.scored, s.treated, s.actions) == \

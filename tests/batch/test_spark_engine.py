@@ -36,21 +36,6 @@ pytestmark = [pytest.mark.spark,
               pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")]
 
 
-@pytest.fixture(scope="session")
-def spark():
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2]").appName("arrears-tests")
-               .config("spark.sql.shuffle.partitions", "4")
-               .config("spark.default.parallelism", "2")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .getOrCreate())
-    yield session
-    session.stop()
-
-
 def random_history(rnd: random.Random) -> tuple[list[Statement], list[Payment], list[Hold]]:
     """The delinquency tests' ``account_history`` strategy, drawn from a seeded ``random.Random``
     (Hypothesis cannot draw 300 accounts in one example): same ranges, same special values."""

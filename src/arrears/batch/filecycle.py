@@ -469,11 +469,14 @@ class _Spark:
             for p in files:
                 _check_parquet_schema(p, spec)
             df = self.spark.read.parquet(*[str(p) for p in files])
-            for name, typ in spec:
-                if not typ.endswith("?"):
-                    bad = df.where(F.col(name).isNull()).select(F.input_file_name()).limit(1).collect()
-                    if bad:
-                        raise FileCycleError(f"{bad[0][0]}, column {name!r}: missing value")
+            required = [name for name, typ in spec if not typ.endswith("?")]
+            if required:  # every column checked in one pass over the files
+                named = df.withColumn("_file", F.input_file_name())
+                found = named.agg(*[F.first(F.when(F.col(name).isNull(), F.col("_file")), ignorenulls=True)
+                                    for name in required]).collect()[0]
+                for name, file in zip(required, found, strict=True):
+                    if file is not None:
+                        raise FileCycleError(f"{file}, column {name!r}: missing value")
         df.createOrReplaceTempView(f"{kind}_file")
         tz = time_zone.replace("'", "''")
         spark_select = select.replace("{local_date}", f"to_date(from_utc_timestamp(started_at, '{tz}'))") \

@@ -40,7 +40,7 @@ from arrears.delinquency.model import DelinquencyRules
 from arrears.kit.errors import ArrearsError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 #: (file column, kind of value, engine column) read from each ledger file kind.
 _COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -113,14 +113,6 @@ def ledger_files(ledger_dir: str, kind: str, fmt: str | None) -> tuple[list[str]
     return [str(p) for p in found], (formats.pop() if formats else fmt or "parquet")
 
 
-def _bad_rows(df: DataFrame, condition: str, column: str) -> None:
-    """Raise naming the first file, row value and column where ``condition`` holds."""
-    bad = df.where(condition).select("_file", column).limit(1).collect()
-    if bad:
-        file, value = bad[0][0], bad[0][1]
-        raise SparkInputError(f"{file}, column {column!r}: cannot read {value!r}")
-
-
 def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: str | None = None,
                      validate: bool = True, columns: tuple[tuple[str, str, str], ...] | None = None) -> DataFrame:
     """One kind of ledger file as a DataFrame of the engine's columns (``account_id`` kept as text).
@@ -152,6 +144,8 @@ def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: st
     present = {c.lower().lstrip("\ufeff"): c for c in raw.columns}
 
     cols = []
+    # every check of every column in ONE pass over the files: (column, bad-row condition, message)
+    checks: list[tuple[str, Column, str]] = []
     for name, typ, engine_name in wanted:
         optional = typ.endswith("?")
         if name not in present:
@@ -184,20 +178,35 @@ def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: st
                 value = src
             cols.append(value.alias(engine_name))
             if validate and typ != "text":
-                raw = raw.withColumn(f"_ok_{engine_name}", value)
-                bad = f"`{present[name]}` IS NOT NULL AND trim(`{present[name]}`) <> '' AND _ok_{engine_name} IS NULL"
-                _bad_rows(raw, bad, present[name])
+                checks.append((present[name], src.isNotNull() & (F.trim(src) != "") & value.isNull(),
+                               "cannot read {value!r}"))
         if validate and not optional:
-            _bad_rows(raw.withColumn("_v", cols[-1]), "_v IS NULL", present[name])
+            checks.append((present[name], cols[-1].isNull(), "cannot read {value!r}"))
         if validate and name.endswith("_fen"):
             # the bound ingestion applies (ARREARS_MAX_AMOUNT_FEN): with it the engine's sums cannot overflow
             limit = get_settings().max_amount_fen
-            over = raw.withColumn("_v", cols[-1]).where(F.abs(F.col("_v")) > F.lit(limit)) \
-                .select("_file", present[name]).limit(1).collect()
-            if over:
-                raise SparkInputError(f"{over[0][0]}, column {name!r}: {over[0][1]} fen is beyond the maximum "
-                                      f"amount of {limit} fen (ARREARS_MAX_AMOUNT_FEN)")
+            checks.append((present[name], F.abs(cols[-1]) > F.lit(limit),
+                           f"{{value}} fen is beyond the maximum amount of {limit} fen (ARREARS_MAX_AMOUNT_FEN)"))
+    _first_bad_rows(raw, checks)
     return raw.select(*cols)
+
+
+def _first_bad_rows(df: DataFrame, checks: list[tuple[str, Column, str]]) -> None:
+    """Run every check in one aggregation (one pass over the files, not one job per check) and raise
+    for the first check, in column order, that some row fails: naming the file, the column and the value."""
+    from pyspark.sql import functions as F
+
+    if not checks:
+        return
+    firsts = [F.first(F.when(bad, F.struct(F.col("_file").alias("file"),
+                                           F.col(f"`{column}`").cast("string").alias("value"))),
+                      ignorenulls=True).alias(f"check_{i}")
+              for i, (column, bad, _) in enumerate(checks)]
+    found = df.agg(*firsts).collect()[0]
+    for i, (column, _, message) in enumerate(checks):
+        hit = found[i]
+        if hit is not None:
+            raise SparkInputError(f"{hit['file']}, column {column!r}: {message.format(value=hit['value'])}")
 
 
 def _keyed(df: DataFrame) -> DataFrame:
