@@ -140,6 +140,8 @@ def field_strategies(world: World) -> dict[str, st.SearchStrategy[str]]:
         # a field visit's collectors and consent, and an agreed call-back, on the outcome form
         "visit_collectors": st.one_of(int_text, one_of("0", "1", "2", "21", "")), "visit_entered": one_of("1", ""),
         "visit_consent": one_of("1", ""), "appointment_agreed": one_of("1", ""),
+        # the agent's confirmation of the debt-collector disclosure on the outcome form (us-reg-f)
+        "disclosure_given": st.one_of(text, one_of("1", "")),
     }
 
 

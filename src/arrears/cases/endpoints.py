@@ -227,7 +227,8 @@ def create_interaction(
             started_at=body.started_at, ended_at=body.ended_at, outcome=body.outcome, rules=rules, agent_id=user.id,
             contact_point_id=body.contact_point_id, notes=body.notes, recording_ref=body.recording_ref,
             override_decision_id=override_decision_id, collectors=body.collectors, entered=body.entered,
-            entry_consent=body.entry_consent,
+            entry_consent=body.entry_consent, content={"collector_disclosure": body.collector_disclosure},
+            voicemail_limited=body.voicemail_limited,
         )
     except ContactBlocked as blocked:
         # Answered, not raised: the request's transaction commits the logged block (nothing else was written).

@@ -169,6 +169,12 @@ class InteractionCreate(_In):
     collectors: int | None = Field(None, ge=1, le=20, description="a field visit: how many collectors went")
     entered: bool = Field(False, description="a field visit: the collectors entered the home")
     entry_consent: bool = Field(False, description="a field visit: the occupant consented to their entering")
+    collector_disclosure: Literal["none", "debt_collector", "full"] = Field(
+        "none", description="an outbound contact's debt-collector disclosure (us-reg-f, 12 CFR 1006.18(e)): full = "
+                            "attempting to collect a debt, any information used for that purpose (the initial "
+                            "communication); debt_collector = from a debt collector (later ones); not stated: none")
+    voicemail_limited: bool = Field(False, description="an outbound call: any voicemail left was the limited-content "
+                                                       "message (us-reg-f, 12 CFR 1006.2(j)); not stated: false")
 
 
 class Interaction(_Out):

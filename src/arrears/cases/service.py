@@ -8,8 +8,10 @@ for people, or the name of a job (``cycle``, ``promise-judge``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -135,6 +137,8 @@ def record_interaction(
     collectors: int | None = None,
     entered: bool = False,
     entry_consent: bool = False,
+    content: Mapping[str, Any] | None = None,
+    voicemail_limited: bool = False,
 ) -> RecordedInteraction:
     """Record an interaction. An outcome configured with a hold places it on the account at once
     (``created_by`` = the agent), and one that stops contact opens a review; contact stays stopped
@@ -154,7 +158,11 @@ def record_interaction(
     A field visit an agent records carries ``collectors`` (how many went), ``entered`` and
     ``entry_consent``: the gate checks them (``cn`` · ``field_visit``) and they are kept with the visit
     (``visit_records``). The outcome ``refused_contact`` records that the emergency contact or third party
-    at ``contact_point_id`` refused further contact (``contact_refusals``): never contacted again."""
+    at ``contact_point_id`` refused further contact (``contact_refusals``): never contacted again.
+
+    ``content``/``voicemail_limited``: what an outbound contact said — the Regulation F content facts
+    (e.g. ``collector_disclosure``) and whether any voicemail was the limited-content message; not
+    stated, the gate takes the cautious default (a ``us-reg-f`` call is blocked naming the rule)."""
     _one_of("channel", channel, CHANNELS)
     _one_of("direction", direction, DIRECTIONS)
     _one_of("party", party, PARTIES)
@@ -176,7 +184,8 @@ def record_interaction(
     if direction == "outbound" and agent_id is not None:
         gate_interaction(session, case_id=case.id, channel=channel, party=party, started_at=started_at,
                          contact_point_id=contact_point_id, recording_ref=recording_ref, agent_id=agent_id,
-                         override_decision_id=override_decision_id, visit=visit)
+                         override_decision_id=override_decision_id, visit=visit, content=content,
+                         voicemail_limited=voicemail_limited)
     interaction = Interaction(
         case_id=case.id, channel=channel, direction=direction, party=party, contact_point_id=contact_point_id,
         started_at=started_at, ended_at=ended_at, outcome=outcome, notes=notes, recording_ref=recording_ref,

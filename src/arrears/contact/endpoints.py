@@ -20,7 +20,7 @@ from arrears.cases.endpoints import ERRORS, WRITE_ERRORS, CaseId
 from arrears.cases.tables import Case
 from arrears.contact import repository as repo
 from arrears.contact import schemas as s
-from arrears.contact.policy import OVERRIDE_ROLES, Override
+from arrears.contact.policy import CEASE_EXCEPTIONS, ENVELOPE_TEXTS, LETTER_FORMATS, OVERRIDE_ROLES, Override
 from arrears.contact.service import Checked, ContactFieldError, check_contact_logged, decision_out
 from arrears.kit.clock import utc_now
 
@@ -54,7 +54,7 @@ def _verdict(case_id: int, checked: Checked) -> s.Verdict:
         decision_id=checked.row.id if checked.row else None, case_id=case_id, at=d.at, channel=d.channel,
         party=d.party, purpose=d.purpose, pack=d.pack, pack_version=d.version,
         layers=[s.LayerOut(pack=n, version=v) for n, v in d.layers], allowed=d.allowed,
-        blocks=[s.BlockOut(**b.to_dict()) for b in d.blocks],
+        blocks=[s.BlockOut(**b.to_dict(), fact=s.CONTENT_FACT_OF_KIND.get(b.kind)) for b in d.blocks],
         overridden=[s.BlockOut(**b.to_dict()) for b in d.overridden], overrides=overrides,
         next_allowed_at=d.next_allowed_at)
 
@@ -74,15 +74,35 @@ def contact_check(
     collector_disclosure: Annotated[Literal["none", "debt_collector", "full"], Query(
         description="the debt-collector disclosure the script or message carries (us-reg-f, 12 CFR 1006.18(e)): "
                     "full = attempting to collect a debt, information used for that purpose")] = "none",
+    voicemail_limited: Annotated[bool, Query(description=(
+        "a call: any voicemail left is the limited-content message (us-reg-f, 12 CFR 1006.2(j))"))] = False,
+    limited_content_only: Annotated[bool, Query(description=(
+        "the contact is only a limited-content message, nothing else (12 CFR 1006.2(j))"))] = False,
+    opt_out_notice: Annotated[bool, Query(description=(
+        "an e-mail, SMS or app message carries the opt-out instructions (12 CFR 1006.6(e))"))] = False,
+    cease_exception: Annotated[Literal[CEASE_EXCEPTIONS] | None, Query(  # type: ignore[valid-type]
+        description="after a written cease request: which permitted notice this is (12 CFR 1006.6(c)(2))")] = None,
+    threatens_suit: Annotated[bool, Query(description="the content threatens a suit (12 CFR 1006.26(b))")] = False,
+    letter_format: Annotated[Literal[LETTER_FORMATS] | None, Query(  # type: ignore[valid-type]
+        description="a letter: sealed or postcard (12 CFR 1006.22(f))")] = None,
+    envelope_text: Annotated[Literal[ENVELOPE_TEXTS] | None, Query(  # type: ignore[valid-type]
+        description="a letter: what its envelope shows, return_address or other (12 CFR 1006.22(f))")] = None,
 ) -> s.Verdict:
     """The gate's verdict: allowed or not, each blocking rule with its source, message (zh_CN and en)
-    and next allowed time, and the overall next allowed time. A block is logged (a read that writes)."""
+    and next allowed time, and the overall next allowed time. A block is logged (a read that writes).
+
+    The content facts (what the script or message says) are the caller's to state; a fact not stated
+    takes the cautious default, and a block it causes names the parameter (``fact``)."""
     when = _when(at)
     repo.case_facts(session, case_id, scope=case_scope(user, Case.team_id))
+    content = {"collector_disclosure": collector_disclosure, "limited_content_only": limited_content_only,
+               "cease_exception": cease_exception, "threatens_suit": threatens_suit,
+               "letter_format": letter_format, "envelope_text": envelope_text}
     checked = check_contact_logged(
         session, case_id=case_id, channel=channel, party=party, purpose=purpose, at=when,
         actor=f"user:{user.id}", source="api", contact_point_id=contact_point_id, has_recording=has_recording,
-        discloses_debt=party == "debtor", content={"collector_disclosure": collector_disclosure})
+        discloses_debt=party == "debtor", content=content, voicemail_limited=voicemail_limited,
+        opt_out_notice=opt_out_notice)
     return _verdict(case_id, checked)
 
 

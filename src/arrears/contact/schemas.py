@@ -23,6 +23,17 @@ class BlockOut(BaseModel):
     message: str = Field(description="why, in English")
     message_zh: str = Field(description="why, in Chinese (zh_CN)")
     next_allowed_at: datetime | None = Field(description="when this rule alone stops blocking; null: not by waiting")
+    fact: str | None = Field(None, description="the check's parameter stating the content fact this rule needs "
+                                               "(e.g. voicemail_limited, collector_disclosure); null: not a content fact")
+
+
+#: The content fact (the check's parameter) each content rule kind reads: a block of that kind names it.
+CONTENT_FACT_OF_KIND: dict[str, str] = {
+    "recording": "has_recording", "limited_content_voicemail": "voicemail_limited",
+    "opt_out_notice": "opt_out_notice", "collector_disclosure": "collector_disclosure",
+    "cease_communication": "cease_exception", "envelope": "letter_format, envelope_text",
+    "time_barred": "threatens_suit",
+}
 
 
 class OverrideOut(BaseModel):

@@ -281,6 +281,7 @@ def check_contact_logged(
     contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
     requested_by: str | None = None, candidate: ContactCandidate | None = None, log_allowed: bool = False,
     approver_ids: dict[str, int | None] | None = None, content: Mapping[str, Any] | None = None,
+    voicemail_limited: bool = False, opt_out_notice: bool = False,
 ) -> Checked:
     """:func:`check_contact`, also answering the logged row."""
     facts = repo.case_facts(session, case_id)
@@ -288,7 +289,8 @@ def check_contact_logged(
         point = _facts_point(session, facts, contact_point_id)
         candidate = _candidate(session, facts, channel=channel, party=party, purpose=purpose, at=at, point=point,
                                has_recording=has_recording, discloses_debt=discloses_debt,
-                               voicemail_limited=False, opt_out_notice=False, content=content)
+                               voicemail_limited=voicemail_limited, opt_out_notice=opt_out_notice,
+                               content=content)
     offered = list(overrides)
     self_refused = [(o, "the approver must differ from the requester") for o in offered
                     if requested_by is not None and o.approver == requested_by]
@@ -309,7 +311,7 @@ def check_contact(
     source: str, overrides: Iterable[Override] = (), pack: PolicyPack | None = None,
     contact_point_id: int | None = None, has_recording: bool = False, discloses_debt: bool = True,
     requested_by: str | None = None, candidate: ContactCandidate | None = None, log_allowed: bool = False,
-    content: Mapping[str, Any] | None = None,
+    content: Mapping[str, Any] | None = None, voicemail_limited: bool = False,
 ) -> Decision:
     """Ask the gate about one contact on case ``case_id`` and log it (every block, every override).
 
@@ -321,7 +323,7 @@ def check_contact(
         session, case_id=case_id, channel=channel, party=party, purpose=purpose, at=at, actor=actor, source=source,
         overrides=overrides, pack=pack, contact_point_id=contact_point_id, has_recording=has_recording,
         discloses_debt=discloses_debt, requested_by=requested_by, candidate=candidate,
-        log_allowed=log_allowed, content=content).decision
+        log_allowed=log_allowed, content=content, voicemail_limited=voicemail_limited).decision
 
 
 # -- outbound interactions -------------------------------------------------------------------------
@@ -361,7 +363,8 @@ def gate_interaction(
     session: Session, *, case_id: int, channel: str, party: str, started_at: datetime,
     contact_point_id: int | None, recording_ref: str | None, agent_id: int | None,
     override_decision_id: int | None = None, pack: PolicyPack | None = None,
-    visit: tuple[int, bool, bool] | None = None,
+    visit: tuple[int, bool, bool] | None = None, content: Mapping[str, Any] | None = None,
+    voicemail_limited: bool = False,
 ) -> Checked | None:
     """The gate for an outbound interaction an agent records (None: not gated — another channel).
 
@@ -373,7 +376,9 @@ def gate_interaction(
     within :func:`override_valid_for` and not used before, which lifts the rules it names — once: the
     contact it lets through consumes it (:class:`OverrideUsed` for any later use).
 
-    ``visit``: a field visit's (collectors, entered, entry consent), which the ``cn`` pack checks."""
+    ``visit``: a field visit's (collectors, entered, entry consent), which the ``cn`` pack checks.
+    ``content``/``voicemail_limited``: what the call said (the script's facts, :func:`script_facts`, as
+    the agent confirmed them); not stated = the cautious default."""
     if channel not in GATED_INTERACTION_CHANNELS:
         return None
     facts = repo.case_facts(session, case_id)
@@ -390,7 +395,8 @@ def gate_interaction(
     try:
         cand = _candidate(session, facts, channel=channel, party=gate_party, purpose=purpose, at=started_at,
                           point=point, has_recording=recording_ref is not None,
-                          discloses_debt=gate_party == "debtor", voicemail_limited=False, opt_out_notice=False)
+                          discloses_debt=gate_party == "debtor", voicemail_limited=voicemail_limited,
+                          opt_out_notice=False, content=content)
         if visit is not None:
             cand = replace(cand, collectors=visit[0], entered=visit[1], entry_consent=visit[2])
         checked = check_contact_logged(
@@ -413,6 +419,49 @@ def gate_interaction(
     return checked
 
 
+# -- the call script's facts --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScriptFacts:
+    """What the call script makes true of a call under the case's pack: the greeting's debt-collector
+    disclosure (:data:`arrears.contact.policy.DISCLOSURES`; None: the pack needs none and the script
+    shows none) and whether the script's voicemail guidance is the limited-content message."""
+
+    disclosure: str | None
+    voicemail_limited: bool
+
+    @property
+    def initial(self) -> bool:
+        return self.disclosure == "full"
+
+    def content(self) -> dict[str, Any]:
+        """The content facts to state to the gate (:data:`arrears.contact.regf.CONTENT_FACTS`)."""
+        return {} if self.disclosure is None else {"collector_disclosure": self.disclosure}
+
+
+def script_facts(pack: PolicyPack, *, first_communication_at: datetime | None, at: datetime) -> ScriptFacts:
+    """The script's facts for a call at ``at`` under ``pack``: a pack with ``collector_disclosure``
+    gets the greeting's disclosure — ``full`` for the initial communication (none recorded before
+    ``at``), ``debt_collector`` for a later one (12 CFR 1006.18(e)); a pack with
+    ``limited_content_voicemail`` gets the limited-content voicemail guidance (12 CFR 1006.2(j))."""
+    kinds = {r.kind for r in pack.rules}
+    disclosure = None
+    if "collector_disclosure" in kinds:
+        initial = first_communication_at is None or first_communication_at >= at
+        disclosure = "full" if initial else "debt_collector"
+    return ScriptFacts(disclosure, "limited_content_voicemail" in kinds)
+
+
+def script_facts_for_case(session: Session, *, case_id: int, at: datetime) -> ScriptFacts:
+    """:func:`script_facts` for a call on case ``case_id``: the case's pack, and the account's first
+    communication about the debt (:mod:`arrears.contact.regf`)."""
+    facts = repo.case_facts(session, case_id)
+    notice = regf.validation_notice(session, facts.account_id)
+    return script_facts(pack_for_case(facts), at=at,
+                        first_communication_at=notice.first_communication_at if notice else None)
+
+
 def decision_out(row: ContactDecision) -> dict[str, Any]:
     """A logged decision as plain data (the API's ``ContactDecision``)."""
     return {"id": row.id, "at": row.at, "case_id": row.case_id, "account_id": row.account_id, "channel": row.channel,
@@ -423,5 +472,5 @@ def decision_out(row: ContactDecision) -> dict[str, Any]:
 
 
 __all__ = ["GATED_INTERACTION_CHANNELS", "HISTORY_DAYS", "Checked", "ContactBlocked", "ContactFieldError", "OverrideUsed",
-           "build_candidate", "candidate_for_case", "check_contact", "check_contact_logged", "decision_out",
-           "gate_interaction", "log_decision", "pack_for_case"]
+           "ScriptFacts", "build_candidate", "candidate_for_case", "check_contact", "check_contact_logged", "decision_out",
+           "gate_interaction", "log_decision", "pack_for_case", "script_facts", "script_facts_for_case"]

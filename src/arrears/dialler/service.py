@@ -24,7 +24,7 @@ from arrears.auth.service import record, reveal
 from arrears.auth.tables import User
 from arrears.cases.tables import Case
 from arrears.contact.policy import Decision
-from arrears.contact.service import GATE_PARTY, check_contact
+from arrears.contact.service import GATE_PARTY, check_contact, script_facts_for_case
 from arrears.dialler import repository as repo
 from arrears.dialler.model import CallEvent, CallRequest
 from arrears.dialler.provider import Dialler
@@ -59,14 +59,20 @@ def dial(session: Session, *, case: Case, user: User, point: ContactPoint, diall
     dialled. Allowed → the number is handed over for dialling (audited ``pii.reveal``, purpose
     ``dial``), the call recorded, and ``dialler`` asked to originate it (None: the agent's own phone
     dials it from a ``tel:`` link). Audited ``dialler.originate``. A dialler that refuses raises
-    :class:`~arrears.dialler.model.DiallerError` and the caller's transaction keeps nothing."""
+    :class:`~arrears.dialler.model.DiallerError` and the caller's transaction keeps nothing.
+
+    The call follows the case's script, so the gate is told the script's facts
+    (:func:`arrears.contact.service.script_facts_for_case`): the greeting's debt-collector disclosure
+    to the debtor, and the limited-content voicemail."""
     now = now or utc_now()
     party = GATE_PARTY.get(point.owner, "third_party")
+    script = script_facts_for_case(session, case_id=case.id, at=now)
     decision = check_contact(
         session, case_id=case.id, channel="call", party=party,
         purpose="reestablish_contact" if party == "emergency_contact" else "collection", at=now,
         actor=user.username, source="api", contact_point_id=point.id, has_recording=True,
-        discloses_debt=party == "debtor", requested_by=user.username)
+        discloses_debt=party == "debtor", requested_by=user.username,
+        content=script.content() if party == "debtor" else None, voicemail_limited=script.voicemail_limited)
     if not decision.allowed:
         return Dialled(decision)
     number = reveal(session, user=user, kind="phone", value=point.value, subject=f"contact_point:{point.id}",

@@ -34,7 +34,13 @@ from arrears.cases.model import CAUSES, PARTIES, TRANSITIONS, WILLINGNESS, Inval
 from arrears.cases.tables import Case
 from arrears.contact import repository as contact_repo
 from arrears.contact.policy import AttemptLimit, ContactCandidate, PolicyPack, gate
-from arrears.contact.service import ContactBlocked, ContactFieldError, candidate_for_case, pack_for_case
+from arrears.contact.service import (
+    ContactBlocked,
+    ContactFieldError,
+    candidate_for_case,
+    pack_for_case,
+    script_facts_for_case,
+)
 from arrears.contact.tables import ContactPreference
 from arrears.kit.clock import utc_now
 from arrears.kit.errors import ArrearsError, NotFound
@@ -47,7 +53,7 @@ from arrears.plans import service as plan_service
 from arrears.plans.model import approval_refusal
 from arrears.web import labels
 from arrears.web import repository as repo
-from arrears.web.i18n import N_
+from arrears.web.i18n import N_, check_locale, translations
 from arrears.web.inputs import FormId, OptionalFormId, PathId
 from arrears.web.render import gettext, render, request_locale, service_message, settings_of
 from arrears.web.security import CsrfUser, WebUser, is_htmx, page_role
@@ -167,9 +173,12 @@ def _verdict(session: Session, case: Case, points: list[Any], now: datetime) -> 
     against the limit of the same pack."""
     phone = next((p for p in points if p.kind == "phone" and p.owner == "debtor" and not p.opted_out), None)
     try:
+        # the call follows the script: its disclosure and limited-content voicemail (us-reg-f)
+        script = script_facts_for_case(session, case_id=case.id, at=now)
         candidate = candidate_for_case(session, case_id=case.id, channel="call", party="debtor",
                                        purpose="collection", at=now, contact_point_id=phone.id if phone else None,
-                                       has_recording=True)
+                                       has_recording=True, content=script.content(),
+                                       voicemail_limited=script.voicemail_limited)
         pack = _verdict_pack(session, case)
         decision = gate(candidate, pack)
     except ContactFieldError as exc:
@@ -303,6 +312,9 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
         if out["can_work"] and any(a.status == "active" for a in agreements):
             out["revise_options"] = [o for o in plan_service.options_for_case(session, case_id=case.id,
                                                                                 user=user).options if o.offered]
+    if step in ("greeting", "next"):
+        # what the script says under the case's pack: the disclosure and the voicemail (us-reg-f)
+        out.update(_script_words(request, session, case, customer, user))
     if step == "next":
         local_now = utc_now().astimezone(_bank_zone(request))
         out.update(outcomes=_outcome_labels(request), parties=PARTIES, channels=AGENT_CHANNELS,
@@ -312,6 +324,31 @@ def script_context(request: Request, session: Session, user: User, case: Case, s
                    moves=sorted(TRANSITIONS.get(case.status, ())), today=today)
         out.update(dial_context(request, session, user, case, points))
     return out
+
+
+#: What the agent says under ``us-reg-f`` (12 CFR 1006.18(e); 1006.2(j)), in the customer's language.
+DISCLOSURE_WORDS = {
+    "full": N_("This is a debt collector attempting to collect a debt, and any information obtained will be used "
+               "for that purpose."),
+    "debt_collector": N_("This call is from a debt collector."),
+}
+VOICEMAIL_WORDS = N_("Hello, this is %(agent)s at %(business)s. Please call me back on %(phone)s.")
+
+
+def _script_words(request: Request, session: Session, case: Case, customer: Any, user: User) -> dict[str, Any]:
+    """The script's facts under the case's pack (:func:`arrears.contact.service.script_facts_for_case`)
+    and the words that make them true — the debt-collector disclosure and the limited-content voicemail —
+    in the customer's language (``customers.language``, Chinese when it is not one of the page's)."""
+    script = script_facts_for_case(session, case_id=case.id, at=utc_now())
+    settings = settings_of(request)
+    lang = check_locale(customer.language) or "zh_CN"
+    words = translations(lang)
+    business = settings.bank_name if lang == "zh_CN" else settings.bank_name_en
+    return {"script": script, "customer_lang": lang.replace("_", "-"),
+            "disclosure_words": words.gettext(DISCLOSURE_WORDS[script.disclosure]) if script.disclosure else None,
+            "voicemail_words": words.gettext(VOICEMAIL_WORDS) % {
+                "agent": user.display_name or user.username, "business": business,
+                "phone": settings.bank_service_phone} if script.voicemail_limited else None}
 
 
 def why_not_approver(user: User, agreement: Any) -> str | None:
@@ -581,6 +618,7 @@ def post_outcome(
     call_id: Annotated[str, Form(max_length=32)] = "",
     visit_collectors: Annotated[str, Form(max_length=3)] = "", visit_entered: Annotated[str, Form(max_length=3)] = "",
     visit_consent: Annotated[str, Form(max_length=3)] = "", appointment_agreed: Annotated[str, Form(max_length=3)] = "",
+    disclosure_given: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     """The contact's outcome (an outbound one through the compliance gate) and the next step: a promise
     to pay, a call-back appointment or a lifecycle move. All or nothing, except a block, which is logged.
@@ -604,6 +642,8 @@ def post_outcome(
     # a field visit's collectors and consent (cn · field_visit); the customer's agreement to a call-back window
     typed |= {"visit_collectors": visit_collectors, "visit_entered": visit_entered, "visit_consent": visit_consent,
               "appointment_agreed": appointment_agreed}
+    # the agent confirms the script's debt-collector disclosure was given (us-reg-f · collector_disclosure)
+    typed |= {"disclosure_given": disclosure_given}
     if is_htmx(request):
         return _save_outcome(request, session, user, case, typed, **typed)
     try:
@@ -620,7 +660,7 @@ def _save_outcome(
     contact_point_id: int | None, recording_ref: str, notes: str, next_step: str, promise_amount: str,
     promise_date: str, appointment_date: str, appointment_from: str, appointment_to: str, to_state: str,
     move_reason: str, call_id: str = "", visit_collectors: str = "", visit_entered: str = "", visit_consent: str = "",
-    appointment_agreed: str = "",
+    appointment_agreed: str = "", disclosure_given: str = "",
 ) -> Response:
     rules = request.app.state.case_rules
     if direction not in labels.DIRECTIONS:
@@ -673,6 +713,8 @@ def _save_outcome(
         if visit_consent and not visit_entered:
             raise FormError(N_("Consent to enter is recorded only for a visit that entered"), field="visit_consent")
         collectors = int(visit_collectors.strip())
+    content, voicemail_limited = _script_content(session, case, channel=channel, direction=direction, party=party,
+                                                 started=started, disclosure_given=bool(disclosure_given))
     try:
         with _on_field(("outcome", "party", "recording_ref", "notes")):
             done = case_service.record_interaction(
@@ -680,7 +722,7 @@ def _save_outcome(
                 ended_at=_ended_at(call, started, now), outcome=outcome, rules=rules, agent_id=user.id,
                 contact_point_id=contact_point_id, notes=notes.strip() or None,
                 recording_ref=recording_ref.strip() or None, collectors=collectors, entered=bool(visit_entered),
-                entry_consent=bool(visit_consent))
+                entry_consent=bool(visit_consent), content=content, voicemail_limited=voicemail_limited)
     except ContactBlocked as blocked:
         # Answered, not raised: the request's transaction keeps the logged block, nothing else is written.
         return _script_response(request, session, user, case, "next", status_code=409, blocked=blocked.decision,
@@ -967,6 +1009,22 @@ def _call_recording(call: Any) -> str:
         raise FormError(N_("The call has not ended yet: save the outcome once the dialler reports its end"),
                         field="recording_ref")
     return found
+
+
+def _script_content(session: Session, case: Case, *, channel: str, direction: str, party: str, started: datetime,
+                    disclosure_given: bool) -> tuple[dict[str, Any] | None, bool]:
+    """What an outbound call recorded on the form said, for the gate: the script's limited-content
+    voicemail, and — under a pack that needs it — its debt-collector disclosure, which the agent
+    confirms for a conversation with the cardholder (unticked: a field error). A call nobody answered
+    followed the same script. Other contacts state nothing (the cautious default)."""
+    if channel != "call" or direction != "outbound":
+        return None, False
+    script = script_facts_for_case(session, case_id=case.id, at=started)
+    if script.disclosure is None or party not in ("debtor", "nobody"):
+        return None, script.voicemail_limited
+    if party == "debtor" and not disclosure_given:
+        raise FormError(N_("Confirm that you gave the debt-collector disclosure"), field="disclosure_given")
+    return script.content(), script.voicemail_limited
 
 
 def _ended_at(call: Any, started: datetime, now: datetime) -> datetime | None:

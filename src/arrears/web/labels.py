@@ -294,6 +294,8 @@ FIELDS = {
 FIELDS |= {"visit_collectors": N_("Collectors on the visit"), "visit_entered": N_("They entered the home"),
            "visit_consent": N_("The occupant consented to their entering"),
            "appointment_agreed": N_("The customer asked for this time (their agreement is recorded)")}
+#: The agent's confirmation of the debt-collector disclosure (``us-reg-f`` · ``collector_disclosure``).
+FIELDS |= {"disclosure_given": N_("Debt-collector disclosure given")}
 
 #: The request validator's refusals (pydantic's error types) in words; ``%(...)s`` from its context.
 VALIDATION = {
