@@ -27,7 +27,7 @@ def test_simulate_runs_and_writes_json(tmp_path: Path) -> None:
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "Simulated 60 accounts for 3 days (2026-04-03 – 2026-04-05)" in r.stdout
-    assert "strategies early-gentle v1, late-stage v1, pack cn 2026.1, seed 4" in r.stdout
+    assert "strategies early-gentle v1, late-stage v1, pack cn 2026.2, seed 4" in r.stdout
     for measure in ("recovered", "cure rate", "roll rate", "calls", "messages", "blocked by the gate", "promises",
                     "plans", "escalations"):
         assert measure in r.stdout

@@ -783,7 +783,7 @@ class FlagRule(Rule):
 
 @dataclass(frozen=True, slots=True)
 class ConnectedLimit(Rule):
-    """At most ``max_attempts`` connected conversations with the debtor (attempts with
+    """At most ``max_attempts`` connected calls with the debtor (call attempts with
     ``conversation``) within the window, counted per person across numbers and accounts
     (``scope: debtor``) or per debt; alongside :class:`AttemptLimit`, which counts every attempt.
     The window is read as :class:`AttemptLimit` reads it (not a subclass: pages that show "attempts
@@ -803,7 +803,7 @@ class ConnectedLimit(Rule):
         horizon = t - timedelta(days=self.window_days + 2)
         own = ctx.c.account_id
         return [i for i, a in enumerate(ctx.attempts)
-                if a.at > horizon and a.party == "debtor" and a.conversation
+                if a.at > horizon and a.party == "debtor" and a.conversation and a.channel == "call"
                 and (self.scope == "debtor" or a.account_id is None or a.account_id == own)]
 
     def relevant(self, ctx: _Ctx) -> bool:
