@@ -47,11 +47,14 @@ def browser_moment() -> datetime:
     return datetime.combine(today, dtime(11, 0), tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _browser_clock() -> Iterator[None]:
     """Every browser test runs with the clock (shared with the server thread) at :func:`browser_moment`:
     the compliance gate's quiet hours never block a call whenever the suite runs, and the audit
-    trail's times never run backwards from one test to the next."""
+    trail's times never run backwards from one test to the next. Module-wide, so that a module's own
+    fixtures (set up before any of its tests) write at that moment too: one writing at the real time
+    put records out of order whenever the suite ran between 16:00 and 03:00 UTC (the moment, 11:00 in
+    Shanghai, is then still ahead of the real time)."""
     from arrears.kit.clock import frozen_at
 
     with frozen_at(browser_moment()):
