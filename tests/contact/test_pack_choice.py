@@ -45,7 +45,7 @@ def test_a_new_york_customer_is_not_called_at_2130_local(api: Api) -> None:
     assert page.status_code == 200
     assert "The compliance gate blocks a call now." in page.text
     assert 'data-rule="inconvenient_time"' in page.text
-    assert 'data-layer' not in page.text and "us-reg-f 2026.1" in page.text
+    assert 'data-layer' not in page.text and "us-reg-f 2026.2" in page.text
 
 
 def _record_call(api: Api, at: datetime) -> None:
