@@ -167,7 +167,7 @@ def _action(action: str) -> str:
     ("{day: 0, action: call_queue, queue: q, template: t}", "segments[0].path[0].template", "takes no template"),
     ("{day: 0, action: sms, template: early.reminder, queue: q}", "segments[0].path[0].queue", "takes no queue"),
     ("{day: 0, action: sms, template: Bad-Name}", "segments[0].path[0].template", "unknown template 'Bad-Name' (the "
-     "channels catalogue has: early.reminder"),
+     "channels catalogue has: agency.notice, early.reminder"),
     ("{day: 0, action: sms, template: letter.demand}", "segments[0].path[0].template",
      "template 'letter.demand' has no sms version (it has: letter)"),
     ("{day: 0, action: sms, template: early.reminder, priority: 0}", "segments[0].path[0].priority", "must be >= 1"),

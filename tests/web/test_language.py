@@ -31,7 +31,8 @@ from tests.web.support import csrf_of
 STEPS = ("greeting", "explain", "reason", "investigation", "options", "agreement", "next")
 #: Words the Chinese pages may show: the brand, units and abbreviations a Chinese card centre uses too.
 ALLOWED = {"arrears", "SMS", "PDF", "CSV", "SHA", "App", "API", "DPD", "RPC", "CNY", "URL", "ID",
-           "Alt", "Ctrl", "Shift", "Esc", "Enter", "Tab"}  # keys of the keyboard shortcuts
+           "Alt", "Ctrl", "Shift", "Esc", "Enter", "Tab",  # keys of the keyboard shortcuts
+           "CMR", "RCW", "RCNY", "CFR"}  # codes of U.S. laws in a citation (940 CMR 7.00, RCW 19.16.250…)
 _WORD = re.compile(r"[A-Za-z][A-Za-z_:.\-]*[A-Za-z]")
 _URL = re.compile(r"https?://\S+|\S*\*\*\S*")  # addresses, and masked values (2****@qq.com)
 

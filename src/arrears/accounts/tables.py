@@ -31,7 +31,7 @@ class Customer(Base):
     language: Mapped[str] = mapped_column(String(16), default="zh_CN")
     #: where the customer lives (``CN``, ``US-NY``, ``US-NY-NYC``...): chooses the compliance pack's
     #: country and its state/city layers (``arrears.contact.packchoice``)
-    jurisdiction: Mapped[str] = mapped_column(String(16), default="CN", server_default="CN")
+    jurisdiction: Mapped[str] = mapped_column(String(16), server_default="CN")
     ingest_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 

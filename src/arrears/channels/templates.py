@@ -249,7 +249,7 @@ def sample_payload(code: str, locale: str = "zh_CN") -> dict[str, Any]:
                    "creditor_current": "示例银行"}
     # the notice before a placement with an outside agency (cn · agency_notice)
     values |= {"agency_name": "华夏信用管理有限公司" if locale == "zh_CN" else "Huaxia Credit Management Co., Ltd.",
-               "agency_licence": "91440300MA5EXAMPLE", "notice_days": 7}
+               "agency_licence": "91440300MA5G2K7L3B", "notice_days": 7}
     return base | {f: values[f] for f in spec(code).fields}
 
 

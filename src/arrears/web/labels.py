@@ -152,6 +152,19 @@ RULE_PARAMS |= {
     "within_days": N_("Within (days)"), "wait_days": N_("Wait (days)"), "records_years": N_("Records kept (years)"),
     "recordings_years": N_("Recordings kept (years)"),
 }
+#: China rule kinds of GB/T 45251—2025 and the CBA guideline (``cn`` 2026.2).
+RULE_KINDS |= {
+    "agency_notice": N_("Notice before placement with an agency"),
+    "connected_limit": N_("Connected conversations a day"),
+    "debtor_unreachable": N_("Others only when the cardholder cannot be reached"),
+    "field_visit": N_("Field visit"), "refused_contact": N_("Not contacted again after a refusal"),
+}
+RULE_PARAMS |= {
+    "notice_days": N_("Notice (days)"), "min_attempts": N_("Fewest attempts"),
+    "min_collectors": N_("Fewest collectors"), "agreement_required": N_("Only with the cardholder's agreement"),
+    "max_conversations": N_("Most conversations"),
+}
+RULE_VALUES |= {"refused": N_("refused")}
 
 ROLES = {
     "agent": N_("Agent"), "team_lead": N_("Team lead"), "supervisor": N_("Supervisor"),
