@@ -73,7 +73,7 @@ def _hasher() -> PasswordHasher:
 
 
 def hash_password(password: str) -> str:
-    """argon2id hash (PHC string) with the library's current parameters."""
+    """argon2id hash (PHC string) with the configured costs (``ARREARS_PASSWORD_HASH_*``)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ArrearsError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
     return _hasher().hash(password)

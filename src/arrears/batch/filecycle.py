@@ -458,6 +458,8 @@ class _Spark:
     def state(self, folder: Path | None, kind: str, relation: str, select: str, time_zone: str) -> None:
         from pyspark.sql import functions as F
 
+        from arrears.batch.spark import SparkInputError, first_bad_rows
+
         spec = STATE_COLUMNS[kind]
         files = [] if folder is None else _state_files(folder, kind)
         spark_types = {"text": "string", "integer": "bigint", "date": "date", "boolean": "boolean",
@@ -469,14 +471,12 @@ class _Spark:
             for p in files:
                 _check_parquet_schema(p, spec)
             df = self.spark.read.parquet(*[str(p) for p in files])
-            required = [name for name, typ in spec if not typ.endswith("?")]
-            if required:  # every column checked in one pass over the files
-                named = df.withColumn("_file", F.input_file_name())
-                found = named.agg(*[F.first(F.when(F.col(name).isNull(), F.col("_file")), ignorenulls=True)
-                                    for name in required]).collect()[0]
-                for name, file in zip(required, found, strict=True):
-                    if file is not None:
-                        raise FileCycleError(f"{file}, column {name!r}: missing value")
+            try:  # every required column checked in one pass over the files
+                first_bad_rows(df.withColumn("_file", F.input_file_name()),
+                               [(name, F.col(name).isNull(), "missing value")
+                                for name, typ in spec if not typ.endswith("?")])
+            except SparkInputError as exc:
+                raise FileCycleError(str(exc)) from exc
         df.createOrReplaceTempView(f"{kind}_file")
         tz = time_zone.replace("'", "''")
         spark_select = select.replace("{local_date}", f"to_date(from_utc_timestamp(started_at, '{tz}'))") \

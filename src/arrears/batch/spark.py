@@ -187,11 +187,11 @@ def read_ledger_kind(spark: SparkSession, ledger_dir: str, kind: str, *, fmt: st
             limit = get_settings().max_amount_fen
             checks.append((present[name], F.abs(cols[-1]) > F.lit(limit),
                            f"{{value}} fen is beyond the maximum amount of {limit} fen (ARREARS_MAX_AMOUNT_FEN)"))
-    _first_bad_rows(raw, checks)
+    first_bad_rows(raw, checks)
     return raw.select(*cols)
 
 
-def _first_bad_rows(df: DataFrame, checks: list[tuple[str, Column, str]]) -> None:
+def first_bad_rows(df: DataFrame, checks: list[tuple[str, Column, str]]) -> None:
     """Run every check in one aggregation (one pass over the files, not one job per check) and raise
     for the first check, in column order, that some row fails: naming the file, the column and the value."""
     from pyspark.sql import functions as F
